@@ -1,0 +1,47 @@
+"""Remove the files of the variants that were not chosen.
+
+MANIFEST is the single declarative list of variant-only files: for each
+(prompt, value), the paths that exist only when that value was chosen. The
+template's tests check that every listed path exists in the template, so the
+list cannot silently rot. No network access here.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+# Paths are relative to the generated project; "{slug}" is the package name.
+MANIFEST = {
+    ("with_docker", "yes"): [
+        "Dockerfile",
+        ".dockerignore",
+        "docker-compose.yml",
+        "gunicorn.conf.py",
+    ],
+}
+
+
+def paths_to_remove(answers):
+    """Every manifest path whose (prompt, value) was not chosen."""
+    slug = answers["project_slug"]
+    return [
+        path.format(slug=slug)
+        for (prompt, value), paths in MANIFEST.items()
+        if answers[prompt] != value
+        for path in paths
+    ]
+
+
+def main():
+    answers = json.loads(r'{{ cookiecutter | tojson }}')
+    root = Path.cwd()
+    for relative in paths_to_remove(answers):
+        target = root / relative
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+"""The {{ cookiecutter.project_slug }} service package."""
+
+PROJECT_NAME = {{ cookiecutter.project_name | tojson }}

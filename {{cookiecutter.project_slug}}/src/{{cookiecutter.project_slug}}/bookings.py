@@ -1,0 +1,60 @@
+"""Booking queries shared by the caller's and the administrators' routers."""
+
+import base64
+import secrets
+from datetime import UTC, datetime, time, timedelta
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .errors import ServiceError
+from .models import Booking, BookingItem, BookingStatus, BookingSummary, User, Venue
+
+# List queries select only these columns, never whole rows (notes can be long).
+SUMMARY_COLUMNS = [getattr(Booking, name) for name in BookingSummary.model_fields]
+
+# Newest first, with the primary key as a unique tie-breaker so pages never
+# overlap or skip rows that share a start time.
+LIST_ORDER = (Booking.start_datetime.desc(), Booking.id.desc())
+
+
+def new_reference() -> str:
+    """BK- plus 80 random bits: collisions are negligible even at millions of rows."""
+    return "BK-" + base64.b32encode(secrets.token_bytes(10)).decode()
+
+
+def summary_select(status: BookingStatus | None = None, **equal: object) -> Select:
+    stmt = select(*SUMMARY_COLUMNS).order_by(*LIST_ORDER)
+    if status is not None:
+        stmt = stmt.where(Booking.status == status)
+    for column, value in equal.items():
+        if value is not None:
+            stmt = stmt.where(getattr(Booking, column) == value)
+    return stmt
+
+
+def utc_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """[start, end) of the current UTC day."""
+    start = datetime.combine((now or datetime.now(UTC)).date(), time(), tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+async def booking_for(session: AsyncSession, booking_id: int, user: User) -> Booking:
+    """The booking if the user owns it or is an administrator, else 404.
+
+    404 rather than 403 for someone else's booking, so ids do not leak.
+    """
+    booking = await session.get(Booking, booking_id)
+    if booking is None or (booking.user_id != user.id and not user.is_admin):
+        raise ServiceError(404, f"Booking {booking_id} not found")
+    return booking
+
+
+async def items_of(session: AsyncSession, booking_id: int) -> list[BookingItem]:
+    stmt = select(BookingItem).where(BookingItem.booking_id == booking_id).order_by(BookingItem.id)
+    return list(await session.scalars(stmt))
+
+
+async def ensure_venue(session: AsyncSession, venue_id: int | None) -> None:
+    if venue_id is not None and await session.get(Venue, venue_id) is None:
+        raise ServiceError(422, f"venue_id: venue {venue_id} does not exist")

@@ -1,0 +1,189 @@
+"""Tables of the example domain and the schemas the API reads and writes.
+
+Tables (table=True) map rows; the other classes are request and response
+schemas, so a client can never set a column the API does not expose.
+"""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import AwareDatetime, model_validator
+from sqlalchemy import DateTime, ForeignKey, Integer, Numeric, String, Text, TypeDecorator
+from sqlmodel import Column, Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware datetimes on every backend.
+
+    PostgreSQL stores timestamptz; SQLite has no time zones and hands back
+    naive values, which are UTC here because only UTC is ever written.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime: pass a timezone-aware value")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _timestamp(**kwargs) -> Field:
+    return Field(sa_type=UTCDateTime, **kwargs)
+
+
+class BookingStatus(StrEnum):
+    pending = "pending"
+    confirmed = "confirmed"
+    cancelled = "cancelled"
+
+
+# ---------------------------------------------------------------- tables
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=Column(String(320), unique=True, nullable=False))
+    # sha256 of the bearer token; the token itself is never stored.
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    is_admin: bool = Field(default=False, nullable=False)
+    created_at: datetime = _timestamp(default_factory=utcnow, nullable=False)
+
+
+class Venue(SQLModel, table=True):
+    __tablename__ = "venues"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    address: str = Field(default="", sa_column=Column(String(500), nullable=False))
+    capacity: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    created_at: datetime = _timestamp(default_factory=utcnow, nullable=False)
+
+
+class Booking(SQLModel, table=True):
+    __tablename__ = "bookings"
+
+    id: int | None = Field(default=None, primary_key=True)
+    booking_reference: str = Field(sa_column=Column(String(32), unique=True, nullable=False))
+    user_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    )
+    venue_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("venues.id", ondelete="SET NULL"), nullable=True),
+    )
+    title: str = Field(sa_column=Column(String(200), nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    start_datetime: datetime = _timestamp(nullable=False)
+    end_datetime: datetime = _timestamp(nullable=False)
+    notes: str = Field(default="", sa_column=Column(Text, nullable=False))
+    created_at: datetime = _timestamp(default_factory=utcnow, nullable=False)
+    updated_at: datetime = _timestamp(default_factory=utcnow, nullable=False)
+
+
+class BookingItem(SQLModel, table=True):
+    __tablename__ = "booking_items"
+
+    id: int | None = Field(default=None, primary_key=True)
+    booking_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("bookings.id", ondelete="CASCADE"), nullable=False)
+    )
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    quantity: int = Field(sa_column=Column(Integer, nullable=False))
+    unit_price: Decimal = Field(sa_column=Column(Numeric(10, 2), nullable=False))
+
+
+# ---------------------------------------------------------------- schemas
+
+
+class VenueCreate(SQLModel):
+    name: str = Field(min_length=1, max_length=200)
+    address: str = Field(default="", max_length=500)
+    capacity: int = Field(default=0, ge=0)
+
+
+class VenueRead(VenueCreate):
+    id: int
+    created_at: datetime
+
+
+class BookingItemCreate(SQLModel):
+    name: str = Field(min_length=1, max_length=200)
+    quantity: int = Field(ge=1, le=10_000)
+    unit_price: Decimal = Field(ge=0, max_digits=10, decimal_places=2)
+
+
+class BookingItemRead(BookingItemCreate):
+    id: int
+
+
+class _BookingTimes(SQLModel):
+    @model_validator(mode="after")
+    def _ordered(self):
+        start, end = getattr(self, "start_datetime", None), getattr(self, "end_datetime", None)
+        if start is not None and end is not None and end <= start:
+            raise ValueError("end_datetime must be after start_datetime")
+        return self
+
+
+class BookingCreate(_BookingTimes):
+    title: str = Field(min_length=1, max_length=200)
+    venue_id: int | None = None
+    status: BookingStatus = BookingStatus.pending
+    start_datetime: AwareDatetime
+    end_datetime: AwareDatetime
+    notes: str = Field(default="", max_length=10_000)
+    items: list[BookingItemCreate] = Field(default_factory=list, max_length=100)
+
+
+class BookingUpdate(_BookingTimes):
+    """Partial update: only the fields sent are changed."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    venue_id: int | None = None
+    status: BookingStatus | None = None
+    start_datetime: AwareDatetime | None = None
+    end_datetime: AwareDatetime | None = None
+    notes: str | None = Field(default=None, max_length=10_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_for_required(cls, data):
+        # Omitting a field keeps it; sending null is only meaningful for venue_id.
+        if isinstance(data, dict):
+            for name in ("title", "status", "start_datetime", "end_datetime", "notes"):
+                if name in data and data[name] is None:
+                    raise ValueError(f"{name} cannot be null")
+        return data
+
+
+class BookingSummary(SQLModel):
+    """What list endpoints return: only the columns a list needs."""
+
+    id: int
+    booking_reference: str
+    title: str
+    status: BookingStatus
+    start_datetime: datetime
+    end_datetime: datetime
+    venue_id: int | None
+
+
+class BookingRead(BookingSummary):
+    user_id: int
+    notes: str
+    created_at: datetime
+    updated_at: datetime
+    items: list[BookingItemRead] = []

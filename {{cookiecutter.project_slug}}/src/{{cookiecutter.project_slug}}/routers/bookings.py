@@ -1,0 +1,109 @@
+"""The caller's own bookings: paginated lists and CRUD."""
+
+from fastapi import APIRouter, Response
+
+from ..auth import CurrentUser
+from ..bookings import (
+    booking_for,
+    ensure_venue,
+    items_of,
+    new_reference,
+    summary_select,
+    utc_day_bounds,
+)
+from ..db import SessionDep
+from ..errors import ServiceError
+from ..models import (
+    Booking,
+    BookingCreate,
+    BookingItem,
+    BookingRead,
+    BookingStatus,
+    BookingSummary,
+    BookingUpdate,
+    utcnow,
+)
+from ..pagination import Page, PageParamsDep, offset_page
+
+router = APIRouter(prefix="/bookings", tags=["bookings"])
+
+
+def _read(booking: Booking, items: list[BookingItem]) -> BookingRead:
+    return BookingRead.model_validate(
+        {**booking.model_dump(), "items": [item.model_dump() for item in items]}
+    )
+
+
+@router.get("")
+async def list_my_bookings(
+    user: CurrentUser,
+    session: SessionDep,
+    page: PageParamsDep,
+    status: BookingStatus | None = None,
+) -> Page[BookingSummary]:
+    return await offset_page(session, summary_select(status, user_id=user.id), page)
+
+
+@router.get("/today")
+async def list_my_bookings_today(
+    user: CurrentUser,
+    session: SessionDep,
+    page: PageParamsDep,
+    status: BookingStatus | None = None,
+) -> Page[BookingSummary]:
+    start, end = utc_day_bounds()
+    stmt = summary_select(status, user_id=user.id).where(
+        Booking.start_datetime >= start, Booking.start_datetime < end
+    )
+    return await offset_page(session, stmt, page)
+
+
+@router.post("", status_code=201)
+async def create_booking(
+    user: CurrentUser, session: SessionDep, body: BookingCreate
+) -> BookingRead:
+    await ensure_venue(session, body.venue_id)
+    booking = Booking(
+        **body.model_dump(exclude={"items"}),
+        booking_reference=new_reference(),
+        user_id=user.id,
+    )
+    session.add(booking)
+    await session.flush()
+    items = [BookingItem(**item.model_dump(), booking_id=booking.id) for item in body.items]
+    session.add_all(items)
+    await session.commit()
+    return _read(booking, items)
+
+
+@router.get("/{booking_id}")
+async def read_booking(booking_id: int, user: CurrentUser, session: SessionDep) -> BookingRead:
+    booking = await booking_for(session, booking_id, user)
+    items = await items_of(session, booking_id)
+    return _read(booking, items)
+
+
+@router.patch("/{booking_id}")
+async def update_booking(
+    booking_id: int, body: BookingUpdate, user: CurrentUser, session: SessionDep
+) -> BookingRead:
+    booking = await booking_for(session, booking_id, user)
+    changes = body.model_dump(exclude_unset=True)
+    if "venue_id" in changes:
+        await ensure_venue(session, changes["venue_id"])
+    for name, value in changes.items():
+        setattr(booking, name, value)
+    if booking.end_datetime <= booking.start_datetime:
+        raise ServiceError(422, "end_datetime must be after start_datetime")
+    booking.updated_at = utcnow()
+    await session.commit()
+    items = await items_of(session, booking_id)
+    return _read(booking, items)
+
+
+@router.delete("/{booking_id}", status_code=204)
+async def delete_booking(booking_id: int, user: CurrentUser, session: SessionDep) -> Response:
+    booking = await booking_for(session, booking_id, user)
+    await session.delete(booking)
+    await session.commit()
+    return Response(status_code=204)

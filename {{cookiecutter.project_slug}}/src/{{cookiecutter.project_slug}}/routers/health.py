@@ -1,0 +1,35 @@
+"""Liveness and readiness probes.
+
+/health never touches the database, so a slow database does not get a
+healthy process restarted; /health/ready tells a load balancer whether this
+instance can serve traffic now.
+"""
+
+import asyncio
+import logging
+
+from fastapi import APIRouter, Request
+from sqlalchemy import text
+
+from ..errors import error_response
+
+router = APIRouter(prefix="/health", tags=["health"])
+logger = logging.getLogger(__name__)
+
+
+@router.get("")
+async def liveness() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready", responses={503: {"description": "Not ready to serve traffic"}})
+async def readiness(request: Request):
+    state = request.app.state
+    try:
+        async with asyncio.timeout(state.settings.db_pool_timeout):
+            async with state.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure means "not ready"; the reason goes to the log
+        logger.warning("readiness check failed: %s", type(exc).__name__)
+        return error_response(503, "Database unreachable", headers={"Retry-After": "5"})
+    return {"status": "ready", "database": "ok"}

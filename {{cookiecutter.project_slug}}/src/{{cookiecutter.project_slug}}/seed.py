@@ -1,0 +1,181 @@
+"""Bulk-load realistic fake data, fast.
+
+Counts are targets, not increments: users, venues and bookings are topped up
+to the numbers asked for, so running the command again is safe. PostgreSQL
+loads through COPY; SQLite through batched multi-row INSERTs.
+"""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from tqdm import tqdm
+
+from .auth import hash_token, new_token
+from .bookings import new_reference
+from .models import Booking, BookingStatus, User, Venue
+
+BATCH = 10_000
+_WORDS = [
+    "annual",
+    "quarterly",
+    "team",
+    "board",
+    "strategy",
+    "product",
+    "design",
+    "review",
+    "launch",
+    "planning",
+    "workshop",
+    "offsite",
+    "training",
+    "summit",
+    "kickoff",
+    "retro",
+    "client",
+    "partner",
+    "research",
+    "demo",
+    "budget",
+    "hiring",
+    "onboarding",
+    "security",
+    "roadmap",
+    "sync",
+    "lunch",
+    "dinner",
+    "gala",
+    "concert",
+]
+_STATUSES = [status.value for status in BookingStatus]
+BOOKING_COLUMNS = [
+    "booking_reference",
+    "user_id",
+    "venue_id",
+    "title",
+    "status",
+    "start_datetime",
+    "end_datetime",
+    "notes",
+    "created_at",
+    "updated_at",
+]
+
+
+def _text(rng: random.Random, length: int) -> str:
+    words: list[str] = []
+    while sum(len(word) + 1 for word in words) < length:
+        words.append(rng.choice(_WORDS))
+    return " ".join(words)[:length].strip().capitalize()
+
+
+def _booking_rows(rng: random.Random, count: int, user_ids: list[int], venue_ids: list[int]):
+    now = datetime.now(UTC).replace(microsecond=0)
+    for index in range(count):
+        start = now + timedelta(minutes=15 * rng.randint(-35_000, 35_000))
+        yield (
+            new_reference(),
+            user_ids[index % len(user_ids)],
+            rng.choice(venue_ids) if venue_ids else None,
+            _text(rng, 40),
+            rng.choice(_STATUSES),
+            start,
+            start + timedelta(minutes=30 * rng.randint(1, 8)),
+            _text(rng, 200),
+            now,
+            now,
+        )
+
+
+async def _count(conn: AsyncConnection, table) -> int:
+    return await conn.scalar(select(func.count()).select_from(table))
+
+
+async def _ensure_users(conn: AsyncConnection, target: int) -> None:
+    existing = await _count(conn, User.__table__)
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "email": f"seed-user-{index}@example.com",
+            # A random token nobody keeps: seeded users cannot sign in.
+            "token_hash": hash_token(new_token()),
+            "is_admin": False,
+            "created_at": now,
+        }
+        for index in range(existing, target)
+    ]
+    if rows:
+        await conn.execute(insert(User.__table__), rows)
+
+
+async def _ensure_venues(conn: AsyncConnection, target: int, rng: random.Random) -> None:
+    existing = await _count(conn, Venue.__table__)
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "name": f"{_text(rng, 20)} Hall {index}",
+            "address": f"{index} {_text(rng, 24)} Street",
+            "capacity": rng.randint(10, 2_000),
+            "created_at": now,
+        }
+        for index in range(existing, target)
+    ]
+    if rows:
+        await conn.execute(insert(Venue.__table__), rows)
+
+
+async def _copy_bookings(conn: AsyncConnection, rows, bar: tqdm) -> None:
+    # Run one statement through SQLAlchemy first so its transaction is open on
+    # the driver connection: every COPY below then commits (or not) as one.
+    await conn.execute(select(1))
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    batch: list[tuple] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == BATCH:
+            await driver.copy_records_to_table("bookings", records=batch, columns=BOOKING_COLUMNS)
+            bar.update(len(batch))
+            batch.clear()
+    if batch:
+        await driver.copy_records_to_table("bookings", records=batch, columns=BOOKING_COLUMNS)
+        bar.update(len(batch))
+
+
+async def _insert_bookings(conn: AsyncConnection, rows, bar: tqdm) -> None:
+    statement = insert(Booking.__table__)
+    batch: list[dict] = []
+    for row in rows:
+        batch.append(dict(zip(BOOKING_COLUMNS, row, strict=True)))
+        if len(batch) == BATCH:
+            await conn.execute(statement, batch)
+            bar.update(len(batch))
+            batch.clear()
+    if batch:
+        await conn.execute(statement, batch)
+        bar.update(len(batch))
+
+
+async def seed(engine: AsyncEngine, users: int, bookings: int, venues: int, seed: int = 1) -> int:
+    """Top the tables up to the given counts; return the number of bookings added."""
+    rng = random.Random(seed)
+    async with engine.begin() as conn:
+        await _ensure_users(conn, users)
+        await _ensure_venues(conn, venues, rng)
+        user_ids = list(await conn.scalars(select(User.id).order_by(User.id)))
+        venue_ids = list(await conn.scalars(select(Venue.id).order_by(Venue.id)))
+        missing = max(0, bookings - await _count(conn, Booking.__table__))
+    if missing == 0:
+        return 0
+    if not user_ids:
+        raise ValueError("bookings need at least one user: pass --users 1 or more")
+    rows = _booking_rows(rng, missing, user_ids, venue_ids)
+    with tqdm(total=missing, unit="bookings", desc="seeding", disable=None) as bar:
+        async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await _copy_bookings(conn, rows, bar)
+            else:
+                await _insert_bookings(conn, rows, bar)
+    return missing

@@ -1,0 +1,138 @@
+"""All configuration, read once from the environment (and an optional .env file).
+
+Every field maps to the upper-case environment variable of the same name. An
+invalid value stops start-up with a message naming that variable.
+"""
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "{{ 'postgresql+asyncpg://lean:lean@127.0.0.1:5432/' ~ cookiecutter.project_slug if cookiecutter.database == 'postgresql' else 'sqlite+aiosqlite:///./app.db' }}"
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+Percent = Annotated[float, Field(gt=0, lt=100)]
+PositiveInt = Annotated[int, Field(ge=1)]
+CommaList = Annotated[list[str], NoDecode]
+
+
+class SettingsError(Exception):
+    """Raised with a readable message when the environment holds an invalid value."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    database_url: str = DEFAULT_DATABASE_URL
+    api_prefix: str = "/api"
+    docs_enabled: bool = True
+
+    memory_threshold_percent: Percent = {{ cookiecutter.memory_threshold_percent }}
+    memory_critical_percent: Percent = {{ cookiecutter.memory_critical_percent }}
+    memory_limit_mb: PositiveInt | None = None
+    memory_sample_interval_ms: Annotated[int, Field(ge=10)] = 250
+
+    max_body_size_mb: PositiveInt = {{ cookiecutter.max_body_size_mb }}
+    max_upload_size_mb: PositiveInt = {{ cookiecutter.max_upload_size_mb }}
+    upload_dir: Path = Path("./uploads")
+    allowed_upload_types: CommaList = [
+        "application/octet-stream",
+        "application/pdf",
+        "image/png",
+        "image/jpeg",
+        "text/csv",
+        "text/plain",
+    ]
+
+    db_pool_size: PositiveInt = {{ cookiecutter.db_pool_size }}
+    db_max_overflow: Annotated[int, Field(ge=0)] = {{ cookiecutter.db_max_overflow }}
+    db_pool_timeout: Annotated[float, Field(gt=0)] = 10.0
+    db_pool_recycle: Annotated[int, Field(ge=-1)] = 1800
+    # asyncpg's statement cache; 0 when connecting through PgBouncer in transaction mode.
+    db_statement_cache_size: Annotated[int, Field(ge=0)] = 100
+
+    default_page_size: PositiveInt = {{ cookiecutter.default_page_size }}
+    max_page_size: PositiveInt = {{ cookiecutter.max_page_size }}
+
+    gc_interval_seconds: Annotated[int, Field(ge=0)] = {{ cookiecutter.gc_interval_seconds }}
+    lazy_routers: bool = True
+
+    cache_ttl_seconds: Annotated[float, Field(gt=0)] = 60.0
+    cache_max_entries: PositiveInt = 1024
+
+    rate_limit_default: str = "120/minute"
+    rate_limit_storage: str = "memory://"
+
+    # Signs pagination cursors. Set it when running several workers or
+    # instances: the random default differs per process.
+    cursor_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    max_concurrent_exports: PositiveInt = 4
+
+    cors_origins: CommaList = []
+    web_concurrency: PositiveInt = 1
+
+    @field_validator("allowed_upload_types", "cors_origins", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_driver(cls, value: str) -> str:
+        if not value.startswith(tuple(f"{driver}://" for driver in SUPPORTED_DRIVERS)):
+            raise ValueError(f"must start with one of: {', '.join(SUPPORTED_DRIVERS)}://")
+        return value
+
+    @field_validator("api_prefix")
+    @classmethod
+    def _prefix_shape(cls, value: str) -> str:
+        if value and (not value.startswith("/") or value.endswith("/")):
+            raise ValueError("must start with '/' and not end with '/' (or be empty)")
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _storage_scheme(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://")):
+            raise ValueError("must be memory:// or a redis:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Settings":
+        if self.memory_critical_percent <= self.memory_threshold_percent:
+            raise ValueError(
+                "MEMORY_CRITICAL_PERCENT must be greater than MEMORY_THRESHOLD_PERCENT"
+            )
+        if self.default_page_size > self.max_page_size:
+            raise ValueError("DEFAULT_PAGE_SIZE must not exceed MAX_PAGE_SIZE")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning pydantic's error into one line per bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            if error["loc"]:
+                name = str(error["loc"][0]).upper()
+                lines.append(f"{name}: {error['msg']} (got {error['input']!r})")
+            else:  # a rule across variables: the message names them
+                lines.append(error["msg"].removeprefix("Value error, "))
+        raise SettingsError("Invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return load_settings()

@@ -1,0 +1,32 @@
+"""Creating users (used by the create-user command and the tests)."""
+
+import re
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .auth import hash_token, new_token
+from .models import User, utcnow
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+class UserExistsError(Exception):
+    pass
+
+
+async def create_user(engine: AsyncEngine, email: str, *, is_admin: bool = False) -> str:
+    """Create the user and return its bearer token; only the hash is stored."""
+    email = email.strip().lower()
+    if not _EMAIL.fullmatch(email):
+        raise ValueError(f"EMAIL must look like name@example.org, got {email!r}")
+    token = new_token()
+    async with engine.begin() as conn:
+        if await conn.scalar(select(User.id).where(User.email == email)) is not None:
+            raise UserExistsError(f"a user with email {email} already exists")
+        await conn.execute(
+            insert(User.__table__).values(
+                email=email, token_hash=hash_token(token), is_admin=is_admin, created_at=utcnow()
+            )
+        )
+    return token

@@ -1,0 +1,93 @@
+"""Fixtures: a migrated database, the app with its lifespan running, clients.
+
+Tests run on SQLite by default. Set TEST_DATABASE_URL to a
+postgresql+asyncpg:// URL to run the same tests on PostgreSQL (the database
+is reset: every table is dropped and migrated again).
+"""
+
+import os
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from {{ cookiecutter.project_slug }}.app import create_app
+from {{ cookiecutter.project_slug }}.migrations import downgrade, upgrade
+from {{ cookiecutter.project_slug }}.settings import Settings, load_settings
+from {{ cookiecutter.project_slug }}.users import create_user
+
+TABLES = ["booking_items", "bookings", "venues", "users"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    # Async tests (marked anyio) run on asyncio through AnyIO's pytest plugin.
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL") or (
+        f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    )
+    downgrade(url, "base")
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def settings(database_url) -> Settings:
+    return load_settings(database_url=database_url, _env_file=None)
+
+
+@pytest.fixture
+async def app(settings):
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+        async with app.state.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+            else:
+                for table in TABLES:
+                    await conn.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+@pytest.fixture
+def api(settings) -> str:
+    """The API prefix, so tests read like the URLs clients use."""
+    return settings.api_prefix
+
+
+@pytest.fixture
+def make_user(app):
+    """make_user(email, admin=False) -> Authorization headers for a new user."""
+
+    async def make(email: str, admin: bool = False) -> dict[str, str]:
+        token = await create_user(app.state.engine, email, is_admin=admin)
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+@pytest.fixture
+async def alice(make_user) -> dict[str, str]:
+    return await make_user("alice@example.org")
+
+
+@pytest.fixture
+async def bob(make_user) -> dict[str, str]:
+    return await make_user("bob@example.org")
+
+
+@pytest.fixture
+async def admin(make_user) -> dict[str, str]:
+    return await make_user("admin@example.org", admin=True)

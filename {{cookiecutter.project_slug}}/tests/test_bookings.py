@@ -1,0 +1,204 @@
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from tests.helpers import assert_error, booking_body
+
+from {{ cookiecutter.project_slug }}.models import BookingItem
+
+pytestmark = pytest.mark.anyio
+
+
+async def create(client, api, headers, **kwargs) -> dict:
+    response = await client.post(f"{api}/bookings", json=booking_body(**kwargs), headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_requires_a_bearer_token(client, api):
+    error = assert_error(await client.get(f"{api}/bookings"), 401, "unauthorized")
+    assert "token" in error["message"]
+    bad = {"Authorization": "Bearer not-a-real-token"}
+    assert_error(await client.get(f"{api}/bookings", headers=bad), 401, "unauthorized")
+
+
+async def test_create_and_read_with_items(client, api, alice):
+    items = [{"name": "Projector", "quantity": 2, "unit_price": "12.50"}]
+    created = await create(client, api, alice, notes="bring slides", items=items)
+    assert created["booking_reference"].startswith("BK-")
+    assert created["status"] == "pending"
+    read = await client.get(f"{api}/bookings/{created['id']}", headers=alice)
+    assert read.status_code == 200
+    body = read.json()
+    assert body["notes"] == "bring slides"
+    assert [(i["name"], i["quantity"], i["unit_price"]) for i in body["items"]] == [
+        ("Projector", 2, "12.50")
+    ]
+    assert body["start_datetime"] == "2030-05-01T09:00:00Z"
+
+
+async def test_list_envelope_order_and_pages(client, api, alice):
+    for hour in range(5):
+        await create(client, api, alice, title=f"b{hour}", hours_from_base=hour)
+    response = await client.get(f"{api}/bookings?page=1&page_size=2", headers=alice)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["pagination"] == {
+        "page": 1,
+        "page_size": 2,
+        "total": 5,
+        "pages": 3,
+        "next_cursor": None,
+    }
+    # Newest start first.
+    assert [item["title"] for item in body["items"]] == ["b4", "b3"]
+    last = (await client.get(f"{api}/bookings?page=3&page_size=2", headers=alice)).json()
+    assert [item["title"] for item in last["items"]] == ["b0"]
+
+
+async def test_list_returns_only_summary_columns(client, api, alice):
+    await create(client, api, alice, notes="long private notes")
+    item = (await client.get(f"{api}/bookings", headers=alice)).json()["items"][0]
+    assert set(item) == {
+        "id",
+        "booking_reference",
+        "title",
+        "status",
+        "start_datetime",
+        "end_datetime",
+        "venue_id",
+    }
+
+
+async def test_default_page_size_comes_from_settings(client, api, alice, settings):
+    body = (await client.get(f"{api}/bookings", headers=alice)).json()
+    assert body["pagination"]["page_size"] == settings.default_page_size
+
+
+@pytest.mark.parametrize(
+    "query", ["page=0", "page=-1", "page_size=0", "page_size=101", "page=x", "status=unknown"]
+)
+async def test_bad_page_parameters_are_422(client, api, alice, query, settings):
+    if query == "page_size=101":
+        query = f"page_size={settings.max_page_size + 1}"
+    error = assert_error(
+        await client.get(f"{api}/bookings?{query}", headers=alice), 422, "validation_error"
+    )
+    assert error["details"][0]["loc"][0] == "query"
+
+
+async def test_max_page_size_is_allowed(client, api, alice, settings):
+    response = await client.get(
+        f"{api}/bookings?page_size={settings.max_page_size}", headers=alice
+    )
+    assert response.status_code == 200
+
+
+async def test_status_filter(client, api, alice):
+    await create(client, api, alice, title="kept", status="confirmed")
+    await create(client, api, alice, title="other", status="cancelled")
+    body = (await client.get(f"{api}/bookings?status=confirmed", headers=alice)).json()
+    assert [item["title"] for item in body["items"]] == ["kept"]
+    assert body["pagination"]["total"] == 1
+
+
+async def test_users_see_only_their_own_bookings(client, api, alice, bob):
+    mine = await create(client, api, alice, title="alice's")
+    await create(client, api, bob, title="bob's")
+    listed = (await client.get(f"{api}/bookings", headers=alice)).json()
+    assert [item["title"] for item in listed["items"]] == ["alice's"]
+    url = f"{api}/bookings/{mine['id']}"
+    assert_error(await client.get(url, headers=bob), 404, "not_found")
+    assert_error(await client.patch(url, json={"title": "x"}, headers=bob), 404, "not_found")
+    assert_error(await client.delete(url, headers=bob), 404, "not_found")
+    still = await client.get(url, headers=alice)
+    assert still.json()["title"] == "alice's"
+
+
+async def test_admin_may_read_any_booking(client, api, alice, admin):
+    booking = await create(client, api, alice)
+    response = await client.get(f"{api}/bookings/{booking['id']}", headers=admin)
+    assert response.status_code == 200
+
+
+async def test_update_changes_only_sent_fields(client, api, alice):
+    booking = await create(client, api, alice, notes="keep me")
+    url = f"{api}/bookings/{booking['id']}"
+    response = await client.patch(url, json={"status": "confirmed"}, headers=alice)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["status"], body["notes"], body["title"]) == ("confirmed", "keep me", "Quarterly review")
+    assert body["updated_at"] >= booking["updated_at"]
+
+
+async def test_update_rejects_nulls_and_inverted_times(client, api, alice):
+    booking = await create(client, api, alice)
+    url = f"{api}/bookings/{booking['id']}"
+    assert_error(await client.patch(url, json={"title": None}, headers=alice), 422, "validation_error")
+    earlier = (datetime(2030, 5, 1, 8, 0, tzinfo=UTC)).isoformat()
+    assert_error(
+        await client.patch(url, json={"end_datetime": earlier}, headers=alice),
+        422,
+        "validation_error",
+    )
+    unchanged = (await client.get(url, headers=alice)).json()
+    assert unchanged["end_datetime"] == "2030-05-01T10:00:00Z"
+
+
+async def test_delete_removes_booking_and_items(client, api, alice, app):
+    items = [{"name": "Chair", "quantity": 10, "unit_price": "1.00"}]
+    booking = await create(client, api, alice, items=items)
+    url = f"{api}/bookings/{booking['id']}"
+    assert (await client.delete(url, headers=alice)).status_code == 204
+    assert_error(await client.get(url, headers=alice), 404, "not_found")
+    async with app.state.sessionmaker() as session:
+        left = await session.scalars(select(BookingItem).where(BookingItem.booking_id == booking["id"]))
+        assert list(left) == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"start_datetime": "2030-05-01T09:00:00"},  # no time zone
+        {"end_datetime": "2030-05-01T08:00:00Z"},  # ends before it starts
+        {"title": ""},
+        {"status": "archived"},
+        {"items": [{"name": "x", "quantity": 0, "unit_price": "1"}]},
+    ],
+)
+async def test_create_validation(client, api, alice, change):
+    response = await client.post(f"{api}/bookings", json=booking_body(**change), headers=alice)
+    assert_error(response, 422, "validation_error")
+
+
+async def test_create_with_unknown_venue_is_422(client, api, alice):
+    response = await client.post(
+        f"{api}/bookings", json=booking_body(venue_id=999_999), headers=alice
+    )
+    error = assert_error(response, 422, "validation_error")
+    assert "venue" in error["message"]
+
+
+async def test_malformed_json_is_422(client, api, alice):
+    response = await client.post(
+        f"{api}/bookings",
+        content=b"{not json",
+        headers={**alice, "Content-Type": "application/json"},
+    )
+    assert_error(response, 422, "validation_error")
+
+
+async def test_today_lists_only_bookings_starting_today(client, api, alice):
+    now = datetime.now(UTC)
+    today = now.replace(hour=12, minute=0, second=0, microsecond=0)
+    for title, start in (("today", today), ("tomorrow", today + timedelta(days=1))):
+        body = {
+            "title": title,
+            "start_datetime": start.isoformat(),
+            "end_datetime": (start + timedelta(hours=1)).isoformat(),
+        }
+        assert (await client.post(f"{api}/bookings", json=body, headers=alice)).status_code == 201
+    page = (await client.get(f"{api}/bookings/today?page_size=10", headers=alice)).json()
+    assert [item["title"] for item in page["items"]] == ["today"]
+    assert page["pagination"]["total"] == 1

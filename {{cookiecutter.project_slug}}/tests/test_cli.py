@@ -1,0 +1,72 @@
+"""The command line, run as users run it: in a subprocess."""
+
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from {{ cookiecutter.project_slug }}.models import Booking, User, Venue
+
+pytestmark = pytest.mark.anyio
+
+
+def run(database_url: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "{{ cookiecutter.project_slug }}", *args],
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
+    result = run(database_url, *args)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+async def test_create_user_prints_a_working_token_last(app, database_url, api):
+    result = cli(database_url, "create-user", "dana@example.org", "--admin")
+    token = result.stdout.strip().splitlines()[-1]
+    assert " " not in token and len(token) >= 43
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        response = await client.get(f"{api}/admin/bookings", headers=headers)
+    assert response.status_code == 200
+
+
+async def test_create_user_refuses_a_duplicate(database_url, app):
+    cli(database_url, "create-user", "erin@example.org")
+    result = run(database_url, "create-user", "erin@example.org")
+    assert result.returncode != 0
+    assert "already exists" in result.stderr
+
+
+def test_migrate_is_idempotent(database_url):
+    assert "latest revision" in cli(database_url, "migrate").stdout
+    cli(database_url, "migrate")
+
+
+async def test_seed_tops_up_to_the_requested_counts(app, database_url):
+    cli(database_url, "seed", "--users", "20", "--bookings", "3000", "--venues", "5")
+    second = cli(database_url, "seed", "--users", "20", "--bookings", "3000", "--venues", "5")
+    assert "0 bookings added" in second.stdout
+    async with app.state.sessionmaker() as session:
+        count = lambda model: session.scalar(select(func.count()).select_from(model))  # noqa: E731
+        assert (await count(User), await count(Venue), await count(Booking)) == (20, 5, 3000)
+        owners = await session.scalar(select(func.count(func.distinct(Booking.user_id))))
+        assert owners == 20
+        lengths = (await session.execute(select(Booking.title, Booking.notes).limit(50))).all()
+    assert all(30 <= len(title) <= 40 and 150 <= len(notes) <= 200 for title, notes in lengths)
+
+
+@pytest.mark.parametrize("args", [["seed", "--users", "x"], ["create-user"], ["nope"]])
+def test_bad_arguments_exit_with_usage(database_url, args):
+    result = run(database_url, *args)
+    assert result.returncode == 2
+    assert "usage:" in result.stderr

@@ -1,0 +1,40 @@
+import pytest
+import httpx
+
+from tests.helpers import assert_error
+
+from {{ cookiecutter.project_slug }}.app import create_app
+from {{ cookiecutter.project_slug }}.settings import load_settings
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_liveness(client, api):
+    response = await client.get(f"{api}/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readiness_checks_the_database(client, api):
+    response = await client.get(f"{api}/health/ready")
+    assert response.status_code == 200
+    assert response.json()["database"] == "ok"
+
+
+async def test_readiness_fails_when_the_database_is_unreachable(tmp_path):
+    # A SQLite file in a directory that does not exist cannot be opened.
+    url = f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'x.db'}"
+    app = create_app(load_settings(database_url=url, db_pool_timeout=2, _env_file=None))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            live = await client.get(f"{app.state.settings.api_prefix}/health")
+            ready = await client.get(f"{app.state.settings.api_prefix}/health/ready")
+    assert live.status_code == 200
+    assert_error(ready, 503, "service_unavailable")
+    assert ready.headers["retry-after"]
+
+
+async def test_unknown_path_and_wrong_method_are_json_errors(client, api):
+    assert_error(await client.get(f"{api}/no-such-thing"), 404, "not_found")
+    assert_error(await client.put(f"{api}/health"), 405, "method_not_allowed")

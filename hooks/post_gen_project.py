@@ -33,7 +33,7 @@ def paths_to_remove(answers):
 
 
 def main():
-    answers = json.loads(r'{{ cookiecutter | tojson }}')
+    answers = json.loads(r'{{ cookiecutter | tojson }}')  # fmt: skip
     root = Path.cwd()
     for relative in paths_to_remove(answers):
         target = root / relative

@@ -10,11 +10,16 @@ import re
 import sys
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+# Long enough for any real package name; short enough that every generated
+# line that names the package stays within the formatter's line length.
+SLUG_MAX = 40
 
 
 def _int(answers, name, errors, minimum, maximum=None):
     raw = str(answers[name]).strip()
-    allowed = f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}"
+    allowed = (
+        f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}"
+    )
     try:
         value = int(raw)
     except ValueError:
@@ -35,13 +40,24 @@ def validate(answers):
     """Return a list of messages, one per refused answer (empty when all are valid)."""
     errors = []
     slug = answers["project_slug"]
-    if not SLUG_RE.match(slug) or keyword.iskeyword(slug):
+    if slug == "-":  # cookiecutter.json's marker for a name that slugifies to nothing
+        errors.append(
+            f"project_slug: project_name {answers['project_name']!r} gives an empty slug, allowed: "
+            "a name with letters or digits, or a project_slug that is a lowercase Python identifier"
+        )
+    elif not SLUG_RE.match(slug) or keyword.iskeyword(slug):
         errors.append(
             f"project_slug: got {slug!r}, allowed: a lowercase Python identifier "
             "(a letter first, then letters, digits or underscores; not a keyword)"
         )
+    elif len(slug) > SLUG_MAX:
+        errors.append(
+            f"project_slug: got {slug!r} ({len(slug)} characters), allowed: at most {SLUG_MAX} characters"
+        )
     elif slug in sys.stdlib_module_names:
-        errors.append(f"project_slug: got {slug!r}, allowed: a name that does not shadow the standard library module {slug!r}")
+        errors.append(
+            f"project_slug: got {slug!r}, allowed: a name that does not shadow the standard library module {slug!r}"
+        )
 
     _choice(answers, "database", errors, ["sqlite", "postgresql"])
     _choice(answers, "with_prometheus", errors, ["yes", "no"])
@@ -60,13 +76,15 @@ def validate(answers):
     default_page = _int(answers, "default_page_size", errors, 1)
     max_page = _int(answers, "max_page_size", errors, 1)
     if default_page is not None and max_page is not None and default_page > max_page:
-        errors.append(f"default_page_size: got {default_page}, allowed: at most max_page_size ({max_page})")
+        errors.append(
+            f"default_page_size: got {default_page}, allowed: at most max_page_size ({max_page})"
+        )
     return errors
 
 
 def main():
     # tojson escapes quotes, so the raw string below can hold any answer safely.
-    answers = json.loads(r'{{ cookiecutter | tojson }}')
+    answers = json.loads(r'{{ cookiecutter | tojson }}')  # fmt: skip
     errors = validate(answers)
     if errors:
         print("lean-fastapi: invalid answers, nothing was generated:", file=sys.stderr)

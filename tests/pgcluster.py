@@ -59,16 +59,42 @@ def start(directory: str | Path) -> str:
         shutil.chown(root, "postgres", "postgres")
     binaries = bin_dir()
     subprocess.run(
-        _as_postgres([str(binaries / "initdb"), "-D", str(data), "-U", "postgres",
-                      "--auth=trust", "-E", "UTF8", "--no-sync"]),
-        check=True, capture_output=True,
+        _as_postgres(
+            [
+                str(binaries / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
+        ),
+        check=True,
+        capture_output=True,
     )
     port = free_port()
     options = " ".join(f"-c {key}={value}" for key, value in SERVER_SETTINGS.items())
     subprocess.run(
-        _as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"),
-                      "-w", "-t", "60", "-o", f"-p {port} -k {root} {options}", "start"]),
-        check=True, capture_output=True,
+        _as_postgres(
+            [
+                str(binaries / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(root / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                f"-p {port} -k {root} {options}",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
     )
     (root / "port").write_text(str(port))
     return f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
@@ -79,7 +105,8 @@ def stop(directory: str | Path) -> None:
     if data.exists():
         subprocess.run(
             _as_postgres([str(bin_dir() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
-            check=False, capture_output=True,
+            check=False,
+            capture_output=True,
         )
 
 

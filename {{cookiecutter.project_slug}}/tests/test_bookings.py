@@ -3,9 +3,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from tests.helpers import assert_error, booking_body
-
 from {{ cookiecutter.project_slug }}.models import BookingItem
+from tests.helpers import assert_error, booking_body
 
 pytestmark = pytest.mark.anyio
 
@@ -89,9 +88,7 @@ async def test_bad_page_parameters_are_422(client, api, alice, query, settings):
 
 
 async def test_max_page_size_is_allowed(client, api, alice, settings):
-    response = await client.get(
-        f"{api}/bookings?page_size={settings.max_page_size}", headers=alice
-    )
+    response = await client.get(f"{api}/bookings?page_size={settings.max_page_size}", headers=alice)
     assert response.status_code == 200
 
 
@@ -128,14 +125,20 @@ async def test_update_changes_only_sent_fields(client, api, alice):
     response = await client.patch(url, json={"status": "confirmed"}, headers=alice)
     assert response.status_code == 200
     body = response.json()
-    assert (body["status"], body["notes"], body["title"]) == ("confirmed", "keep me", "Quarterly review")
+    assert (body["status"], body["notes"], body["title"]) == (
+        "confirmed",
+        "keep me",
+        "Quarterly review",
+    )
     assert body["updated_at"] >= booking["updated_at"]
 
 
 async def test_update_rejects_nulls_and_inverted_times(client, api, alice):
     booking = await create(client, api, alice)
     url = f"{api}/bookings/{booking['id']}"
-    assert_error(await client.patch(url, json={"title": None}, headers=alice), 422, "validation_error")
+    assert_error(
+        await client.patch(url, json={"title": None}, headers=alice), 422, "validation_error"
+    )
     earlier = (datetime(2030, 5, 1, 8, 0, tzinfo=UTC)).isoformat()
     assert_error(
         await client.patch(url, json={"end_datetime": earlier}, headers=alice),
@@ -153,7 +156,9 @@ async def test_delete_removes_booking_and_items(client, api, alice, app):
     assert (await client.delete(url, headers=alice)).status_code == 204
     assert_error(await client.get(url, headers=alice), 404, "not_found")
     async with app.state.sessionmaker() as session:
-        left = await session.scalars(select(BookingItem).where(BookingItem.booking_id == booking["id"]))
+        left = await session.scalars(
+            select(BookingItem).where(BookingItem.booking_id == booking["id"])
+        )
         assert list(left) == []
 
 

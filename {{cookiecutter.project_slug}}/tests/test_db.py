@@ -2,13 +2,12 @@ import pytest
 from fastapi import APIRouter
 from sqlalchemy import func, select, text
 
-from tests.helpers import assert_error
-
 from {{ cookiecutter.project_slug }} import db
 from {{ cookiecutter.project_slug }}.db import SessionDep
 from {{ cookiecutter.project_slug }}.errors import ServiceError
 from {{ cookiecutter.project_slug }}.models import Venue
 from {{ cookiecutter.project_slug }}.settings import load_settings
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.anyio
 

@@ -1,10 +1,9 @@
-import pytest
 import httpx
-
-from tests.helpers import assert_error
+import pytest
 
 from {{ cookiecutter.project_slug }}.app import create_app
 from {{ cookiecutter.project_slug }}.settings import load_settings
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.anyio
 

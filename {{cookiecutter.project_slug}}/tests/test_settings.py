@@ -4,7 +4,11 @@ import sys
 
 import pytest
 
-from {{ cookiecutter.project_slug }}.settings import Settings, SettingsError, load_settings
+from {{ cookiecutter.project_slug }}.settings import (
+    Settings,
+    SettingsError,
+    load_settings,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -61,7 +65,10 @@ def test_invalid_values_name_the_variable(monkeypatch, variable, value):
 @pytest.mark.parametrize(
     ("env", "named"),
     [
-        ({"MEMORY_THRESHOLD_PERCENT": "90", "MEMORY_CRITICAL_PERCENT": "80"}, "MEMORY_CRITICAL_PERCENT"),
+        (
+            {"MEMORY_THRESHOLD_PERCENT": "90", "MEMORY_CRITICAL_PERCENT": "80"},
+            "MEMORY_CRITICAL_PERCENT",
+        ),
         ({"DEFAULT_PAGE_SIZE": "500", "MAX_PAGE_SIZE": "100"}, "DEFAULT_PAGE_SIZE"),
     ],
 )

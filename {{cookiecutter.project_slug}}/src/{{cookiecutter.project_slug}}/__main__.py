@@ -69,7 +69,10 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="{{ cookiecutter.__cli_name }}", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="{{ cookiecutter.__cli_name }}",
+        description=__doc__.split("\n")[0],
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser("migrate", help="upgrade the database to the latest revision")

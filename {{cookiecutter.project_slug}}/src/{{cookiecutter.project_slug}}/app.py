@@ -5,7 +5,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from . import PROJECT_NAME
 from .db import create_engine, create_sessionmaker
 from .errors import install_error_handlers
 from .routing import include_routers
@@ -29,7 +28,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     docs = settings.docs_enabled
     app = FastAPI(
-        title=PROJECT_NAME,
+        # The project name, JSON-escaped (with " as \u0022): a valid literal whatever it holds.
+        title={{ cookiecutter.project_name | tojson | replace('\\"', '\\u0022') }},
         lifespan=lifespan,
         openapi_url=f"{settings.api_prefix}/openapi.json" if docs else None,
         docs_url=f"{settings.api_prefix}/docs" if docs else None,

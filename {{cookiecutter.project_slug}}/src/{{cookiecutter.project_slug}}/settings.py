@@ -12,7 +12,11 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-DEFAULT_DATABASE_URL = "{{ 'postgresql+asyncpg://lean:lean@127.0.0.1:5432/' ~ cookiecutter.project_slug if cookiecutter.database == 'postgresql' else 'sqlite+aiosqlite:///./app.db' }}"
+{% if cookiecutter.database == "postgresql" -%}
+DEFAULT_DATABASE_URL = f"postgresql+asyncpg://lean:lean@127.0.0.1:5432/{__package__}"
+{%- else -%}
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./app.db"
+{%- endif %}
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 Percent = Annotated[float, Field(gt=0, lt=100)]

@@ -1,0 +1,125 @@
+"""Fixtures for the template's tests: rendered variants, their virtual
+environments, and a real PostgreSQL server."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests import pgcluster
+from tests.variants import VARIANTS, Variant
+
+REPO = Path(__file__).resolve().parent.parent
+POSTGRES_ENV = "LEAN_TEST_POSTGRES_URL"
+
+
+@dataclass
+class Rendered:
+    variant: Variant
+    path: Path
+    slug: str
+    cli_name: str
+    python: Path
+
+    @property
+    def bin(self) -> Path:
+        return self.python.parent
+
+
+def uv(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    uv_bin = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    return subprocess.run([uv_bin, *args], check=True, capture_output=True, text=True, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory):
+    """A PostgreSQL server: the one named by LEAN_TEST_POSTGRES_URL, else a
+    throwaway cluster started from the server binaries on this machine."""
+    if url := os.environ.get(POSTGRES_ENV):
+        yield url
+        return
+    directory = tmp_path_factory.mktemp("postgres")
+    try:
+        url = pgcluster.start(directory)
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        pytest.fail(f"no PostgreSQL: set {POSTGRES_ENV} or install the server binaries ({exc})")
+    yield url
+    pgcluster.stop(directory)
+
+
+@pytest.fixture(scope="session")
+def fresh_database(postgres_url, tmp_path_factory):
+    """fresh_database(python, name) -> URL of a new, empty database."""
+    base, _, _ = postgres_url.rpartition("/")
+
+    def create(python: Path, name: str) -> str:
+        script = (
+            "import asyncio, asyncpg, sys\n"
+            "async def main(url, name):\n"
+            "    conn = await asyncpg.connect(url)\n"
+            "    await conn.execute(f'DROP DATABASE IF EXISTS {name} WITH (FORCE)')\n"
+            "    await conn.execute(f'CREATE DATABASE {name}')\n"
+            "    await conn.close()\n"
+            "asyncio.run(main(sys.argv[1], sys.argv[2]))\n"
+        )
+        plain = postgres_url.replace("postgresql+asyncpg://", "postgresql://")
+        subprocess.run([str(python), "-c", script, plain, name], check=True, timeout=60)
+        return f"{base}/{name}"
+
+    return create
+
+
+def _dependency_key(project: Path) -> str:
+    """Variants whose pyproject asks for the same packages share one venv."""
+    meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    wanted = sorted(meta["dependencies"]) + sorted(
+        f"{extra}:{dep}" for extra, deps in meta["optional-dependencies"].items() for dep in deps
+    )
+    return hashlib.sha256("\n".join(wanted).encode()).hexdigest()[:12]
+
+
+@pytest.fixture(scope="session")
+def venv_for(tmp_path_factory):
+    """venv_for(project) -> python of a venv holding the project's dependencies,
+    shared by every variant that asks for the same packages."""
+    venvs: dict[str, Path] = {}
+
+    def get(project: Path) -> Path:
+        key = _dependency_key(project)
+        if key not in venvs:
+            venv = tmp_path_factory.mktemp(f"venv-{key}")
+            uv("venv", "--quiet", "--python", sys.executable, str(venv))
+            uv(
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                str(venv / "bin" / "python"),
+                f"{project}[dev,server]",
+            )
+            venvs[key] = venv
+        return venvs[key] / "bin" / "python"
+
+    return get
+
+
+@pytest.fixture(scope="module", params=VARIANTS, ids=lambda variant: variant.id)
+def project(request, cookies_session, venv_for) -> Rendered:
+    """The variant, rendered and installed. Module scope with parameters makes
+    pytest run every test of one variant before moving to the next, so the
+    shared venv always holds the variant under test."""
+    variant: Variant = request.param
+    result = cookies_session.bake(extra_context=variant.answers, template=str(REPO))
+    assert result.exit_code == 0, result.exception
+    path = Path(result.project_path)
+    python = venv_for(path)
+    # Installs the variant itself (a real, non-editable install).
+    uv("pip", "install", "--quiet", "--no-deps", "--reinstall", "--python", str(python), str(path))
+    slug = result.context["project_slug"]
+    return Rendered(variant, path, slug, slug.replace("_", "-"), python)

@@ -1,0 +1,161 @@
+"""Every supported variant renders clean, installs, passes its own tests and
+boots. The `project` fixture (conftest) runs each test once per variant."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import Rendered
+
+LEFTOVER = re.compile(r"{{|{%")
+DOCKER_FILES = ["Dockerfile", ".dockerignore", "docker-compose.yml", "gunicorn.conf.py"]
+
+
+def _text_files(root):
+    for path in root.rglob("*"):
+        if path.is_file() and "__pycache__" not in path.parts:
+            try:
+                yield path, path.read_text()
+            except UnicodeDecodeError:
+                continue
+
+
+def test_no_leftover_template_syntax(project: Rendered):
+    offenders = [
+        str(path.relative_to(project.path))
+        for path, text in _text_files(project.path)
+        if LEFTOVER.search(text)
+    ]
+    assert offenders == []
+    assert "{{" not in str(list(project.path.rglob("*")))
+
+
+def test_ruff_check_and_format(project: Rendered):
+    ruff = [str(project.bin / "ruff")]
+    check = subprocess.run([*ruff, "check", "."], cwd=project.path, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    fmt = subprocess.run(
+        [*ruff, "format", "--check", "--diff", "."],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+    )
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_variant_files(project: Rendered):
+    wanted = project.variant.answer("with_docker", "yes") == "yes"
+    for name in DOCKER_FILES:
+        assert (project.path / name).exists() == wanted, name
+    assert (project.path / "src" / project.slug / "app.py").exists()
+
+
+def test_answers_reach_the_settings(project: Rendered):
+    code = (
+        f"from {project.slug}.settings import load_settings; s = load_settings(_env_file=None);"
+        "print(s.db_pool_size, s.default_page_size, s.max_page_size, s.database_url.split(':')[0])"
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DB_", "DATABASE_", "DEFAULT_", "MAX_"))
+    }
+    out = subprocess.run(
+        [str(project.python), "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout.split()
+    answer = project.variant.answer
+    driver = (
+        "postgresql+asyncpg" if project.variant.database == "postgresql" else "sqlite+aiosqlite"
+    )
+    assert out == [
+        answer("db_pool_size", "3"),
+        answer("default_page_size", "50"),
+        answer("max_page_size", "100"),
+        driver,
+    ]
+
+
+def test_generated_tests_pass(project: Rendered, fresh_database):
+    env = {**os.environ}
+    env.pop("TEST_DATABASE_URL", None)
+    runs = [env]
+    if project.variant.database == "postgresql":
+        url = fresh_database(project.python, f"t_{project.variant.id.replace('-', '_')}")
+        runs.append({**env, "TEST_DATABASE_URL": url})
+    for run_env in runs:
+        result = subprocess.run(
+            [str(project.python), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+            cwd=project.path,
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        where = run_env.get("TEST_DATABASE_URL", "sqlite")
+        assert result.returncode == 0, (
+            f"[{where}]\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+        )
+        assert re.search(r"\d+ passed", result.stdout)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_boots_and_serves(project: Rendered, fresh_database, tmp_path):
+    if project.variant.database == "postgresql":
+        url = fresh_database(project.python, f"b_{project.variant.id.replace('-', '_')}")
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'boot.db'}"
+    env = {**os.environ, "DATABASE_URL": url}
+    cli = str(project.bin / project.cli_name)
+    subprocess.run([cli, "migrate"], env=env, check=True, capture_output=True, timeout=120)
+    created = subprocess.run(
+        [cli, "create-user", "boot@example.org"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    token = created.stdout.strip().splitlines()[-1]
+    port = _free_port()
+    server = subprocess.Popen(
+        [cli, "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}/api"
+        ready = _wait_ready(f"{base}/health/ready", server)
+        assert ready.status_code == 200, ready.text
+        listed = httpx.get(f"{base}/bookings", headers={"Authorization": f"Bearer {token}"})
+        assert listed.status_code == 200
+        assert listed.json()["pagination"]["total"] == 0
+        assert httpx.get(f"{base}/bookings").status_code == 401
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        output = server.communicate(timeout=30)[0].decode()
+    assert "Traceback" not in output, output
+
+
+def _wait_ready(url: str, server: subprocess.Popen, seconds: float = 60) -> httpx.Response:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"server exited: {server.stdout.read().decode()}")
+        try:
+            return httpx.get(url, timeout=5)
+        except httpx.TransportError:
+            time.sleep(0.2)
+    pytest.fail("server did not answer in time")

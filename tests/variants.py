@@ -1,0 +1,48 @@
+"""The supported variant combinations, each with a readable id.
+
+Every database is crossed with the yes/no prompts where they change files;
+one variant also moves every number away from its default and uses a
+project name with spaces, unicode and shell metacharacters.
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Variant:
+    id: str
+    answers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def database(self) -> str:
+        return self.answers.get("database", "sqlite")
+
+    def answer(self, name: str, default: str) -> str:
+        return self.answers.get(name, default)
+
+
+VARIANTS = [
+    Variant("sqlite-default"),
+    Variant("sqlite-no-docker", {"with_docker": "no"}),
+    Variant("sqlite-prometheus", {"with_prometheus": "yes"}),
+    Variant("postgresql-default", {"database": "postgresql"}),
+    Variant(
+        "postgresql-prometheus-no-docker",
+        {"database": "postgresql", "with_prometheus": "yes", "with_docker": "no"},
+    ),
+    Variant(
+        "sqlite-custom-answers",
+        {
+            "project_name": "Café Bookings & Co. $(rm -rf) 'quoted' \"too\"",
+            "memory_threshold_percent": "70",
+            "memory_critical_percent": "80",
+            "max_body_size_mb": "2",
+            "max_upload_size_mb": "20",
+            "db_pool_size": "5",
+            "db_max_overflow": "0",
+            "default_page_size": "20",
+            "max_page_size": "40",
+            "gc_interval_seconds": "0",
+        },
+    ),
+]

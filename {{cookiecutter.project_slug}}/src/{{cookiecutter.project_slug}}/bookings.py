@@ -3,19 +3,48 @@
 import base64
 import secrets
 from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .errors import ServiceError
 from .models import Booking, BookingItem, BookingStatus, BookingSummary, User, Venue
+from .pagination import SortKey
 
 # List queries select only these columns, never whole rows (notes can be long).
 SUMMARY_COLUMNS = [getattr(Booking, name) for name in BookingSummary.model_fields]
+# Exports carry every column of the booking itself (items are not included).
+EXPORT_COLUMNS = [
+    getattr(Booking, name)
+    for name in (
+        "id",
+        "booking_reference",
+        "user_id",
+        "venue_id",
+        "title",
+        "status",
+        "start_datetime",
+        "end_datetime",
+        "notes",
+        "created_at",
+        "updated_at",
+    )
+]
 
-# Newest first, with the primary key as a unique tie-breaker so pages never
-# overlap or skip rows that share a start time.
-LIST_ORDER = (Booking.start_datetime.desc(), Booking.id.desc())
+
+class BookingSort(StrEnum):
+    """The orders a client may ask for; each has an index behind it."""
+
+    newest_first = "-start_datetime"
+    oldest_first = "start_datetime"
+
+
+# The primary key breaks ties between bookings that start at the same time.
+BOOKING_SORTS = {
+    BookingSort.newest_first: SortKey((Booking.start_datetime, Booking.id), descending=True),
+    BookingSort.oldest_first: SortKey((Booking.start_datetime, Booking.id), descending=False),
+}
 
 
 def new_reference() -> str:
@@ -24,7 +53,11 @@ def new_reference() -> str:
 
 
 def summary_select(status: BookingStatus | None = None, **equal: object) -> Select:
-    stmt = select(*SUMMARY_COLUMNS).order_by(*LIST_ORDER)
+    return filtered(select(*SUMMARY_COLUMNS), status, **equal)
+
+
+def filtered(stmt: Select, status: BookingStatus | None = None, **equal: object) -> Select:
+    """Apply the status filter and equality filters on columns (None: no filter)."""
     if status is not None:
         stmt = stmt.where(Booking.status == status)
     for column, value in equal.items():

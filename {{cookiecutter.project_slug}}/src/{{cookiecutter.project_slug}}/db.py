@@ -88,4 +88,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the session closes (and its connection returns to the pool)
+# as soon as the route function returns, before the response is sent. A slow
+# client or a long streamed response never holds a connection it does not use;
+# streams that need the database open a session of their own (export.py).
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

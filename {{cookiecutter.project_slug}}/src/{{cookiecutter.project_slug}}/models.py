@@ -9,7 +9,16 @@ from decimal import Decimal
 from enum import StrEnum
 
 from pydantic import AwareDatetime, model_validator
-from sqlalchemy import DateTime, ForeignKey, Integer, Numeric, String, Text, TypeDecorator
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlmodel import Column, Field, SQLModel
 
 
@@ -26,6 +35,10 @@ class UTCDateTime(TypeDecorator):
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    @property
+    def python_type(self) -> type:
+        return datetime  # TypeDecorator does not pass its impl's on
 
     def process_bind_param(self, value, dialect):
         if value is not None and value.tzinfo is None:
@@ -103,6 +116,23 @@ class BookingItem(SQLModel, table=True):
     name: str = Field(sa_column=Column(String(200), nullable=False))
     quantity: int = Field(sa_column=Column(Integer, nullable=False))
     unit_price: Decimal = Field(sa_column=Column(Numeric(10, 2), nullable=False))
+
+
+class Upload(SQLModel, table=True):
+    """Metadata of a stored upload. The file lives in UPLOAD_DIR under `id`;
+    `filename` is the client's name, sanitized, kept for display only."""
+
+    __tablename__ = "uploads"
+
+    id: str = Field(sa_column=Column(String(32), primary_key=True))
+    user_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    )
+    filename: str = Field(sa_column=Column(String(255), nullable=False))
+    content_type: str = Field(sa_column=Column(String(127), nullable=False))
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: datetime = _timestamp(default_factory=utcnow, nullable=False)
 
 
 # ---------------------------------------------------------------- schemas
@@ -187,3 +217,12 @@ class BookingRead(BookingSummary):
     created_at: datetime
     updated_at: datetime
     items: list[BookingItemRead] = []
+
+
+class UploadRead(SQLModel):
+    id: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    created_at: datetime

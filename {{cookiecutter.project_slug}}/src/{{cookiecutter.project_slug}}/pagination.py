@@ -1,22 +1,44 @@
-"""Bounded list queries: page parameters, the page envelope, offset pages.
+"""Bounded list queries: page parameters, signed cursors, offset and keyset pages.
 
-Every list endpoint returns
+Every list endpoint answers
 
     {"items": [...], "pagination": {"page", "page_size", "total", "pages", "next_cursor"}}
 
 and never more than MAX_PAGE_SIZE rows, so a response's memory is bounded by
 the page size, not by the table size.
+
+Two modes share that envelope:
+- offset (`?page=N`): the guide's shape, with a total. Cost grows with depth,
+  since the database walks past every skipped row, and COUNT scans the match.
+- keyset (`?cursor=...`): continues after the last row of the previous page
+  with a range condition on the sort key, so page 1,000 costs what page 1
+  does. `total`/`pages` are null unless `with_total=true`.
+Every page carries `next_cursor` (null on the last page), so a client can
+start with offset page 1 and continue by cursor.
+
+Cursors are opaque, HMAC-signed with CURSOR_SECRET and bound to the query
+they came from (path, filters and sort): an altered, truncated or
+foreign cursor is a 400, never a 500.
 """
 
-from typing import Annotated, Generic, TypeVar
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
-from sqlalchemy import Select, func
+from sqlalchemy import ColumnElement, Select, func, literal, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from .errors import ServiceError
+
 T = TypeVar("T")
+_PAGING_PARAMS = {"page", "page_size", "cursor", "with_total"}
 
 
 class PageInfo(BaseModel):
@@ -24,7 +46,7 @@ class PageInfo(BaseModel):
     page_size: int
     total: int | None
     pages: int | None
-    next_cursor: str | None = None
+    next_cursor: str | None
 
 
 class Page(BaseModel, Generic[T]):
@@ -32,9 +54,35 @@ class Page(BaseModel, Generic[T]):
     pagination: PageInfo
 
 
-class PageParams(BaseModel):
+@dataclass(frozen=True)
+class SortKey:
+    """An allowed ordering. The last column must be unique (the primary key):
+    it breaks ties so that pages never overlap or skip rows."""
+
+    columns: tuple[ColumnElement, ...]
+    descending: bool = True
+
+    def order_by(self) -> list:
+        return [column.desc() if self.descending else column.asc() for column in self.columns]
+
+    def after(self, values: list[Any]) -> ColumnElement[bool]:
+        """Rows strictly after `values` in this order (a row-value comparison,
+        which PostgreSQL and SQLite both answer with an index range scan)."""
+        # Bind each value with its column's type, so it is stored-format
+        # compatible (SQLite compares datetimes as text).
+        bound = tuple_(*(literal(v, c.type) for c, v in zip(self.columns, values, strict=True)))
+        key = tuple_(*self.columns)
+        return key < bound if self.descending else key > bound
+
+
+@dataclass(frozen=True)
+class PageParams:
     page: int
     page_size: int
+    cursor: str | None
+    with_total: bool
+    scope: str
+    secret: bytes
 
     @property
     def offset(self) -> int:
@@ -43,15 +91,22 @@ class PageParams(BaseModel):
 
 def page_params(
     request: Request,
-    page: Annotated[int, Query(ge=1, description="1-based page number")] = 1,
+    page: Annotated[int, Query(ge=1, description="1-based page number (offset mode)")] = 1,
     page_size: Annotated[
         int | None, Query(ge=1, description="Rows per page, up to MAX_PAGE_SIZE")
     ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=2048, description="next_cursor of the previous page (keyset mode)"),
+    ] = None,
+    with_total: Annotated[
+        bool, Query(description="Count the total in keyset mode too (costs a COUNT)")
+    ] = False,
 ) -> PageParams:
-    # The upper bound comes from the running settings (MAX_PAGE_SIZE), so it
-    # is checked here rather than frozen into the route at import time.
     settings = request.app.state.settings
     size = settings.default_page_size if page_size is None else page_size
+    # The upper bound is the running MAX_PAGE_SIZE, checked here rather than
+    # frozen into the route when the module is imported.
     if size > settings.max_page_size:
         raise RequestValidationError(
             [
@@ -63,25 +118,126 @@ def page_params(
                 }
             ]
         )
-    return PageParams(page=page, page_size=size)
+    return PageParams(
+        page=page,
+        page_size=size,
+        cursor=cursor or None,
+        with_total=with_total,
+        scope=_scope(request),
+        secret=settings.cursor_secret.get_secret_value().encode(),
+    )
 
 
 PageParamsDep = Annotated[PageParams, Depends(page_params)]
 
 
-async def offset_page(session: AsyncSession, stmt: Select, params: PageParams) -> dict:
-    """Run an ordered select of summary columns as one page plus its total."""
-    rows = await session.execute(stmt.offset(params.offset).limit(params.page_size))
-    items = [dict(row) for row in rows.mappings()]
-    count_stmt = stmt.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
-    total = await session.scalar(count_stmt) or 0
+def _scope(request: Request) -> str:
+    """The query a cursor belongs to: the path and every non-paging parameter.
+
+    The caller is not part of it: lists of one's own rows filter by owner in
+    the query itself, so a cursor only ever positions within what the caller
+    may see, and shared lists (venues) can share cached pages.
+    """
+    filters = sorted(
+        (key, value)
+        for key, value in request.query_params.multi_items()
+        if key not in _PAGING_PARAMS
+    )
+    return json.dumps([request.url.path, filters])
+
+
+# ---------------------------------------------------------------- cursors
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(secret: bytes, scope: str, payload: bytes) -> bytes:
+    return hmac.new(secret, scope.encode() + b"\0" + payload, hashlib.sha256).digest()[:16]
+
+
+def encode_cursor(params: PageParams, values: list[Any]) -> str:
+    plain = [value.isoformat() if isinstance(value, datetime) else value for value in values]
+    payload = json.dumps(plain, separators=(",", ":")).encode()
+    return f"{_b64(payload)}.{_b64(_sign(params.secret, params.scope, payload))}"
+
+
+def _invalid_cursor() -> ServiceError:
+    return ServiceError(
+        400,
+        "Invalid cursor: it was altered, truncated, or belongs to another query. "
+        "Start again from the first page.",
+        code="invalid_cursor",
+    )
+
+
+def decode_cursor(params: PageParams, key: SortKey) -> list[Any]:
+    try:
+        encoded_payload, encoded_mac = params.cursor.split(".")
+        payload, mac = _unb64(encoded_payload), _unb64(encoded_mac)
+    except ValueError:  # wrong shape or not base64 (binascii.Error is a ValueError)
+        raise _invalid_cursor() from None
+    if not hmac.compare_digest(mac, _sign(params.secret, params.scope, payload)):
+        raise _invalid_cursor()
+    # Signed by this service for this query: the payload is ours, but is still
+    # checked against the sort key rather than trusted blindly.
+    try:
+        values = json.loads(payload)
+        if not isinstance(values, list) or len(values) != len(key.columns):
+            raise ValueError
+        return [_typed(column, value) for column, value in zip(key.columns, values, strict=True)]
+    except (ValueError, TypeError):
+        raise _invalid_cursor() from None
+
+
+def _typed(column: ColumnElement, value: Any) -> Any:
+    python_type = column.type.python_type
+    if python_type is datetime:
+        parsed = datetime.fromisoformat(value)
+        if parsed.tzinfo is None:
+            raise ValueError("naive datetime in cursor")
+        return parsed
+    if not isinstance(value, python_type) or isinstance(value, bool):
+        raise TypeError("cursor value of the wrong type")
+    return value
+
+
+# ---------------------------------------------------------------- pages
+
+
+async def paginate(session: AsyncSession, stmt: Select, params: PageParams, key: SortKey) -> dict:
+    """One page of `stmt` (a select of summary columns, filters applied, no
+    ORDER BY) in offset or keyset mode, with the next page's cursor."""
+    ordered = stmt.order_by(*key.order_by())
+    if params.cursor is not None:
+        ordered = ordered.where(key.after(decode_cursor(params, key)))
+        page = None
+    else:
+        ordered = ordered.offset(params.offset)
+        page = params.page
+    # One row more than asked tells whether another page exists.
+    result = await session.execute(ordered.limit(params.page_size + 1))
+    rows = [dict(row) for row in result.mappings()]
+    items, more = rows[: params.page_size], len(rows) > params.page_size
+    total = None
+    if params.cursor is None or params.with_total:
+        count = stmt.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
+        total = await session.scalar(count) or 0
+    last = items[-1] if items else None
     return {
         "items": items,
         "pagination": {
-            "page": params.page,
+            "page": page,
             "page_size": params.page_size,
             "total": total,
-            "pages": (total + params.page_size - 1) // params.page_size,
-            "next_cursor": None,
+            "pages": None if total is None else (total + params.page_size - 1) // params.page_size,
+            "next_cursor": encode_cursor(params, [last[c.key] for c in key.columns])
+            if more and last
+            else None,
         },
     }

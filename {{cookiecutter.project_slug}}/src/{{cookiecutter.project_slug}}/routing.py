@@ -1,18 +1,22 @@
 """The router registry: every resource router, declared once.
 
 Health is always included at start-up. Resource routers are listed here as
-(prefix, module path) so that adding one is a single line.
+(prefix, module path, body limit setting or None), so adding one is a single
+line. The body limit names the setting (in MB) that replaces MAX_BODY_SIZE_MB
+for that router: uploads stream larger bodies to disk.
 """
 
 import importlib
 
 from fastapi import APIRouter, FastAPI
 
-# (URL prefix under API_PREFIX, module that defines `router`)
-RESOURCE_ROUTERS: list[tuple[str, str]] = [
-    ("/bookings", ".routers.bookings"),
-    ("/admin/bookings", ".routers.admin_bookings"),
-    ("/venues", ".routers.venues"),
+from .settings import Settings
+
+RESOURCE_ROUTERS: list[tuple[str, str, str | None]] = [
+    ("/bookings", ".routers.bookings", None),
+    ("/admin/bookings", ".routers.admin_bookings", None),
+    ("/venues", ".routers.venues", None),
+    ("/uploads", ".routers.uploads", "max_upload_size_mb"),
 ]
 
 
@@ -20,9 +24,12 @@ def load_router(module_path: str) -> APIRouter:
     return importlib.import_module(module_path, __package__).router
 
 
-def include_routers(app: FastAPI, api_prefix: str) -> None:
+def include_routers(app: FastAPI, settings: Settings) -> None:
     from .routers import health
 
-    app.include_router(health.router, prefix=api_prefix)
-    for _prefix, module_path in RESOURCE_ROUTERS:
-        app.include_router(load_router(module_path), prefix=api_prefix)
+    app.include_router(health.router, prefix=settings.api_prefix)
+    for _prefix, module_path, body_limit in RESOURCE_ROUTERS:
+        limit = getattr(settings, body_limit) << 20 if body_limit else None
+        app.include_router(
+            load_router(module_path), prefix=settings.api_prefix, max_body_size=limit
+        )

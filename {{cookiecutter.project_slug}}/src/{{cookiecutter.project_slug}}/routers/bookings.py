@@ -1,11 +1,17 @@
 """The caller's own bookings: paginated lists and CRUD."""
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+from starlette.responses import StreamingResponse
 
 from ..auth import CurrentUser
 from ..bookings import (
+    BOOKING_SORTS,
+    EXPORT_COLUMNS,
+    BookingSort,
     booking_for,
     ensure_venue,
+    filtered,
     items_of,
     new_reference,
     summary_select,
@@ -13,6 +19,7 @@ from ..bookings import (
 )
 from ..db import SessionDep
 from ..errors import ServiceError
+from ..export import ExportFormat, export_response
 from ..models import (
     Booking,
     BookingCreate,
@@ -23,7 +30,7 @@ from ..models import (
     BookingUpdate,
     utcnow,
 )
-from ..pagination import Page, PageParamsDep, offset_page
+from ..pagination import Page, PageParamsDep, paginate
 
 router = APIRouter(prefix="/bookings", tags=["bookings"])
 
@@ -40,8 +47,10 @@ async def list_my_bookings(
     session: SessionDep,
     page: PageParamsDep,
     status: BookingStatus | None = None,
+    sort: BookingSort = BookingSort.newest_first,
 ) -> Page[BookingSummary]:
-    return await offset_page(session, summary_select(status, user_id=user.id), page)
+    stmt = summary_select(status, user_id=user.id)
+    return await paginate(session, stmt, page, BOOKING_SORTS[sort])
 
 
 @router.get("/today")
@@ -50,12 +59,26 @@ async def list_my_bookings_today(
     session: SessionDep,
     page: PageParamsDep,
     status: BookingStatus | None = None,
+    sort: BookingSort = BookingSort.oldest_first,
 ) -> Page[BookingSummary]:
     start, end = utc_day_bounds()
     stmt = summary_select(status, user_id=user.id).where(
         Booking.start_datetime >= start, Booking.start_datetime < end
     )
-    return await offset_page(session, stmt, page)
+    return await paginate(session, stmt, page, BOOKING_SORTS[sort])
+
+
+@router.get("/export", response_class=StreamingResponse)
+async def export_my_bookings(
+    request: Request,
+    user: CurrentUser,
+    status: BookingStatus | None = None,
+    format: ExportFormat = ExportFormat.ndjson,
+):
+    """All your bookings as one streamed file; memory stays flat in row count."""
+    order = BOOKING_SORTS[BookingSort.newest_first].order_by()
+    stmt = filtered(select(*EXPORT_COLUMNS), status, user_id=user.id).order_by(*order)
+    return export_response(request, stmt, format, "bookings")
 
 
 @router.post("", status_code=201)

@@ -1,29 +1,35 @@
-"""Venues: listed by any signed-in user, created by administrators."""
+"""Venues: listed by any signed-in user (cached), created by administrators."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlmodel import select
 
 from ..auth import AdminUser, CurrentUser
 from ..db import SessionDep
 from ..models import Venue, VenueCreate, VenueRead
-from ..pagination import Page, PageParamsDep, offset_page
+from ..pagination import Page, PageParamsDep, SortKey, paginate
 
 router = APIRouter(prefix="/venues", tags=["venues"])
 
 _VENUE_COLUMNS = [getattr(Venue, name) for name in VenueRead.model_fields]
+_BY_NAME = SortKey((Venue.name, Venue.id), descending=False)
 
 
 @router.get("")
 async def list_venues(
-    _user: CurrentUser, session: SessionDep, page: PageParamsDep
+    request: Request, _user: CurrentUser, session: SessionDep, page: PageParamsDep
 ) -> Page[VenueRead]:
-    stmt = select(*_VENUE_COLUMNS).order_by(Venue.name, Venue.id)
-    return await offset_page(session, stmt, page)
+    key = ("venues", page.page, page.page_size, page.cursor, page.with_total)
+    return await request.app.state.cache.get_or_load(
+        key, lambda: paginate(session, select(*_VENUE_COLUMNS), page, _BY_NAME)
+    )
 
 
 @router.post("", status_code=201)
-async def create_venue(_admin: AdminUser, session: SessionDep, body: VenueCreate) -> VenueRead:
+async def create_venue(
+    request: Request, _admin: AdminUser, session: SessionDep, body: VenueCreate
+) -> VenueRead:
     venue = Venue(**body.model_dump())
     session.add(venue)
     await session.commit()
+    request.app.state.cache.clear()
     return VenueRead.model_validate(venue.model_dump())

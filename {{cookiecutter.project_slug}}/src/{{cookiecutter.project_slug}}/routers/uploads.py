@@ -1,0 +1,75 @@
+"""Uploads: streamed to disk (see uploads.py), listed per owner."""
+
+import logging
+
+from fastapi import APIRouter, Request, Response
+from sqlalchemy import select
+from starlette.requests import ClientDisconnect
+
+from ..auth import CurrentUser
+from ..db import SessionDep
+from ..models import Upload, UploadRead
+from ..pagination import Page, PageParamsDep, SortKey, paginate
+from ..uploads import receive_upload
+
+router = APIRouter(prefix="/uploads", tags=["uploads"])
+logger = logging.getLogger(__name__)
+
+_UPLOAD_COLUMNS = [getattr(Upload, name) for name in UploadRead.model_fields]
+_NEWEST_FIRST = SortKey((Upload.created_at, Upload.id), descending=True)
+
+_BODY = {
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        },
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    },
+    "required": True,
+}
+
+
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra={"requestBody": _BODY},
+    responses={
+        413: {"description": "Over MAX_UPLOAD_SIZE_MB"},
+        415: {"description": "Type not allowed"},
+    },
+)
+async def upload_file(request: Request, user: CurrentUser, session: SessionDep) -> UploadRead:
+    """Multipart (`file` field) or a raw body with an `X-Filename` header."""
+    try:
+        stored = await receive_upload(request)
+    except ClientDisconnect:
+        # Nothing to answer: the partial file is already gone.
+        logger.info("upload abandoned by the client")
+        return Response(status_code=400)
+    upload = Upload(
+        id=stored.id,
+        user_id=user.id,
+        filename=stored.filename,
+        content_type=stored.content_type,
+        size=stored.size,
+        sha256=stored.sha256,
+    )
+    session.add(upload)
+    try:
+        await session.commit()
+    except BaseException:
+        stored.path.unlink(missing_ok=True)
+        raise
+    return UploadRead.model_validate(upload.model_dump())
+
+
+@router.get("")
+async def list_my_uploads(
+    user: CurrentUser, session: SessionDep, page: PageParamsDep
+) -> Page[UploadRead]:
+    stmt = select(*_UPLOAD_COLUMNS).where(Upload.user_id == user.id)
+    return await paginate(session, stmt, page, _NEWEST_FIRST)

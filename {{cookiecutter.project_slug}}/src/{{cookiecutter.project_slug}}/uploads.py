@@ -1,0 +1,209 @@
+"""Streaming uploads: request body -> disk in chunks, never whole in memory.
+
+Two request shapes are accepted:
+- multipart/form-data with a `file` field (what browsers send);
+- a raw body of an allowed content type, its name in an `X-Filename` header.
+
+The multipart body is parsed incrementally with python-multipart's low-level
+parser (Starlette's `request.form()` would first spool the whole file to a
+temporary file, then we would copy it: twice the disk traffic). The file is
+hashed (sha256) and counted while it streams; over MAX_UPLOAD_SIZE_MB it is
+a 413 at once. It is written as `<id>.part` and renamed only when complete,
+and the partial file is removed on every failure path, including the client
+going away.
+"""
+
+import hashlib
+import os
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+import anyio
+from fastapi import Request
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from .errors import ServiceError
+
+WRITE_BUFFER = 1 << 20  # bytes gathered before one write (in a worker thread)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass
+class StoredFile:
+    id: str
+    path: Path
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+def safe_filename(raw: str | None) -> str:
+    """The client's name reduced to a display name: no directories, no control
+    characters, at most 255 characters. It is never used as a path."""
+    name = unicodedata.normalize("NFC", raw or "")
+    name = PureWindowsPath(PurePosixPath(name).name).name  # drop any / or \\ path
+    name = _CONTROL.sub("", name).strip().lstrip(".")
+    return name[:255] or "upload"
+
+
+def _too_large(limit: int) -> ServiceError:
+    return ServiceError(413, f"File exceeds the upload limit of {limit // (1 << 20)} MB")
+
+
+class _Sink:
+    """Hashes, counts and writes one file; knows how to remove itself."""
+
+    def __init__(self, directory: Path, limit: int) -> None:
+        self.id = uuid.uuid4().hex
+        self.final = directory / self.id
+        self.partial = directory / f".{self.id}.part"
+        self.limit = limit
+        self.size = 0
+        self._hash = hashlib.sha256()
+        self._buffer = bytearray()
+        self._file = open(self.partial, "xb")  # noqa: SIM115 - closed in finish/discard
+
+    async def write(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.limit:
+            raise _too_large(self.limit)
+        self._hash.update(data)
+        self._buffer += data
+        if len(self._buffer) >= WRITE_BUFFER:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        chunk, self._buffer = bytes(self._buffer), bytearray()
+        await anyio.to_thread.run_sync(self._file.write, chunk)
+
+    async def finish(self) -> str:
+        await self._flush()
+        self._file.close()
+        os.replace(self.partial, self.final)
+        return self._hash.hexdigest()
+
+    def discard(self) -> None:
+        self._file.close()
+        for path in (self.partial, self.final):
+            path.unlink(missing_ok=True)
+
+
+class _MultipartFile:
+    """Feeds body chunks to the parser and collects the `file` field's bytes.
+
+    The parser's callbacks are synchronous, so the data of each chunk is
+    gathered in `pending` and written after `feed` returns.
+    """
+
+    def __init__(self, boundary: bytes, allowed: set[str]) -> None:
+        self.allowed = allowed
+        self.pending: list[bytes] = []
+        self.filename: str | None = None
+        self.content_type = "application/octet-stream"
+        self.found = False
+        self._in_file = False
+        self._headers: dict[bytes, bytes] = {}
+        self._field = self._value = b""
+        self.parser = MultipartParser(
+            boundary,
+            callbacks={
+                "on_part_begin": self._part_begin,
+                "on_header_field": self._header_field,
+                "on_header_value": self._header_value,
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished,
+                "on_part_data": self._part_data,
+                "on_part_end": self._part_end,
+            },
+        )
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        self.parser.write(chunk)
+        pending, self.pending = self.pending, []
+        return pending
+
+    def _part_begin(self) -> None:
+        self._headers = {}
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[self._field.lower()] = self._value
+        self._field = self._value = b""
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        if options.get(b"name") != b"file" or self.found:
+            return  # other fields (and a second file) are skipped, never stored
+        self.found = self._in_file = True
+        raw_name = options.get(b"filename", b"").decode("utf-8", "replace")
+        self.filename = safe_filename(raw_name)
+        content_type = self._headers.get(b"content-type", b"application/octet-stream")
+        self.content_type = content_type.decode("latin-1").split(";")[0].strip().lower()
+        check_content_type(self.content_type, self.allowed)
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._in_file:
+            self.pending.append(data[start:end])
+
+    def _part_end(self) -> None:
+        self._in_file = False
+
+
+def check_content_type(content_type: str, allowed: set[str]) -> None:
+    if content_type not in allowed:
+        raise ServiceError(
+            415,
+            f"Content type {content_type!r} is not accepted; allowed: {', '.join(sorted(allowed))}",
+        )
+
+
+async def receive_upload(request: Request) -> StoredFile:
+    """Stream the request's file to UPLOAD_DIR; on any failure nothing stays on disk."""
+    settings = request.app.state.settings
+    allowed = set(settings.allowed_upload_types)
+    media_type, options = parse_options_header(request.headers.get("content-type", ""))
+    media_type = media_type.decode("latin-1").lower()
+    multipart = None
+    if media_type == "multipart/form-data":
+        if b"boundary" not in options:
+            raise ServiceError(400, "multipart/form-data without a boundary")
+        multipart = _MultipartFile(options[b"boundary"], allowed)
+    else:
+        check_content_type(media_type or "(none)", allowed)
+        if not request.headers.get("x-filename"):
+            raise ServiceError(
+                400, "A raw upload needs an X-Filename header (or send multipart/form-data)"
+            )
+
+    sink = _Sink(Path(settings.upload_dir), settings.max_upload_size_mb << 20)
+    try:
+        try:
+            async for chunk in request.stream():
+                for data in multipart.feed(chunk) if multipart else (chunk,):
+                    await sink.write(data)
+            if multipart:
+                multipart.parser.finalize()
+        except MultipartParseError as exc:
+            raise ServiceError(400, f"Malformed multipart body: {exc}") from None
+        if multipart and not multipart.found:
+            raise ServiceError(422, "The multipart body has no 'file' field")
+        digest = await sink.finish()
+    except BaseException:
+        # Any failure: too large, bad type, malformed body, client gone, cancelled.
+        sink.discard()
+        raise
+    if multipart:
+        filename, content_type = multipart.filename, multipart.content_type
+    else:
+        filename, content_type = safe_filename(request.headers["x-filename"]), media_type
+    return StoredFile(sink.id, sink.final, filename, content_type, sink.size, digest)

@@ -1,0 +1,80 @@
+"""Behaviour that needs a real HTTP server: a client leaving mid-export.
+
+httpx's in-process transport buffers whole responses, so these tests run the
+app under uvicorn on a loopback port and stream from it.
+"""
+
+import asyncio
+import contextlib
+import logging
+import socket
+
+import httpx
+import pytest
+import uvicorn
+
+from {{ cookiecutter.project_slug }}.seed import seed
+
+pytestmark = pytest.mark.anyio
+
+
+@contextlib.asynccontextmanager
+async def serving(app):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # The app's lifespan already runs (fixture), so uvicorn must not start it again.
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def _wait_for(condition, seconds: float = 10.0) -> bool:
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return True
+        await asyncio.sleep(0.02)
+    return condition()
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "json", "csv"])
+async def test_client_leaving_mid_export_returns_the_connection(app, make_user, api, caplog, fmt):
+    headers = await make_user("streamer@example.org", admin=True)
+    await seed(app.state.engine, users=5, bookings=20_000, venues=3)
+    pool = app.state.engine.pool
+    caplog.set_level(logging.INFO)
+    async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        url = f"{api}/admin/bookings/export?format={fmt}"
+        async with client.stream("GET", url, headers=headers) as response:
+            assert response.status_code == 200
+            received = 0
+            async for chunk in response.aiter_raw():
+                received += len(chunk)
+                if received > 64 * 1024:
+                    break
+            # Mid-stream: only the export's own connection is out; the one that
+            # authenticated the request went back when the route returned.
+            assert pool.checkedout() == 1
+        # Leaving the block closes the connection mid-export.
+        assert await _wait_for(lambda: pool.checkedout() == 0), pool.status()
+        assert await _wait_for(lambda: app.state.export_slots.in_use == 0)
+    assert any("export stopped early" in record.getMessage() for record in caplog.records)
+
+
+async def test_complete_export_through_a_real_server(app, make_user, api):
+    headers = await make_user("complete@example.org", admin=True)
+    await seed(app.state.engine, users=3, bookings=3_000, venues=2)
+    async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=60) as client:
+        response = await client.get(f"{api}/admin/bookings/export?format=ndjson", headers=headers)
+    assert response.status_code == 200
+    assert len(response.text.splitlines()) == 3_000
+    assert app.state.engine.pool.checkedout() == 0

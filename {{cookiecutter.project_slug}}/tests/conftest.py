@@ -5,6 +5,7 @@ postgresql+asyncpg:// URL to run the same tests on PostgreSQL (the database
 is reset: every table is dropped and migrated again).
 """
 
+import contextlib
 import os
 from collections.abc import AsyncIterator
 
@@ -17,7 +18,7 @@ from {{ cookiecutter.project_slug }}.migrations import downgrade, upgrade
 from {{ cookiecutter.project_slug }}.settings import Settings, load_settings
 from {{ cookiecutter.project_slug }}.users import create_user
 
-TABLES = ["booking_items", "bookings", "venues", "users"]
+TABLES = ["uploads", "booking_items", "bookings", "venues", "users"]
 
 
 @pytest.fixture
@@ -37,8 +38,17 @@ def database_url(tmp_path_factory) -> str:
 
 
 @pytest.fixture
-def settings(database_url) -> Settings:
-    return load_settings(database_url=database_url, _env_file=None)
+def settings(database_url, tmp_path) -> Settings:
+    return load_settings(database_url=database_url, upload_dir=tmp_path / "uploads", _env_file=None)
+
+
+async def _empty_tables(app) -> None:
+    async with app.state.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in TABLES:
+                await conn.execute(text(f"DELETE FROM {table}"))
 
 
 @pytest.fixture
@@ -46,18 +56,32 @@ async def app(settings):
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         yield app
-        async with app.state.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-            else:
-                for table in TABLES:
-                    await conn.execute(text(f"DELETE FROM {table}"))
+        await _empty_tables(app)
+
+
+@pytest.fixture
+def app_with(settings):
+    """app_with(**overrides): an app (lifespan running) with other settings."""
+
+    @contextlib.asynccontextmanager
+    async def make(**overrides):
+        app = create_app(settings.model_copy(update=overrides))
+        async with app.router.lifespan_context(app):
+            try:
+                yield app
+            finally:
+                await _empty_tables(app)
+
+    return make
+
+
+def client_for(app) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
 @pytest.fixture
 async def client(app) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with client_for(app) as client:
         yield client
 
 

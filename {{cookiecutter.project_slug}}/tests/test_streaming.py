@@ -78,3 +78,26 @@ async def test_complete_export_through_a_real_server(app, make_user, api):
     assert response.status_code == 200
     assert len(response.text.splitlines()) == 3_000
     assert app.state.engine.pool.checkedout() == 0
+
+
+async def test_client_leaving_mid_upload_leaves_no_file(app, make_user, api, settings):
+    headers = await make_user("leaver@example.org")
+    async with serving(app) as base:
+        host, port = base.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        head = (
+            f"POST {api}/uploads HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: {headers['Authorization']}\r\n"
+            "Content-Type: application/octet-stream\r\nX-Filename: half.bin\r\n"
+            f"Content-Length: {50 << 20}\r\n\r\n"
+        )
+        writer.write(head.encode())
+        for _ in range(64):  # 4 MB of the promised 50
+            writer.write(b"\0" * 65536)
+            await writer.drain()
+        upload_dir = settings.upload_dir
+        assert await _wait_for(lambda: any(upload_dir.iterdir()))  # a partial file exists
+        writer.close()
+        await writer.wait_closed()
+        assert await _wait_for(lambda: not any(upload_dir.iterdir())), list(upload_dir.iterdir())
+        del reader

@@ -8,7 +8,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from .cache import ReadCache
 from .db import create_engine, create_sessionmaker
-from .errors import install_error_handlers
+from .errors import BodyLimitErrorMiddleware, install_error_handlers
 from .export import ExportSlots
 from .routing import include_routers
 from .settings import Settings, get_settings
@@ -46,12 +46,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=f"{settings.api_prefix}/openapi.json" if docs else None,
         docs_url=f"{settings.api_prefix}/docs" if docs else None,
         redoc_url=None,
-        # Starlette's request-body limit; the uploads router raises it to
-        # MAX_UPLOAD_SIZE_MB (routing.py). Over the limit: 413, JSON error.
-        max_body_size=settings.max_body_size_mb << 20,
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(BodyLimitErrorMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
     include_routers(app, settings)
     return app

@@ -210,18 +210,24 @@ def _typed(column: ColumnElement, value: Any) -> Any:
 # ---------------------------------------------------------------- pages
 
 
+def page_select(
+    stmt: Select, key: SortKey, *, limit: int, offset: int = 0, after: list[Any] | None = None
+) -> Select:
+    """The SQL of one page: ordered by `key`, after a cursor's values or at an offset."""
+    ordered = stmt.order_by(*key.order_by())
+    if after is not None:
+        return ordered.where(key.after(after)).limit(limit)
+    return ordered.offset(offset).limit(limit)
+
+
 async def paginate(session: AsyncSession, stmt: Select, params: PageParams, key: SortKey) -> dict:
     """One page of `stmt` (a select of summary columns, filters applied, no
     ORDER BY) in offset or keyset mode, with the next page's cursor."""
-    ordered = stmt.order_by(*key.order_by())
-    if params.cursor is not None:
-        ordered = ordered.where(key.after(decode_cursor(params, key)))
-        page = None
-    else:
-        ordered = ordered.offset(params.offset)
-        page = params.page
+    after = decode_cursor(params, key) if params.cursor is not None else None
+    page = params.page if after is None else None
     # One row more than asked tells whether another page exists.
-    result = await session.execute(ordered.limit(params.page_size + 1))
+    query = page_select(stmt, key, limit=params.page_size + 1, offset=params.offset, after=after)
+    result = await session.execute(query)
     rows = [dict(row) for row in result.mappings()]
     items, more = rows[: params.page_size], len(rows) > params.page_size
     total = None

@@ -106,6 +106,7 @@ class _MultipartFile:
         self.filename: str | None = None
         self.content_type = "application/octet-stream"
         self.found = False
+        self.complete = False  # the closing boundary was seen
         self._in_file = False
         self._headers: dict[bytes, bytes] = {}
         self._field = self._value = b""
@@ -119,6 +120,7 @@ class _MultipartFile:
                 "on_headers_finished": self._headers_finished,
                 "on_part_data": self._part_data,
                 "on_part_end": self._part_end,
+                "on_end": self._end,
             },
         )
 
@@ -158,6 +160,9 @@ class _MultipartFile:
     def _part_end(self) -> None:
         self._in_file = False
 
+    def _end(self) -> None:
+        self.complete = True
+
 
 def check_content_type(content_type: str, allowed: set[str]) -> None:
     if content_type not in allowed:
@@ -193,6 +198,8 @@ async def receive_upload(request: Request) -> StoredFile:
                     await sink.write(data)
             if multipart:
                 multipart.parser.finalize()
+                if not multipart.complete:
+                    raise MultipartParseError("the body ends before its closing boundary")
         except MultipartParseError as exc:
             raise ServiceError(400, f"Malformed multipart body: {exc}") from None
         if multipart and not multipart.found:

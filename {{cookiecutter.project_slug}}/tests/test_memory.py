@@ -1,0 +1,144 @@
+"""Memory stays flat in the size of the data: compared by proportion inside
+one run, never against absolute megabytes or seconds.
+
+The service runs in a subprocess; its peak resident memory during a request
+is read from /proc (VmHWM, reset before each request through clear_refs).
+"""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from {{ cookiecutter.project_slug }}.seed import seed
+from {{ cookiecutter.project_slug }}.users import create_user
+
+pytestmark = [
+    pytest.mark.anyio,
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc"),
+]
+MB = 1 << 20
+# Allowed growth of the peak between a small and a ten-times-larger request:
+# a buffered export of 200,000 rows needs ~100 MB, a streamed one a few.
+SMALL_CONSTANT = 12 * MB
+
+
+def _status(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+class Server:
+    def __init__(self, process: subprocess.Popen, base: str) -> None:
+        self.process, self.base = process, base
+
+    async def peak_growth(self, request) -> tuple[int, object]:
+        """Run `request()` and return (peak RSS growth in bytes, its result)."""
+        pid = self.process.pid
+        Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+        before = _status(pid, "VmRSS")
+        result = await request()
+        return _status(pid, "VmHWM") - before, result
+
+
+@contextlib.contextmanager
+def running_service(database_url: str, upload_dir: Path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "DATABASE_URL": database_url, "UPLOAD_DIR": str(upload_dir)}
+    env["MAX_UPLOAD_SIZE_MB"] = "400"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "{{ cookiecutter.project_slug }}", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/api/health", timeout=2)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the service did not start") from None
+                time.sleep(0.1)
+        yield Server(process, base)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def _export(client: httpx.AsyncClient, fmt: str, headers: dict) -> int:
+    """Stream an export, discarding it; return the bytes received."""
+    received = 0
+    url = f"/api/admin/bookings/export?format={fmt}"
+    async with client.stream("GET", url, headers=headers) as response:
+        assert response.status_code == 200
+        async for chunk in response.aiter_raw():
+            received += len(chunk)
+    return received
+
+
+async def test_export_peak_is_flat_in_row_count(app, database_url, tmp_path):
+    token = await create_user(app.state.engine, "memory@example.org", is_admin=True)
+    headers = {"Authorization": f"Bearer {token}"}
+    await seed(app.state.engine, users=50, bookings=20_000, venues=10)
+    formats = ("ndjson", "json", "csv")
+    with running_service(database_url, tmp_path / "uploads") as server:
+        async with httpx.AsyncClient(base_url=server.base, timeout=300) as client:
+            for fmt in formats:  # warm up: first use imports and caches
+                await _export(client, fmt, headers)
+            small = {
+                fmt: await server.peak_growth(lambda f=fmt: _export(client, f, headers))
+                for fmt in formats
+            }
+            await seed(app.state.engine, users=50, bookings=200_000, venues=10)
+            large = {
+                fmt: await server.peak_growth(lambda f=fmt: _export(client, f, headers))
+                for fmt in formats
+            }
+    for fmt in formats:
+        (small_growth, small_bytes), (large_growth, large_bytes) = small[fmt], large[fmt]
+        assert large_bytes > 9 * small_bytes  # ten times the rows really went out
+        assert large_growth <= small_growth + SMALL_CONSTANT, (fmt, small_growth, large_growth)
+
+
+async def _upload(client: httpx.AsyncClient, size: int, headers: dict) -> dict:
+    async def body():
+        chunk = os.urandom(MB)
+        for sent in range(0, size, MB):
+            yield chunk[: min(MB, size - sent)]
+
+    response = await client.post("/api/uploads", content=body(), headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_upload_peak_is_flat_in_file_size(app, database_url, tmp_path):
+    token = await create_user(app.state.engine, "uploader@example.org")
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Content-Type": "application/octet-stream",
+        "X-Filename": "blob.bin",
+    }
+    with running_service(database_url, tmp_path / "uploads") as server:
+        async with httpx.AsyncClient(base_url=server.base, timeout=300) as client:
+            await _upload(client, 2 * MB, headers)  # warm up
+            small_growth, small = await server.peak_growth(lambda: _upload(client, 2 * MB, headers))
+            large_growth, large = await server.peak_growth(
+                lambda: _upload(client, 200 * MB, headers)
+            )
+    assert (small["size"], large["size"]) == (2 * MB, 200 * MB)
+    assert large_growth <= small_growth + SMALL_CONSTANT, (small_growth, large_growth)

@@ -30,6 +30,12 @@ MB = 1 << 20
 SMALL_CONSTANT = 12 * MB
 
 
+def _reset_peak(pid: int) -> int:
+    """Reset the process's VmHWM to its current RSS and return that RSS."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+    return _status(pid, "VmRSS")
+
+
 def _status(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
@@ -43,11 +49,9 @@ class Server:
 
     async def peak_growth(self, request) -> tuple[int, object]:
         """Run `request()` and return (peak RSS growth in bytes, its result)."""
-        pid = self.process.pid
-        Path(f"/proc/{pid}/clear_refs").write_text("5")  # reset VmHWM to the current RSS
-        before = _status(pid, "VmRSS")
+        before = _reset_peak(self.process.pid)
         result = await request()
-        return _status(pid, "VmHWM") - before, result
+        return _status(self.process.pid, "VmHWM") - before, result
 
 
 @contextlib.contextmanager

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 class Variant:
     id: str
     answers: dict[str, str] = field(default_factory=dict)
+    # The generated memory-proportion tests (marked slow: they seed 200,000
+    # rows) depend only on the database, so they run for one variant of each.
+    slow_tests: bool = False
 
     @property
     def database(self) -> str:
@@ -22,10 +25,10 @@ class Variant:
 
 
 VARIANTS = [
-    Variant("sqlite-default"),
+    Variant("sqlite-default", slow_tests=True),
     Variant("sqlite-no-docker", {"with_docker": "no"}),
     Variant("sqlite-prometheus", {"with_prometheus": "yes"}),
-    Variant("postgresql-default", {"database": "postgresql"}),
+    Variant("postgresql-default", {"database": "postgresql"}, slow_tests=True),
     Variant(
         "postgresql-prometheus-no-docker",
         {"database": "postgresql", "with_prometheus": "yes", "with_docker": "no"},

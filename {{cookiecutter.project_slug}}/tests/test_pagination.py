@@ -53,6 +53,9 @@ async def test_with_total_counts_in_keyset_mode(client, api, alice):
     )
     assert second.json()["pagination"]["total"] == 4
     assert second.json()["pagination"]["pages"] == 2
+    uncounted = (await client.get(f"{api}/bookings?with_total=false", headers=alice)).json()
+    assert (uncounted["pagination"]["total"], uncounted["pagination"]["pages"]) == (None, None)
+    assert uncounted["pagination"]["page"] == 1 and len(uncounted["items"]) == 4
 
 
 async def test_sort_allow_list(client, api, alice):

@@ -1,9 +1,9 @@
 """Streaming exports (JSON, NDJSON, CSV) whose memory does not grow with rows.
 
-Rows come from a server-side cursor (`session.stream` with `yield_per`) and
-leave in chunks of EXPORT_BATCH_ROWS rows: one network write per batch, not
-per row. The session is opened inside the stream, not taken from a request
-dependency, so its connection is held exactly as long as rows flow and is
+Rows come from a server-side cursor (`stream` with `yield_per`) and leave in
+chunks of EXPORT_BATCH_ROWS rows: one network write per batch, not per row.
+The database connection is opened inside the stream, not taken from a request
+dependency, so it is held exactly as long as rows flow and is
 returned when the stream ends, fails, or the client goes away
 (`ClosingStreamingResponse` closes the generator deterministically instead
 of leaving it to the garbage collector).
@@ -14,7 +14,7 @@ Each worker runs at most MAX_CONCURRENT_EXPORTS at once; one more gets 429.
 import csv
 import io
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from fastapi import Request
 from sqlalchemy import Select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -89,20 +89,27 @@ def _json_value(value: Any) -> Any:
     return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
 
 
-def _ndjson(rows: Iterable[Mapping], _first: bool) -> bytes:
+# Each encoder turns one batch of row tuples into bytes. orjson serializes
+# datetimes itself (OPT_UTC_Z: "...Z" as the API does) and is several times
+# faster than json.dumps on these rows.
+
+
+def _ndjson(keys: Sequence[str], rows: Iterable[tuple], _first: bool) -> bytes:
     option = orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
-    return b"".join(orjson.dumps(dict(row), option=option) for row in rows)
+    return b"".join(orjson.dumps(dict(zip(keys, row, strict=True)), option=option) for row in rows)
 
 
-def _json(rows: Iterable[Mapping], first: bool) -> bytes:
-    body = b",".join(orjson.dumps(dict(row), option=orjson.OPT_UTC_Z) for row in rows)
-    return body if first else b"," + body
+def _json(keys: Sequence[str], rows: Iterable[tuple], first: bool) -> bytes:
+    # One dumps call per batch, then drop the list's brackets.
+    body = orjson.dumps(
+        [dict(zip(keys, row, strict=True)) for row in rows], option=orjson.OPT_UTC_Z
+    )
+    return body[1:-1] if first else b"," + body[1:-1]
 
 
-def _csv(rows: Iterable[Mapping], _first: bool) -> bytes:
+def _csv(_keys: Sequence[str], rows: Iterable[tuple], _first: bool) -> bytes:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerows([_json_value(value) for value in row.values()] for row in rows)
+    csv.writer(buffer).writerows([_json_value(value) for value in row] for row in rows)
     return buffer.getvalue().encode()
 
 
@@ -116,21 +123,24 @@ def _csv_header(columns: list[str]) -> bytes:
 
 
 async def _stream_rows(
-    sessionmaker: async_sessionmaker[AsyncSession], stmt: Select, fmt: ExportFormat
+    engine: AsyncEngine, stmt: Select, fmt: ExportFormat
 ) -> AsyncIterator[bytes]:
     encode = {ExportFormat.json: _json, ExportFormat.ndjson: _ndjson, ExportFormat.csv: _csv}[fmt]
+    keys = [column.key for column in stmt.selected_columns]
     sent = 0
     finished = False
     if fmt is ExportFormat.json:
         yield b'{"items":['
     elif fmt is ExportFormat.csv:
-        yield _csv_header([column.key for column in stmt.selected_columns])
+        yield _csv_header(keys)
     try:
-        async with sessionmaker() as session:
-            result = await session.stream(stmt.execution_options(yield_per=EXPORT_BATCH_ROWS))
-            async for batch in result.mappings().partitions():
+        # A Core connection, not an ORM session: rows are plain tuples, with
+        # no ORM loading step per row. Opened here, inside the stream.
+        async with engine.connect() as connection:
+            result = await connection.stream(stmt.execution_options(yield_per=EXPORT_BATCH_ROWS))
+            async for batch in result.partitions():
                 if batch:
-                    yield encode(batch, sent == 0)
+                    yield encode(keys, batch, sent == 0)
                     sent += len(batch)
         finished = True
     finally:
@@ -153,7 +163,7 @@ def export_response(
         )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return ClosingStreamingResponse(
-        _stream_rows(request.app.state.sessionmaker, stmt, fmt),
+        _stream_rows(request.app.state.engine, stmt, fmt),
         on_close=slots.release,
         media_type=MEDIA_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="{name}-{stamp}.{fmt.value}"'},

@@ -45,6 +45,11 @@ class UTCDateTime(TypeDecorator):
             raise ValueError("naive datetime: pass a timezone-aware value")
         return value.astimezone(UTC) if value is not None else None
 
+    def result_processor(self, dialect, coltype):
+        if dialect.name == "postgresql":
+            return None  # asyncpg returns timestamptz aware already: no per-value call
+        return super().result_processor(dialect, coltype)
+
     def process_result_value(self, value, dialect):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)

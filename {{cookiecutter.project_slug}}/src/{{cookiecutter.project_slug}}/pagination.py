@@ -13,6 +13,7 @@ Two modes share that envelope:
 - keyset (`?cursor=...`): continues after the last row of the previous page
   with a range condition on the sort key, so page 1,000 costs what page 1
   does. `total`/`pages` are null unless `with_total=true`.
+`with_total=false` skips the COUNT in offset mode too.
 Every page carries `next_cursor` (null on the last page), so a client can
 start with offset page 1 and continue by cursor.
 
@@ -80,7 +81,7 @@ class PageParams:
     page: int
     page_size: int
     cursor: str | None
-    with_total: bool
+    with_total: bool | None
     scope: str
     secret: bytes
 
@@ -100,8 +101,12 @@ def page_params(
         Query(max_length=2048, description="next_cursor of the previous page (keyset mode)"),
     ] = None,
     with_total: Annotated[
-        bool, Query(description="Count the total in keyset mode too (costs a COUNT)")
-    ] = False,
+        bool | None,
+        Query(
+            description="Count the matching rows (a COUNT query). "
+            "Default: yes in offset mode, no in keyset mode"
+        ),
+    ] = None,
 ) -> PageParams:
     settings = request.app.state.settings
     size = settings.default_page_size if page_size is None else page_size
@@ -231,7 +236,7 @@ async def paginate(session: AsyncSession, stmt: Select, params: PageParams, key:
     rows = [dict(row) for row in result.mappings()]
     items, more = rows[: params.page_size], len(rows) > params.page_size
     total = None
-    if params.cursor is None or params.with_total:
+    if params.with_total or (params.with_total is None and after is None):
         count = stmt.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
         total = await session.scalar(count) or 0
     last = items[-1] if items else None

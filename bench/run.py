@@ -1,0 +1,446 @@
+"""The benchmark: one command renders the PostgreSQL variant, loads the
+workload of the design (1,000 users, 100,000 bookings, then 1,000,000 for the
+export run) into a throwaway PostgreSQL on 127.0.0.1, runs one uvicorn
+worker, measures each phase and writes bench/results.{json,md} and the
+README's performance table.
+
+    python3 -m pip install -r tests/requirements.txt && python3 bench/run.py [--quick]
+
+Each figure is the median of 3 runs with its range (--quick: 1 run, 10,000
+rows, a 64 MiB upload). Memory comes from /proc: peak RSS growth is VmHWM
+over the RSS just before the request (VmHWM reset through clear_refs).
+Everything started here is stopped here; all traffic stays on loopback.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO))
+
+from bench.procmem import MIB, PeakGrowth, Sampler, status  # noqa: E402
+from tests import pgcluster  # noqa: E402
+
+SLUG = "lean_service"
+CLI = "lean-service"
+CURSOR_SECRET = "bench-secret-not-for-production"
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def median_range(values: list[float]) -> dict:
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "runs": values,
+    }
+
+
+# ---------------------------------------------------------------- set-up
+
+
+class Service:
+    """The rendered service: installed in its own venv, migrated, seeded, served."""
+
+    def __init__(self, work: Path, database_url: str) -> None:
+        self.work = work
+        self.upload_dir = work / "uploads"
+        project = Path(
+            cookiecutter(
+                str(REPO),
+                no_input=True,
+                output_dir=str(work),
+                overwrite_if_exists=True,
+                extra_context={"database": "postgresql", "with_docker": "no"},
+            )
+        )
+        venv = work / "venv"
+        uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+        subprocess.run([uv, "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+        self.python = venv / "bin" / "python"
+        subprocess.run(
+            [uv, "pip", "install", "-q", "--python", str(self.python), str(project)], check=True
+        )
+        self.cli = str(venv / "bin" / CLI)
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "CURSOR_SECRET": CURSOR_SECRET,
+            "DOCS_ENABLED": "false",
+            "UPLOAD_DIR": str(self.upload_dir),
+            "MAX_UPLOAD_SIZE_MB": "4096",
+        }
+        self.process: subprocess.Popen | None = None
+        self.port = 0
+
+    def run(self, *args: str) -> str:
+        result = subprocess.run(
+            [self.cli, *args], env=self.env, check=True, capture_output=True, text=True
+        )
+        return result.stdout
+
+    def python_eval(self, code: str) -> str:
+        result = subprocess.run(
+            [str(self.python), "-c", code], env=self.env, check=True, capture_output=True, text=True
+        )
+        return result.stdout.strip()
+
+    def start(self) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [self.cli, "serve", "--port", str(self.port), "--log-level", "warning"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if request(self.port, "GET", "/api/health")[0] == 200:
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("service did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(timeout=30)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+def request(
+    port: int, method: str, path: str, headers: dict | None = None, body=None
+) -> tuple[int, int]:
+    """One request; the body is read and discarded in chunks. Returns (status, bytes)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    try:
+        encode_chunked = body is not None and not isinstance(body, bytes)
+        conn.request(method, path, body=body, headers=headers or {}, encode_chunked=encode_chunked)
+        response = conn.getresponse()
+        received = 0
+        while chunk := response.read(1 << 16):
+            received += len(chunk)
+        return response.status, received
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------- phases
+
+
+def phase_idle(service: Service) -> dict:
+    request(service.port, "GET", "/api/health")
+    time.sleep(1.0)
+    return {"rss_mib": status(service.pid, "VmRSS") / MIB}
+
+
+def timed_ms(port: int, path: str, headers: dict, repeat: int) -> list[float]:
+    request(port, "GET", path, headers)  # warm
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        code, _ = request(port, "GET", path, headers)
+        assert code == 200, (path, code)
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def phase_deep_page(service: Service, headers: dict, depth: int, repeat: int) -> dict:
+    """First page vs offset at `depth` vs keyset at the same depth (admin list,
+    50 rows). All three skip the COUNT (with_total=false), so they compare the
+    page queries alone."""
+    code = f"""
+import asyncio, json
+from sqlalchemy import select
+from {SLUG}.app import create_app
+from {SLUG}.models import Booking
+from {SLUG}.pagination import PageParams, encode_cursor
+from {SLUG}.settings import get_settings
+async def main():
+    from {SLUG}.db import create_engine
+    engine = create_engine(get_settings())
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(Booking.start_datetime, Booking.id)
+            .order_by(Booking.start_datetime.desc(), Booking.id.desc()).offset({depth - 1}).limit(1))).one()
+    await engine.dispose()
+    params = PageParams(page=1, page_size=50, cursor=None, with_total=False,
+        scope=json.dumps(["/api/admin/bookings", []]), secret=get_settings().cursor_secret.get_secret_value().encode())
+    print(encode_cursor(params, list(row)))
+asyncio.run(main())
+"""
+    cursor = service.python_eval(code)
+    first = timed_ms(service.port, "/api/admin/bookings?page_size=50", headers, repeat)
+    offset = timed_ms(
+        service.port, f"/api/admin/bookings?page_size=50&page={depth // 50 + 1}", headers, repeat
+    )
+    keyset = timed_ms(
+        service.port, f"/api/admin/bookings?page_size=50&cursor={cursor}", headers, repeat
+    )
+    med = {
+        name: statistics.median(values)
+        for name, values in (("first", first), ("offset", offset), ("keyset", keyset))
+    }
+    return {
+        "depth": depth,
+        "first_page_ms": med["first"],
+        "offset_deep_ms": med["offset"],
+        "keyset_deep_ms": med["keyset"],
+        "keyset_over_first": med["keyset"] / med["first"],
+        "offset_over_first": med["offset"] / med["first"],
+    }
+
+
+def phase_export(
+    service: Service, headers: dict, fmt: str, rows: int, runs: int, charts: dict
+) -> dict:
+    seconds, growth = [], []
+    for run in range(runs):
+        with Sampler(service.pid) as sampler, PeakGrowth(service.pid) as peak:
+            started = time.perf_counter()
+            code, size = request(
+                service.port, "GET", f"/api/admin/bookings/export?format={fmt}", headers
+            )
+            seconds.append(time.perf_counter() - started)
+        assert code == 200 and size > rows * 100, (code, size)
+        growth.append(peak.growth / MIB)
+        if run == 0:
+            charts[f"export {rows:,} {fmt}"] = sampler.samples
+    return {
+        "rows": rows,
+        "seconds": median_range(seconds),
+        "rows_per_second": rows / statistics.median(seconds),
+        "peak_rss_growth_mib": median_range(growth),
+    }
+
+
+def phase_upload(service: Service, headers: dict, size_mib: int, runs: int, charts: dict) -> dict:
+    chunk = os.urandom(MIB)
+    seconds, growth = [], []
+    for run in range(runs):
+        body = (chunk for _ in range(size_mib))
+        upload_headers = {
+            **headers,
+            "Content-Type": "application/octet-stream",
+            "X-Filename": "big.bin",
+        }
+        with Sampler(service.pid) as sampler, PeakGrowth(service.pid) as peak:
+            started = time.perf_counter()
+            code, _ = request(service.port, "POST", "/api/uploads", upload_headers, body)
+            seconds.append(time.perf_counter() - started)
+        assert code == 201, code
+        growth.append(peak.growth / MIB)
+        if run == 0:
+            charts[f"upload {size_mib} MiB"] = sampler.samples
+        for stored in service.upload_dir.iterdir():
+            stored.unlink()
+    return {
+        "size_mib": size_mib,
+        "seconds": median_range(seconds),
+        "mib_per_second": size_mib / statistics.median(seconds),
+        "peak_rss_growth_mib": median_range(growth),
+    }
+
+
+# ---------------------------------------------------------------- report
+
+
+def machine() -> dict:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": memory,
+        "python": platform.python_version(),
+        "postgresql": pgcluster.bin_dir().parent.name,
+    }
+
+
+def write_chart(charts: dict, path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    figure, axes = plt.subplots(len(charts), 1, figsize=(8, 2.2 * len(charts)), squeeze=False)
+    for axis, (name, samples) in zip(axes[:, 0], charts.items(), strict=True):
+        axis.plot([t for t, _ in samples], [rss / MIB for _, rss in samples])
+        axis.set_title(name, fontsize=9)
+        axis.set_ylabel("RSS MiB")
+    axes[-1, 0].set_xlabel("seconds")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    return True
+
+
+def fmt_range(value: dict, digits: int = 1) -> str:
+    return f"{value['median']:.{digits}f} ({value['min']:.{digits}f}-{value['max']:.{digits}f})"
+
+
+def markdown(results: dict) -> str:
+    m, p = results["machine"], results["phases"]
+    lines = [
+        "| measure | result | target |",
+        "|---|---|---|",
+        f"| idle RSS after the first /health (one worker) | {p['idle']['rss_mib']:.1f} MiB | <= 60 MiB |",
+    ]
+    for name, export in p["exports"].items():
+        lines.append(
+            f"| export {name}: rows/s | {export['rows_per_second']:,.0f} | >= 150,000 (NDJSON, 1M rows) |"
+        )
+        lines.append(
+            f"| export {name}: peak RSS growth, MiB (median, range) | {fmt_range(export['peak_rss_growth_mib'])} | <= 10 |"
+        )
+    deep = p["deep_page"]
+    lines += [
+        f"| first page of 50 (admin list) | {deep['first_page_ms']:.2f} ms | |",
+        f"| keyset page at depth {deep['depth']:,} | {deep['keyset_deep_ms']:.2f} ms ({deep['keyset_over_first']:.2f}x first page) | <= 1.2x |",
+        f"| offset page at depth {deep['depth']:,} (for comparison) | {deep['offset_deep_ms']:.2f} ms ({deep['offset_over_first']:.2f}x first page) | |",
+    ]
+    upload = p["upload"]
+    lines += [
+        f"| upload {upload['size_mib']:,} MiB: throughput | {upload['mib_per_second']:.0f} MiB/s | |",
+        f"| upload {upload['size_mib']:,} MiB: peak RSS growth, MiB (median, range) | {fmt_range(upload['peak_rss_growth_mib'])} | <= 10 |",
+    ]
+    head = (
+        f"Measured {results['date']} by `python3 bench/run.py{' --quick' if results['quick'] else ''}` on "
+        f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, "
+        f"PostgreSQL {m['postgresql']} on 127.0.0.1; one uvicorn worker; "
+        f"{results['runs']} run(s) per figure."
+    )
+    return head + "\n\n" + "\n".join(lines) + "\n"
+
+
+def update_readme(table: str) -> None:
+    readme = REPO / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- bench:start -->", "<!-- bench:end -->"
+    if start in text and end in text:
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1]
+        readme.write_text(f"{before}{start}\n{table}{end}{after}")
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="10,000 rows, 1 run, small upload")
+    parser.add_argument("--out", type=Path, default=BENCH, help="where results go")
+    parser.add_argument("--work", type=Path, default=BENCH / "out", help="scratch directory")
+    args = parser.parse_args()
+    runs = 1 if args.quick else 3
+    base_rows, big_rows = (10_000, 20_000) if args.quick else (100_000, 1_000_000)
+    upload_mib = 64 if args.quick else 1024
+
+    shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True)
+    pg_dir = args.work / "pg"
+    service = None
+    try:
+        log("starting PostgreSQL")
+        url = pgcluster.start(pg_dir)
+        log("rendering and installing the PostgreSQL variant")
+        service = Service(args.work, url)
+        service.python_eval(
+            "import asyncio, asyncpg, sys\n"
+            "async def m():\n"
+            f"    c = await asyncpg.connect({url.replace('+asyncpg', '')!r})\n"
+            "    await c.execute('CREATE DATABASE bench')\n"
+            "    await c.close()\n"
+            "asyncio.run(m())"
+        )
+        service.env["DATABASE_URL"] = url.rsplit("/", 1)[0] + "/bench"
+        service.run("migrate")
+        token = service.run("create-user", "bench@example.org", "--admin").strip().splitlines()[-1]
+        headers = {"Authorization": f"Bearer {token}"}
+        log(f"seeding 1,000 users and {base_rows:,} bookings")
+        service.run("seed", "--users", "1000", "--bookings", str(base_rows), "--venues", "100")
+        service.start()
+        charts: dict = {}
+        phases: dict = {"idle": phase_idle(service), "exports": {}}
+        log(f"idle RSS {phases['idle']['rss_mib']:.1f} MiB")
+        phases["deep_page"] = phase_deep_page(
+            service, headers, depth=min(90_000, base_rows - 100), repeat=10 if args.quick else 30
+        )
+        log(f"deep page: {phases['deep_page']}")
+        for fmt in ("ndjson", "json"):
+            phases["exports"][f"{base_rows:,} rows {fmt}"] = phase_export(
+                service, headers, fmt, base_rows, runs, charts
+            )
+        log(f"seeding up to {big_rows:,} bookings")
+        service.run("seed", "--users", "1000", "--bookings", str(big_rows), "--venues", "100")
+        for fmt in ("ndjson", "json"):
+            phases["exports"][f"{big_rows:,} rows {fmt}"] = phase_export(
+                service, headers, fmt, big_rows, runs, charts
+            )
+            log(
+                f"export {fmt}: {phases['exports'][f'{big_rows:,} rows {fmt}']['rows_per_second']:,.0f} rows/s"
+            )
+        phases["upload"] = phase_upload(service, headers, upload_mib, runs, charts)
+        log(f"upload: {phases['upload']['mib_per_second']:.0f} MiB/s")
+    finally:
+        if service:
+            service.stop()
+        pgcluster.stop(pg_dir)
+
+    results = {
+        "date": time.strftime("%Y-%m-%d"),
+        "quick": args.quick,
+        "runs": runs,
+        "machine": machine(),
+        "phases": phases,
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    table = markdown(results)
+    chart = write_chart(charts, args.out / "memory.png")
+    (args.out / "results.md").write_text(
+        "# Benchmark results\n\n"
+        + table
+        + ("\n![RSS over time per phase](memory.png)\n" if chart else "")
+    )
+    if not args.quick and args.out == BENCH:
+        update_readme(table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

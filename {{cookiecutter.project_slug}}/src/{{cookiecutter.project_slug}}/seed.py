@@ -8,7 +8,7 @@ loads through COPY; SQLite through batched multi-row INSERTs.
 import random
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tqdm import tqdm
 
@@ -181,4 +181,8 @@ async def seed(engine: AsyncEngine, users: int, bookings: int, venues: int, seed
                 await _copy_bookings(conn, rows, bar)
             else:
                 await _insert_bookings(conn, rows, bar)
+    # Fresh statistics: until the planner knows the new row counts it may
+    # pick full scans and sorts over the indexes.
+    async with engine.begin() as conn:
+        await conn.execute(text("ANALYZE"))
     return missing

@@ -1,0 +1,38 @@
+"""The benchmark's quick mode runs end to end, so the benchmark cannot rot.
+
+It checks that every phase produced a number, not what the numbers are:
+timings belong to the benchmark, never to the tests.
+"""
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def test_quick_benchmark_runs(tmp_path):
+    out, work = tmp_path / "out", tmp_path / "work"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "run.py"),
+            "--quick",
+            "--out",
+            str(out),
+            "--work",
+            str(work),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    phases = results["phases"]
+    assert phases["idle"]["rss_mib"] > 0
+    assert phases["deep_page"]["keyset_deep_ms"] > 0
+    assert len(phases["exports"]) == 4
+    assert all(export["rows_per_second"] > 0 for export in phases["exports"].values())
+    assert phases["upload"]["mib_per_second"] > 0
+    assert "| measure | result | target |" in (out / "results.md").read_text()

@@ -161,15 +161,18 @@ def phase_idle(service: Service) -> dict:
     return {"rss_mib": status(service.pid, "VmRSS") / MIB}
 
 
-def timed_ms(port: int, path: str, headers: dict, repeat: int) -> list[float]:
-    request(port, "GET", path, headers)  # warm
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        code, _ = request(port, "GET", path, headers)
-        assert code == 200, (path, code)
-        times.append((time.perf_counter() - started) * 1000)
-    return times
+def timed_ms(port: int, paths: dict[str, str], headers: dict, repeat: int) -> dict[str, float]:
+    """Median latency per path. Requests are interleaved (a, b, c, a, b, c, ...)
+    after a warm-up, so drift on a shared machine hits every path alike."""
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    for round_ in range(repeat + 5):
+        for name, path in paths.items():
+            started = time.perf_counter()
+            code, _ = request(port, "GET", path, headers)
+            assert code == 200, (path, code)
+            if round_ >= 5:
+                times[name].append((time.perf_counter() - started) * 1000)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def phase_deep_page(service: Service, headers: dict, depth: int, repeat: int) -> dict:
@@ -196,17 +199,14 @@ async def main():
 asyncio.run(main())
 """
     cursor = service.python_eval(code)
-    first = timed_ms(service.port, "/api/admin/bookings?page_size=50", headers, repeat)
-    offset = timed_ms(
-        service.port, f"/api/admin/bookings?page_size=50&page={depth // 50 + 1}", headers, repeat
-    )
-    keyset = timed_ms(
-        service.port, f"/api/admin/bookings?page_size=50&cursor={cursor}", headers, repeat
-    )
-    med = {
-        name: statistics.median(values)
-        for name, values in (("first", first), ("offset", offset), ("keyset", keyset))
+    # All three skip the COUNT (with_total=false): they compare the page queries alone.
+    path = "/api/admin/bookings?page_size=50&with_total=false"
+    paths = {
+        "first": path,
+        "offset": f"{path}&page={depth // 50 + 1}",
+        "keyset": f"{path}&cursor={cursor}",
     }
+    med = timed_ms(service.port, paths, headers, repeat)
     return {
         "depth": depth,
         "first_page_ms": med["first"],
@@ -238,6 +238,35 @@ def phase_export(
         "rows_per_second": rows / statistics.median(seconds),
         "peak_rss_growth_mib": median_range(growth),
     }
+
+
+EXPORT_SQL = (
+    "SELECT id, booking_reference, user_id, venue_id, title, status, start_datetime, "
+    "end_datetime, notes, created_at, updated_at FROM bookings ORDER BY start_datetime DESC, id DESC"
+)
+
+
+def phase_database_floor(service: Service, rows: int) -> dict:
+    """How fast PostgreSQL itself writes the export's rows, with no Python in
+    the loop: COPY of the same query to a discarding sink, as JSON
+    (row_to_json, one object per line) and as plain text. No service can
+    stream the rows as JSON faster than the database can produce them."""
+    code = f"""
+import asyncio, os, time, asyncpg
+async def main():
+    conn = await asyncpg.connect(os.environ["DATABASE_URL"].replace("+asyncpg", ""))
+    await conn.execute("SET TimeZone = 'UTC'")
+    async def discard(_data):
+        pass
+    for name, query in (("json", "SELECT row_to_json(b) FROM ({EXPORT_SQL}) b"), ("text", "{EXPORT_SQL}")):
+        started = time.perf_counter()
+        await conn.copy_from_query(query, output=discard)
+        print(name, time.perf_counter() - started)
+    await conn.close()
+asyncio.run(main())
+"""
+    timings = dict(line.split() for line in service.python_eval(code).splitlines())
+    return {f"{name}_rows_per_second": rows / float(seconds) for name, seconds in timings.items()}
 
 
 def phase_upload(service: Service, headers: dict, size_mib: int, runs: int, charts: dict) -> dict:
@@ -327,6 +356,11 @@ def markdown(results: dict) -> str:
         lines.append(
             f"| export {name}: peak RSS growth, MiB (median, range) | {fmt_range(export['peak_rss_growth_mib'])} | <= 10 |"
         )
+    floor = p["database_floor"]
+    lines += [
+        f"| floor: PostgreSQL's own COPY of the same rows as JSON (row_to_json) | {floor['json_rows_per_second']:,.0f} rows/s | |",
+        f"| floor: PostgreSQL's own COPY of the same rows as text | {floor['text_rows_per_second']:,.0f} rows/s | |",
+    ]
     deep = p["deep_page"]
     lines += [
         f"| first page of 50 (admin list) | {deep['first_page_ms']:.2f} ms | |",
@@ -414,6 +448,8 @@ def main() -> None:
             log(
                 f"export {fmt}: {phases['exports'][f'{big_rows:,} rows {fmt}']['rows_per_second']:,.0f} rows/s"
             )
+        phases["database_floor"] = phase_database_floor(service, big_rows)
+        log(f"database floor: {phases['database_floor']}")
         phases["upload"] = phase_upload(service, headers, upload_mib, runs, charts)
         log(f"upload: {phases['upload']['mib_per_second']:.0f} MiB/s")
     finally:

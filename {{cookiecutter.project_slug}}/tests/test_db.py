@@ -1,5 +1,5 @@
 import pytest
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlalchemy import func, select, text
 
 from {{ cookiecutter.project_slug }} import db
@@ -34,6 +34,7 @@ def test_postgresql_pool_follows_settings(monkeypatch):
     pool = engine.sync_engine.pool
     assert (pool.size(), pool._max_overflow, pool._timeout, pool._recycle) == (4, 2, 7, 600)
     assert pool._pre_ping is True
+    assert pool._pool.use_lifo is True
     connect_args = seen["connect_args"]
     assert connect_args["statement_cache_size"] == 0
     assert connect_args["prepared_statement_cache_size"] == 0
@@ -52,6 +53,25 @@ async def test_connection_settings_reach_the_driver(app):
             raw = await conn.get_raw_connection()
             size = app.state.settings.db_statement_cache_size
             assert raw.driver_connection._stmt_cache.get_max_size() == size
+
+
+async def test_reads_run_without_a_transaction_and_writes_with_one(app, client, api, alice):
+    router = APIRouter()
+    seen = {}
+
+    @router.api_route("/_test/in-transaction", methods=["GET", "POST"])
+    async def in_transaction(request: Request, session: SessionDep):
+        await session.execute(text("SELECT 1"))
+        connection = await session.connection()
+        options = connection.sync_connection.get_execution_options()
+        seen[request.method] = options.get("isolation_level")
+        return {}
+
+    app.include_router(router, prefix=api)
+    assert (await client.get(f"{api}/_test/in-transaction")).status_code == 200
+    assert (await client.post(f"{api}/_test/in-transaction")).status_code == 200
+    assert seen["GET"] == "AUTOCOMMIT"
+    assert seen["POST"] != "AUTOCOMMIT"
 
 
 async def test_session_rolls_back_when_the_request_fails(app, client, api):

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
 from .cache import ReadCache
-from .db import create_engine, create_sessionmaker
+from .db import create_engine, create_read_sessionmaker, create_sessionmaker
 from .errors import BodyLimitErrorMiddleware, install_error_handlers
 from .export import ExportSlots
 from .routing import include_routers
@@ -28,6 +28,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings)
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.read_sessionmaker = create_read_sessionmaker(engine)
     app.state.cache = ReadCache(settings.cache_ttl_seconds, settings.cache_max_entries)
     app.state.export_slots = ExportSlots(settings.max_concurrent_exports)
     try:

@@ -44,7 +44,12 @@ def _postgresql_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=settings.db_pool_recycle,
-        pool_pre_ping=True,
+        # One round trip per checkout that turns a dead connection (database
+        # restart, idle timeout) into a reconnect instead of a failed request.
+        pool_pre_ping=settings.db_pool_pre_ping,
+        # Most recently used first: a few connections stay warm (their prepared
+        # statements cached) and the rest can idle out on the server side.
+        pool_use_lifo=True,
         connect_args=connect_args,
     )
 
@@ -78,9 +83,27 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for GET and HEAD requests: same pool, no transaction.
+
+    At READ COMMITTED every statement takes its own snapshot anyway, so a
+    BEGIN ... ROLLBACK around reads buys nothing and costs two round trips
+    per request. Reads only: a GET that wrote would commit statement by
+    statement, so writes belong in POST, PATCH and DELETE routes.
+    """
+    return async_sessionmaker(
+        engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    )
+
+
+_READ_METHODS = frozenset({"GET", "HEAD"})
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request; rolled back (never committed) on any error."""
-    async with request.app.state.sessionmaker() as session:
+    state = request.app.state
+    factory = state.read_sessionmaker if request.method in _READ_METHODS else state.sessionmaker
+    async with factory() as session:
         try:
             yield session
         except BaseException:

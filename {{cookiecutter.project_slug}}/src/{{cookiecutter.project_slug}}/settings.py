@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     db_max_overflow: Annotated[int, Field(ge=0)] = {{ cookiecutter.db_max_overflow }}
     db_pool_timeout: Annotated[float, Field(gt=0)] = 10.0
     db_pool_recycle: Annotated[int, Field(ge=-1)] = 1800
+    db_pool_pre_ping: bool = True
     # asyncpg's statement cache; 0 when connecting through PgBouncer in transaction mode.
     db_statement_cache_size: Annotated[int, Field(ge=0)] = 100
 

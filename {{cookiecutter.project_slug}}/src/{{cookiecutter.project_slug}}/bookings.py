@@ -15,22 +15,20 @@ from .pagination import SortKey
 # List queries select only these columns, never whole rows (notes can be long).
 SUMMARY_COLUMNS = [getattr(Booking, name) for name in BookingSummary.model_fields]
 # Exports carry every column of the booking itself (items are not included).
-EXPORT_COLUMNS = [
-    getattr(Booking, name)
-    for name in (
-        "id",
-        "booking_reference",
-        "user_id",
-        "venue_id",
-        "title",
-        "status",
-        "start_datetime",
-        "end_datetime",
-        "notes",
-        "created_at",
-        "updated_at",
-    )
-]
+BOOKING_FIELDS = (
+    "id",
+    "booking_reference",
+    "user_id",
+    "venue_id",
+    "title",
+    "status",
+    "start_datetime",
+    "end_datetime",
+    "notes",
+    "created_at",
+    "updated_at",
+)
+EXPORT_COLUMNS = [getattr(Booking, name) for name in BOOKING_FIELDS]
 
 
 class BookingSort(StrEnum):

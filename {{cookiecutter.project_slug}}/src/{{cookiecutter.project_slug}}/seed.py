@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tqdm import tqdm
 
 from .auth import hash_token, new_token
-from .bookings import new_reference
+from .bookings import BOOKING_FIELDS, new_reference
 from .models import Booking, BookingStatus, User, Venue
 
 BATCH = 10_000
@@ -50,18 +50,8 @@ _WORDS = [
     "concert",
 ]
 _STATUSES = [status.value for status in BookingStatus]
-BOOKING_COLUMNS = [
-    "booking_reference",
-    "user_id",
-    "venue_id",
-    "title",
-    "status",
-    "start_datetime",
-    "end_datetime",
-    "notes",
-    "created_at",
-    "updated_at",
-]
+# What the loader writes: every booking column but the generated id.
+BOOKING_COLUMNS = [name for name in BOOKING_FIELDS if name != "id"]
 
 
 def _text(rng: random.Random, length: int) -> str:
@@ -129,35 +119,34 @@ async def _ensure_venues(conn: AsyncConnection, target: int, rng: random.Random)
         await conn.execute(insert(Venue.__table__), rows)
 
 
+def _batches(rows, size: int = BATCH):
+    """Lists of `size` rows (itertools.batched needs Python 3.12)."""
+    batch: list = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 async def _copy_bookings(conn: AsyncConnection, rows, bar: tqdm) -> None:
     # Run one statement through SQLAlchemy first so its transaction is open on
     # the driver connection: every COPY below then commits (or not) as one.
     await conn.execute(select(1))
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    batch: list[tuple] = []
-    for row in rows:
-        batch.append(row)
-        if len(batch) == BATCH:
-            await driver.copy_records_to_table("bookings", records=batch, columns=BOOKING_COLUMNS)
-            bar.update(len(batch))
-            batch.clear()
-    if batch:
+    driver = (await conn.get_raw_connection()).driver_connection
+    for batch in _batches(rows):
         await driver.copy_records_to_table("bookings", records=batch, columns=BOOKING_COLUMNS)
         bar.update(len(batch))
 
 
 async def _insert_bookings(conn: AsyncConnection, rows, bar: tqdm) -> None:
     statement = insert(Booking.__table__)
-    batch: list[dict] = []
-    for row in rows:
-        batch.append(dict(zip(BOOKING_COLUMNS, row, strict=True)))
-        if len(batch) == BATCH:
-            await conn.execute(statement, batch)
-            bar.update(len(batch))
-            batch.clear()
-    if batch:
-        await conn.execute(statement, batch)
+    for batch in _batches(rows):
+        await conn.execute(
+            statement, [dict(zip(BOOKING_COLUMNS, row, strict=True)) for row in batch]
+        )
         bar.update(len(batch))
 
 

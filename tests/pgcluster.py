@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 SERVER_SETTINGS = {
@@ -50,13 +51,17 @@ def _as_postgres(args: list[str]) -> list[str]:
 
 
 def start(directory: str | Path) -> str:
+    """Start a cluster; `directory` remembers where it lives, for stop()."""
     root = Path(directory).resolve()
-    data = root / "data"
-    if data.exists():
-        shutil.rmtree(data)
     root.mkdir(parents=True, exist_ok=True)
+    # The server runs as `postgres`, which must reach its files: keep them in
+    # a directory of their own under the system temp dir, whatever the
+    # permissions of the caller's directory (pytest's are private to root).
+    home = Path(tempfile.mkdtemp(prefix="lean-fastapi-pg-"))
+    (root / "cluster").write_text(str(home))
     if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
+        shutil.chown(home, "postgres", "postgres")
+    data = home / "data"
     binaries = bin_dir()
     subprocess.run(
         _as_postgres(
@@ -84,30 +89,36 @@ def start(directory: str | Path) -> str:
                 "-D",
                 str(data),
                 "-l",
-                str(root / "server.log"),
+                str(home / "server.log"),
                 "-w",
                 "-t",
                 "60",
                 "-o",
-                f"-p {port} -k {root} {options}",
+                f"-p {port} -k {home} {options}",
                 "start",
             ]
         ),
         check=True,
         capture_output=True,
     )
-    (root / "port").write_text(str(port))
     return f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
 
 
 def stop(directory: str | Path) -> None:
-    data = Path(directory).resolve() / "data"
-    if data.exists():
+    pointer = Path(directory).resolve() / "cluster"
+    if not pointer.exists():
+        return
+    home = Path(pointer.read_text())
+    if (home / "data").exists():
         subprocess.run(
-            _as_postgres([str(bin_dir() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+            _as_postgres(
+                [str(bin_dir() / "pg_ctl"), "-D", str(home / "data"), "-m", "fast", "-w", "stop"]
+            ),
             check=False,
             capture_output=True,
         )
+    shutil.rmtree(home, ignore_errors=True)
+    pointer.unlink()
 
 
 if __name__ == "__main__":

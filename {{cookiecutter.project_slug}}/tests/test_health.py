@@ -3,6 +3,7 @@ import pytest
 
 from {{ cookiecutter.project_slug }}.app import create_app
 from {{ cookiecutter.project_slug }}.settings import load_settings
+from tests.conftest import client_for
 from tests.helpers import assert_error
 
 pytestmark = pytest.mark.anyio
@@ -37,3 +38,25 @@ async def test_readiness_fails_when_the_database_is_unreachable(tmp_path):
 async def test_unknown_path_and_wrong_method_are_json_errors(client, api):
     assert_error(await client.get(f"{api}/no-such-thing"), 404, "not_found")
     assert_error(await client.put(f"{api}/health"), 405, "method_not_allowed")
+
+
+async def test_openapi_lists_every_route(client, api):
+    response = await client.get(f"{api}/openapi.json")
+    assert response.status_code == 200
+    paths = set(response.json()["paths"])
+    assert {
+        f"{api}/bookings",
+        f"{api}/bookings/export",
+        f"{api}/bookings/" + "{booking_id}",
+        f"{api}/admin/bookings",
+        f"{api}/admin/bookings/export",
+        f"{api}/venues",
+        f"{api}/uploads",
+        f"{api}/health/ready",
+    } <= paths
+
+
+async def test_docs_can_be_switched_off(app_with, api):
+    async with app_with(docs_enabled=False) as app, client_for(app) as client:
+        assert (await client.get(f"{api}/openapi.json")).status_code == 404
+        assert (await client.get(f"{api}/docs")).status_code == 404

@@ -21,9 +21,9 @@ async def test_readiness_checks_the_database(client, api):
     assert response.json()["database"] == "ok"
 
 
-async def test_readiness_fails_when_the_database_is_unreachable(tmp_path):
-    # A SQLite file in a directory that does not exist cannot be opened.
-    url = f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'x.db'}"
+async def test_readiness_fails_when_the_database_is_unreachable():
+    # Nothing listens on port 1 of the loopback: every connection is refused.
+    url = "postgresql+asyncpg://nobody:nothing@127.0.0.1:1/none"
     app = create_app(load_settings(database_url=url, db_pool_timeout=2, _env_file=None))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

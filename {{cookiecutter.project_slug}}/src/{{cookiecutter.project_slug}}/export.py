@@ -85,7 +85,7 @@ class ClosingStreamingResponse(StreamingResponse):
 # ---------------------------------------------------------------- encoders
 
 
-def _json_value(value: Any) -> Any:
+def _csv_value(value: Any) -> Any:
     return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
 
 
@@ -109,7 +109,7 @@ def _json(keys: Sequence[str], rows: Iterable[tuple], first: bool) -> bytes:
 
 def _csv(_keys: Sequence[str], rows: Iterable[tuple], _first: bool) -> bytes:
     buffer = io.StringIO()
-    csv.writer(buffer).writerows([_json_value(value) for value in row] for row in rows)
+    csv.writer(buffer).writerows([_csv_value(value) for value in row] for row in rows)
     return buffer.getvalue().encode()
 
 

@@ -54,7 +54,7 @@ def postgres_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def fresh_database(postgres_url, tmp_path_factory):
+def fresh_database(postgres_url):
     """fresh_database(python, name) -> URL of a new, empty database."""
     base, _, _ = postgres_url.rpartition("/")
 

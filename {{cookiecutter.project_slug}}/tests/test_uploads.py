@@ -2,6 +2,7 @@
 leaves nothing on disk."""
 
 import hashlib
+import json
 import os
 
 import pytest
@@ -137,8 +138,6 @@ async def test_json_body_limit_with_and_without_content_length(app_with, api):
         token = await create_user(app.state.engine, "json@example.org")
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         huge = booking_body(notes="x" * (2 * MB))
-        import json
-
         payload = json.dumps(huge).encode()
         sized = await client.post(f"{api}/bookings", content=payload, headers=headers)
         assert_error(sized, 413, "content_too_large")

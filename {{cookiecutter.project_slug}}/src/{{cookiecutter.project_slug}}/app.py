@@ -10,6 +10,7 @@ from .cache import ReadCache
 from .db import create_engine, create_read_sessionmaker, create_sessionmaker
 from .errors import BodyLimitErrorMiddleware, install_error_handlers
 from .export import ExportSlots
+from .memory.gc import settle_heap
 from .routing import include_routers
 from .settings import Settings, get_settings
 
@@ -31,6 +32,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.read_sessionmaker = create_read_sessionmaker(engine)
     app.state.cache = ReadCache(settings.cache_ttl_seconds, settings.cache_max_entries)
     app.state.export_slots = ExportSlots(settings.max_concurrent_exports)
+    settle_heap()
     try:
         yield
     finally:
@@ -52,5 +54,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitErrorMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
-    include_routers(app, settings)
+    app.state.routers = include_routers(app, settings)
     return app
+
+
+def create_preloaded_app() -> FastAPI:
+    """The app a pre-forking server imports once, before starting its workers.
+
+    Every router is imported now, whatever LAZY_ROUTERS says, so that the
+    workers inherit them by fork instead of each importing them on first use.
+    """
+    return create_app(get_settings().model_copy(update={"lazy_routers": False}))

@@ -1,41 +1,143 @@
-"""The router registry: every resource router, declared once.
+"""The router registry: every resource router, declared once, imported on first use.
 
-Health is always included at start-up. Resource routers are listed here as
-(prefix, module path, body limit setting or None), so adding one is a single
-line. The body limit names the setting (in MB) that replaces MAX_BODY_SIZE_MB
-for that router: uploads stream larger bodies to disk.
+Health is included at start-up. Each resource router is one line of
+RESOURCE_ROUTERS; with LAZY_ROUTERS=true (the default) its module is imported
+by the first request under its prefix, so a worker only pays (in memory and
+start-up time) for the routers it actually serves. LAZY_ROUTERS=false imports
+them all in create_app(): what a pre-forking server wants, so that workers
+share the imported code by fork instead of each importing it again.
 
-Request-body limits are FastAPI's own (`max_body_size`, Starlette's limit
-middleware), set on each included router rather than on the application:
-there they run inside the service's middleware, which gives their 413 the
-JSON error shape (errors.BodyLimitErrorMiddleware).
+The OpenAPI schema (and so /docs and the `openapi` command) loads every router
+first, so it is complete whatever has been requested so far.
+
+Request-body limits are FastAPI's own (`max_body_size`), set on each included
+router rather than on the application: there they run inside the service's
+middleware, which gives their 413 the JSON error shape
+(errors.BodyLimitErrorMiddleware).
 """
 
 import importlib
+import logging
+from typing import NamedTuple
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, FastAPI
+from starlette.routing import get_route_path
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .settings import Settings
 
-RESOURCE_ROUTERS: list[tuple[str, str, str | None]] = [
-    ("/bookings", ".routers.bookings", None),
-    ("/admin/bookings", ".routers.admin_bookings", None),
-    ("/venues", ".routers.venues", None),
-    ("/uploads", ".routers.uploads", "max_upload_size_mb"),
+logger = logging.getLogger(__name__)
+
+
+class LazyRouter(NamedTuple):
+    prefix: str  # under API_PREFIX
+    module: str  # relative to this package; the module defines `router`
+    body_limit: str | None = None  # a setting in MB replacing MAX_BODY_SIZE_MB
+
+
+RESOURCE_ROUTERS: list[LazyRouter] = [
+    LazyRouter("/bookings", ".routers.bookings"),
+    LazyRouter("/admin/bookings", ".routers.admin_bookings"),
+    LazyRouter("/venues", ".routers.venues"),
+    LazyRouter("/uploads", ".routers.uploads", body_limit="max_upload_size_mb"),
 ]
 
 
-def load_router(module_path: str) -> APIRouter:
-    return importlib.import_module(module_path, __package__).router
+def import_router(module: str) -> APIRouter:
+    return importlib.import_module(module, __package__).router
 
 
-def include_routers(app: FastAPI, settings: Settings) -> None:
+class RouterRegistry:
+    """Includes each registered router into the app exactly once."""
+
+    def __init__(self, app: FastAPI, settings: Settings, routers: list[LazyRouter]) -> None:
+        self.app = app
+        self.api_prefix = settings.api_prefix
+        self.settings = settings
+        self.pending = {self.api_prefix + entry.prefix: entry for entry in routers}
+        self.lock = anyio.Lock()
+
+    def pending_for(self, path: str) -> str | None:
+        """The pending prefix `path` falls under (whole path segments only), if any."""
+        for prefix in self.pending:
+            if path == prefix or path.startswith(prefix + "/"):
+                return prefix
+        return None
+
+    async def load(self, prefix: str) -> None:
+        # One lock for all routers: concurrent first requests wait for the
+        # first one's import instead of importing and including again. The
+        # import runs in a worker thread so that a heavy router module does
+        # not stall requests to the routers already loaded.
+        async with self.lock:
+            entry = self.pending.get(prefix)
+            if entry is None:  # loaded while this request waited
+                return
+            router = await anyio.to_thread.run_sync(import_router, entry.module)
+            self._include(prefix, router)
+
+    def load_all(self) -> None:
+        for prefix, entry in list(self.pending.items()):
+            self._include(prefix, import_router(entry.module))
+
+    def _include(self, prefix: str, router: APIRouter) -> None:
+        # Runs on the event loop thread only, without awaiting: the check and
+        # the include cannot interleave with another request's.
+        entry = self.pending.pop(prefix, None)
+        if entry is None:
+            return
+        if router.prefix != entry.prefix:
+            # Requests are matched against the registered prefix: a router
+            # declaring another one would only ever answer 404.
+            raise RuntimeError(
+                f"{entry.module} declares prefix {router.prefix!r} "
+                f"but is registered under {entry.prefix!r} in RESOURCE_ROUTERS"
+            )
+        limit_mb = getattr(self.settings, entry.body_limit or "max_body_size_mb")
+        self.app.include_router(router, prefix=self.api_prefix, max_body_size=limit_mb << 20)
+        logger.debug("included router %s at %s", entry.module, prefix)
+
+
+class LazyRouterMiddleware:
+    """Pure ASGI: loads the router a request needs before routing it.
+
+    Once every router is loaded this is one dictionary check per request.
+    Paths outside every registered prefix go straight on (an unknown path is a
+    404 without importing anything).
+    """
+
+    def __init__(self, app: ASGIApp, registry: RouterRegistry) -> None:
+        self.app = app
+        self.registry = registry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and self.registry.pending:
+            prefix = self.registry.pending_for(get_route_path(scope))
+            if prefix is not None:
+                await self.registry.load(prefix)
+        await self.app(scope, receive, send)
+
+
+def include_routers(app: FastAPI, settings: Settings) -> RouterRegistry:
     from .routers import health
 
-    default_limit = settings.max_body_size_mb << 20
-    app.include_router(health.router, prefix=settings.api_prefix, max_body_size=default_limit)
-    for _prefix, module_path, body_limit in RESOURCE_ROUTERS:
-        limit = getattr(settings, body_limit) << 20 if body_limit else default_limit
-        app.include_router(
-            load_router(module_path), prefix=settings.api_prefix, max_body_size=limit
-        )
+    app.include_router(
+        health.router, prefix=settings.api_prefix, max_body_size=settings.max_body_size_mb << 20
+    )
+    registry = RouterRegistry(app, settings, RESOURCE_ROUTERS)
+    if settings.lazy_routers:
+        app.add_middleware(LazyRouterMiddleware, registry=registry)
+    else:
+        registry.load_all()
+
+    schema = app.openapi
+
+    def complete_schema() -> dict:
+        registry.load_all()
+        return schema()
+
+    # FastAPI serves /openapi.json (and /docs reads it) from app.openapi().
+    app.openapi = complete_schema
+    return registry

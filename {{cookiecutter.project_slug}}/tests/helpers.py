@@ -1,6 +1,14 @@
 """Small builders shared by the tests."""
 
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
+
+import httpx
 
 BASE = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -23,3 +31,38 @@ def assert_error(response, status: int, code: str) -> dict:
     assert body["error"]["code"] == code, body
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     return body["error"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], *serve_args: str):
+    """Run `serve` in a subprocess; yield (process, base URL) once it answers."""
+    port = free_port()
+    command = [sys.executable, "-m", "{{ cookiecutter.project_slug }}", "serve"]
+    process = subprocess.Popen(
+        [*command, "--port", str(port), *serve_args],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/api/health", timeout=2)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the service did not start") from None
+                time.sleep(0.1)
+        yield process, base
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)

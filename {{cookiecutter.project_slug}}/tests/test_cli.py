@@ -1,5 +1,6 @@
 """The command line, run as users run it: in a subprocess."""
 
+import json
 import os
 import subprocess
 import sys
@@ -70,3 +71,32 @@ def test_bad_arguments_exit_with_usage(database_url, args):
     result = run(database_url, *args)
     assert result.returncode == 2
     assert "usage:" in result.stderr
+
+
+def test_openapi_writes_the_complete_schema_with_docs_switched_off(database_url, tmp_path):
+    target = tmp_path / "openapi.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "{{ cookiecutter.project_slug }}", "openapi", "-o", str(target)],
+        env={**os.environ, "DATABASE_URL": database_url, "DOCS_ENABLED": "false"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    paths = json.loads(target.read_text())["paths"]
+    for path in ("/api/bookings", "/api/admin/bookings/export", "/api/venues", "/api/uploads"):
+        assert path in paths
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_openapi_to_an_unwritable_place_fails_cleanly(database_url, tmp_path):
+    result = run(database_url, "openapi", "-o", str(tmp_path / "missing" / "openapi.json"))
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot write")
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_worker_count_below_one(database_url):
+    result = run(database_url, "serve", "--workers", "0")
+    assert result.returncode == 2
+    assert "--workers: must be 1 or more" in result.stderr

@@ -7,10 +7,7 @@ is read from /proc (VmHWM, reset before each request through clear_refs).
 
 import contextlib
 import os
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,6 +15,7 @@ import pytest
 
 from {{ cookiecutter.project_slug }}.seed import seed
 from {{ cookiecutter.project_slug }}.users import create_user
+from tests.helpers import serving
 
 pytestmark = [
     pytest.mark.anyio,
@@ -56,32 +54,9 @@ class Server:
 
 @contextlib.contextmanager
 def running_service(database_url: str, upload_dir: Path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {**os.environ, "DATABASE_URL": database_url, "UPLOAD_DIR": str(upload_dir)}
-    env["MAX_UPLOAD_SIZE_MB"] = "400"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "{{ cookiecutter.project_slug }}", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/api/health", timeout=2)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the service did not start") from None
-                time.sleep(0.1)
+    env = {"DATABASE_URL": database_url, "UPLOAD_DIR": str(upload_dir), "MAX_UPLOAD_SIZE_MB": "400"}
+    with serving(env) as (process, base):
         yield Server(process, base)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 async def _export(client: httpx.AsyncClient, fmt: str, headers: dict) -> int:

@@ -1,4 +1,4 @@
-"""Command line: migrate, serve, seed, create-user.
+"""Command line: migrate, serve, seed, create-user, openapi.
 
     python -m {{ cookiecutter.project_slug }} --help   (also installed as `{{ cookiecutter.__cli_name }}`)
 
@@ -8,6 +8,7 @@ every command (and of each server worker) stays free of extra imports.
 
 import argparse
 import asyncio
+import os
 import sys
 
 from .settings import Settings, SettingsError, get_settings
@@ -21,6 +22,9 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    workers = args.workers or settings.web_concurrency
+    if workers > 1:
+        _exec_gunicorn(args, workers)
     import uvicorn
 
     uvicorn.run(
@@ -28,10 +32,25 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         factory=True,
         host=args.host,
         port=args.port,
-        workers=args.workers or settings.web_concurrency,
         proxy_headers=True,
         log_level=args.log_level,
     )
+
+
+def _exec_gunicorn(args: argparse.Namespace, workers: int) -> None:
+    # exec, not a child process: gunicorn's master takes this process's place
+    # (and PID), so signals from a process manager or container reach it.
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        f"--config=python:{__package__}.gunicorn_conf",
+        f"--bind={args.host}:{args.port}",
+        f"--workers={workers}",
+        f"--log-level={args.log_level}",
+    ]
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)
 
 
 async def _with_engine(settings: Settings, work):
@@ -68,6 +87,37 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> None:
     print(token)
 
 
+def _openapi(settings: Settings, args: argparse.Namespace) -> None:
+    import json
+    from pathlib import Path
+
+    from .app import create_app
+
+    # Every router is loaded for the schema; DOCS_ENABLED does not matter here,
+    # so production can serve without docs and still publish the schema.
+    text = json.dumps(create_app(settings).openapi(), indent=2) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+        return
+    # Written beside the target, then renamed: never a half-written schema.
+    target = Path(args.output)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        sys.exit(f"error: cannot write {target}: {exc.strerror}")
+    print(f"wrote {target}")
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return number
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="{{ cookiecutter.__cli_name }}",
@@ -80,7 +130,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the HTTP server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=None, help="default: WEB_CONCURRENCY")
+    serve.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="default: WEB_CONCURRENCY; more than 1 runs gunicorn (gunicorn_conf.py)",
+    )
     serve.add_argument("--log-level", default="info")
 
     seed = commands.add_parser("seed", help="bulk-load fake data (tops up to the counts given)")
@@ -91,6 +146,9 @@ def _parser() -> argparse.ArgumentParser:
     user = commands.add_parser("create-user", help="create a user and print its bearer token")
     user.add_argument("email")
     user.add_argument("--admin", action="store_true", help="grant administrator rights")
+
+    schema = commands.add_parser("openapi", help="write the OpenAPI schema (all routers)")
+    schema.add_argument("--output", "-o", default=None, help="file to write (default: stdout)")
     return parser
 
 
@@ -99,6 +157,7 @@ _HANDLERS = {
     "serve": _serve,
     "seed": _seed,
     "create-user": _create_user,
+    "openapi": _openapi,
 }
 
 

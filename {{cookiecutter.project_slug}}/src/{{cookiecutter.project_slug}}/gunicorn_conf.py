@@ -1,0 +1,74 @@
+"""gunicorn configuration: several small workers forked from one preloaded app.
+
+    {{ cookiecutter.__cli_name }} serve --workers 4          (runs gunicorn with this module)
+    gunicorn --config python:{{ cookiecutter.project_slug }}.gunicorn_conf --bind 0.0.0.0:8000
+
+It lives in the package, not beside it, so an installed wheel (the container
+image) carries it. Any value can be overridden with GUNICORN_CMD_ARGS.
+
+- preload_app: the master imports the application once, with every router
+  (LAZY_ROUTERS does not apply: see app.create_preloaded_app); workers are
+  forked from it and share those pages copy-on-write instead of each importing
+  everything again.
+- Before the first fork the master also imports what every worker would
+  otherwise import privately once forked (uvicorn's protocol and event-loop
+  modules, the database dialect and driver), then settles its heap
+  (memory/gc.py), and gc.freeze() runs before
+  every fork (workers recycled by max_requests included): the collector in a
+  worker never walks, and so never writes to, the objects it shares with the
+  master, which would copy their pages into the worker one by one.
+- The database engine and its pool are created by the application's lifespan,
+  which runs in each worker after fork: connections are never shared between
+  processes. The connection budget is workers x (DB_POOL_SIZE + DB_MAX_OVERFLOW).
+- max_requests with jitter recycles workers now and then, so a slow leak in
+  any library cannot grow without bound, without restarting them all at once.
+"""
+
+import asyncio
+import contextlib
+import gc
+import importlib
+
+from .db import create_engine
+from .memory.gc import settle_heap
+from .settings import get_settings
+
+# Imported by each uvicorn worker when it starts serving; found by comparing
+# sys.modules before and after a worker's start.
+WORKER_MODULES = (
+    "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.protocols.websockets.auto",
+    "uvicorn.lifespan.on",
+    "uvloop",
+)
+
+wsgi_app = f"{__package__}.app:create_preloaded_app()"
+# uvicorn (uvloop + httptools) inside gunicorn's process management; the
+# uvicorn-worker package replaces the deprecated uvicorn.workers module.
+worker_class = "uvicorn_worker.UvicornWorker"
+workers = get_settings().web_concurrency
+preload_app = True
+max_requests = 10_000
+max_requests_jitter = 1_000
+timeout = 60
+graceful_timeout = 30
+keepalive = 5
+
+
+def when_ready(_server) -> None:
+    # In the master, after the app is preloaded, before the first fork.
+    import_worker_modules()
+    settle_heap()
+
+
+def import_worker_modules() -> None:
+    for name in WORKER_MODULES:
+        with contextlib.suppress(ImportError):  # uvloop: not on every platform
+            importlib.import_module(name)
+    # Creating an engine imports the dialect and the driver; it connects
+    # nothing, and it is disposed here: each worker creates its own after fork.
+    asyncio.run(create_engine(get_settings()).dispose())
+
+
+def pre_fork(_server, _worker) -> None:
+    gc.freeze()

@@ -1,0 +1,1 @@
+"""Memory: keeping the heap small and the collector out of the way."""

@@ -1,0 +1,121 @@
+"""Serving with several workers: gunicorn, a preloaded app, a frozen heap."""
+
+import gc
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import httpx
+import pytest
+
+from {{ cookiecutter.project_slug }} import gunicorn_conf
+from {{ cookiecutter.project_slug }}.memory.gc import settle_heap
+from tests.helpers import serving
+
+pytestmark = pytest.mark.anyio
+needs_proc = pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
+            )
+        except OSError:  # the process ended while we looked
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            found.append(int(fields["Pid"]))
+    return found
+
+
+def test_gunicorn_configuration():
+    assert gunicorn_conf.preload_app is True
+    assert gunicorn_conf.worker_class == "uvicorn_worker.UvicornWorker"
+    assert importlib.util.find_spec("uvicorn_worker") is not None
+    assert gunicorn_conf.wsgi_app.endswith(".app:create_preloaded_app()")
+    assert gunicorn_conf.max_requests > 0
+    assert 0 < gunicorn_conf.max_requests_jitter < gunicorn_conf.max_requests
+    assert gunicorn_conf.graceful_timeout > 0
+
+
+def test_gunicorn_accepts_the_configuration_and_loads_the_app(tmp_path):
+    # --check-config makes gunicorn load the configuration and the app, then exit.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--config=python:{{ cookiecutter.project_slug }}.gunicorn_conf",
+            "--check-config",
+        ],
+        env={**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_preloaded_app_imports_every_router_and_opens_no_pool(tmp_path):
+    script = textwrap.dedent(
+        """
+        import importlib.util, json, sys
+        from {{ cookiecutter.project_slug }}.app import create_preloaded_app
+        from {{ cookiecutter.project_slug }}.routing import RESOURCE_ROUTERS
+
+        app = create_preloaded_app()
+        names = [
+            importlib.util.resolve_name(e.module, "{{ cookiecutter.project_slug }}")
+            for e in RESOURCE_ROUTERS
+        ]
+        print(json.dumps({
+            "imported": all(name in sys.modules for name in names),
+            "engine": hasattr(app.state, "engine"),
+        }))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        # LAZY_ROUTERS=true in the environment: the preloaded app ignores it.
+        env={**os.environ, "LAZY_ROUTERS": "true"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    # The engine (and its pool) belongs to each worker: created by the lifespan, after fork.
+    assert json.loads(result.stdout) == {"imported": True, "engine": False}
+
+
+def test_heap_is_frozen_before_fork_and_after_start_up():
+    gc.unfreeze()
+    try:
+        gunicorn_conf.pre_fork(None, None)
+        assert gc.get_freeze_count() > 0
+        gc.unfreeze()
+        settle_heap()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+@needs_proc
+async def test_serve_with_several_workers_runs_gunicorn(database_url, alice, tmp_path):
+    env = {"DATABASE_URL": database_url, "UPLOAD_DIR": str(tmp_path / "uploads")}
+    with serving(env, "--workers", "2") as (master, base):
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            assert (await client.get("/api/health/ready")).status_code == 200
+            for _ in range(6):  # spread over both workers
+                response = await client.get("/api/bookings", headers=alice)
+                assert response.status_code == 200, response.text
+        assert len(children(master.pid)) == 2
+        # Graceful stop: the master ends its workers and exits cleanly.
+        master.send_signal(signal.SIGTERM)
+        assert master.wait(timeout=60) == 0

@@ -16,7 +16,6 @@ MANIFEST = {
         "Dockerfile",
         ".dockerignore",
         "docker-compose.yml",
-        "gunicorn.conf.py",
     ],
 }
 

@@ -101,7 +101,7 @@ def venv_for(tmp_path_factory):
                 "--quiet",
                 "--python",
                 str(venv / "bin" / "python"),
-                f"{project}[dev,server]",
+                f"{project}[dev]",
             )
             venvs[key] = venv
         return venvs[key] / "bin" / "python"

@@ -7,14 +7,16 @@ import signal
 import socket
 import subprocess
 import time
+import tomllib
 
 import httpx
 import pytest
+import yaml
 
 from tests.conftest import Rendered
 
 LEFTOVER = re.compile(r"{{|{%")
-DOCKER_FILES = ["Dockerfile", ".dockerignore", "docker-compose.yml", "gunicorn.conf.py"]
+DOCKER_FILES = ["Dockerfile", ".dockerignore", "docker-compose.yml"]
 
 
 def _text_files(root):
@@ -54,6 +56,74 @@ def test_variant_files(project: Rendered):
     for name in DOCKER_FILES:
         assert (project.path / name).exists() == wanted, name
     assert (project.path / "src" / project.slug / "app.py").exists()
+
+
+def _dockerfile_stages(path) -> list[list[tuple[str, str]]]:
+    """The Dockerfile as stages of (INSTRUCTION, arguments), continuations joined."""
+    logical, pending = [], ""
+    for line in path.read_text().splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        if line.lstrip().startswith("#"):  # a comment inside a continued instruction
+            continue
+        pending += line.rstrip("\\").strip() + " "
+        if not line.rstrip().endswith("\\"):
+            logical.append(pending.strip())
+            pending = ""
+    stages: list[list[tuple[str, str]]] = []
+    for instruction in logical:
+        keyword, _, rest = instruction.partition(" ")
+        if keyword.upper() == "FROM":
+            stages.append([])
+        stages[-1].append((keyword.upper(), rest))
+    return stages
+
+
+def _console_script(project: Rendered) -> str:
+    scripts = tomllib.loads((project.path / "pyproject.toml").read_text())["project"]["scripts"]
+    (name,) = scripts
+    return name
+
+
+def test_dockerfile(project: Rendered):
+    if project.variant.answer("with_docker", "yes") != "yes":
+        pytest.skip("no container files in this variant")
+    build, runtime = _dockerfile_stages(project.path / "Dockerfile")
+    assert build[0] == ("FROM", "python:3.11-slim AS build")
+    assert runtime[0][0] == "FROM"
+    runtime_args = dict(runtime[1:])  # the last of each instruction
+    assert runtime_args["COPY"] == "--from=build /opt/venv /opt/venv"
+    env = " ".join(args for keyword, args in runtime if keyword == "ENV")
+    assert "MALLOC_ARENA_MAX=2" in env
+    assert "DOCS_ENABLED=false" in env
+    users = [args for keyword, args in runtime if keyword == "USER"]
+    assert users and users[-1] not in ("root", "0")
+    assert "/api/health/ready" in runtime_args["HEALTHCHECK"]
+    assert runtime_args["CMD"].startswith(f'["{_console_script(project)}", "serve"')
+    ignored = (project.path / ".dockerignore").read_text().split()
+    assert {".venv", ".git", ".env"} <= set(ignored)
+
+
+def test_compose_file(project: Rendered):
+    if project.variant.answer("with_docker", "yes") != "yes":
+        pytest.skip("no container files in this variant")
+    services = yaml.safe_load((project.path / "docker-compose.yml").read_text())["services"]
+    assert set(services) == {"db", "migrate", "app"}
+    db, migrate, app = services["db"], services["migrate"], services["app"]
+    assert db["image"].startswith("postgres:")
+    assert "pg_isready" in " ".join(db["healthcheck"]["test"])
+    # A one-shot migration once the database is healthy.
+    assert migrate["command"] == [_console_script(project), "migrate"]
+    assert migrate["restart"] == "no"
+    assert migrate["depends_on"] == {"db": {"condition": "service_healthy"}}
+    assert app["depends_on"] == {
+        "db": {"condition": "service_healthy"},
+        "migrate": {"condition": "service_completed_successfully"},
+    }
+    for service in (migrate, app):
+        url = service["environment"]["DATABASE_URL"]
+        assert url.startswith("postgresql+asyncpg://") and "@db:5432/" in url
+    assert "/api/health/ready" in " ".join(app["healthcheck"]["test"])
 
 
 def test_answers_reach_the_settings(project: Rendered):

@@ -13,13 +13,11 @@ Everything started here is stopped here; all traffic stays on loopback.
 """
 
 import argparse
-import http.client
 import json
 import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,7 +30,10 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
+from bench.client import free_port, request, wait_for_health  # noqa: E402
 from bench.procmem import MIB, PeakGrowth, Sampler, status  # noqa: E402
+from bench.startup import phase_routers  # noqa: E402
+from bench.workers import LOAD_SECONDS, phase_workers  # noqa: E402
 from tests import pgcluster  # noqa: E402
 
 SLUG = "lean_service"
@@ -42,12 +43,6 @@ CURSOR_SECRET = "bench-secret-not-for-production"
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def median_range(values: list[float]) -> dict:
@@ -85,6 +80,7 @@ class Service:
             [uv, "pip", "install", "-q", "--python", str(self.python), str(project)], check=True
         )
         self.cli = str(venv / "bin" / CLI)
+        self.slug = SLUG
         self.env = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -108,22 +104,16 @@ class Service:
         )
         return result.stdout.strip()
 
-    def start(self) -> None:
+    def start(self, *serve_args: str, env: dict | None = None) -> None:
+        """Serve (one uvicorn worker unless `serve_args` say otherwise) and wait for /health."""
         self.port = free_port()
         self.process = subprocess.Popen(
-            [self.cli, "serve", "--port", str(self.port), "--log-level", "warning"],
-            env=self.env,
+            [self.cli, "serve", "--port", str(self.port), "--log-level", "warning", *serve_args],
+            env={**self.env, **(env or {})},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if request(self.port, "GET", "/api/health")[0] == 200:
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("service did not start")
+        wait_for_health(self.port, self.process)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -135,30 +125,36 @@ class Service:
         return self.process.pid
 
 
-def request(
-    port: int, method: str, path: str, headers: dict | None = None, body=None
-) -> tuple[int, int]:
-    """One request; the body is read and discarded in chunks. Returns (status, bytes)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-    try:
-        encode_chunked = body is not None and not isinstance(body, bytes)
-        conn.request(method, path, body=body, headers=headers or {}, encode_chunked=encode_chunked)
-        response = conn.getresponse()
-        received = 0
-        while chunk := response.read(1 << 16):
-            received += len(chunk)
-        return response.status, received
-    finally:
-        conn.close()
-
-
 # ---------------------------------------------------------------- phases
 
 
-def phase_idle(service: Service) -> dict:
-    request(service.port, "GET", "/api/health")
+def idle_rss_mib(pid: int, port: int) -> float:
+    """RSS after the first /health, once the process has settled."""
+    request(port, "GET", "/api/health")
     time.sleep(1.0)
-    return {"rss_mib": status(service.pid, "VmRSS") / MIB}
+    return status(pid, "VmRSS") / MIB
+
+
+def phase_idle(service: Service, runs: int) -> dict:
+    """The service's idle RSS, and the floor: its libraries alone (import_floor.py)."""
+    service_rss, floor_rss = [], []
+    for _ in range(runs):
+        service.start()
+        try:
+            service_rss.append(idle_rss_mib(service.pid, service.port))
+        finally:
+            service.stop()
+        port = free_port()
+        floor = subprocess.Popen(
+            [str(service.python), str(BENCH / "import_floor.py"), str(port)], env=service.env
+        )
+        try:
+            wait_for_health(port, floor)
+            floor_rss.append(idle_rss_mib(floor.pid, port))
+        finally:
+            floor.terminate()
+            floor.wait(timeout=30)
+    return {"rss_mib": median_range(service_rss), "floor_rss_mib": median_range(floor_rss)}
 
 
 def timed_ms(port: int, paths: dict[str, str], headers: dict, repeat: int) -> dict[str, float]:
@@ -349,12 +345,27 @@ def verdict(met: bool) -> str:
 
 def markdown(results: dict) -> str:
     m, p = results["machine"], results["phases"]
-    idle = p["idle"]["rss_mib"]
+    idle, floor_idle = p["idle"]["rss_mib"], p["idle"]["floor_rss_mib"]
     lines = [
         "| measure | result | target | |",
         "|---|---|---|---|",
-        f"| idle RSS after the first /health (one worker) | {idle:.1f} MiB | <= 60 MiB | {verdict(idle <= 60)} |",
+        f"| idle RSS after the first /health (one worker), MiB | {fmt_range(idle)} | <= 60 | {verdict(idle['median'] <= 60)} |",
+        f"| floor: FastAPI + SQLAlchemy + asyncpg + uvicorn alone (`bench/import_floor.py`), MiB | {fmt_range(floor_idle)} | | |",
     ]
+    routers = p["routers"]
+    rss = routers["idle_rss_mib"]
+    lines += [
+        f"| idle RSS with {routers['routers']} more routers of {routers['models_per_router']} models, eager | {rss['eager']:.1f} MiB (the routers cost {routers['routers_cost_mib']:.1f} MiB) | | |",
+        f"| the same, lazy (LAZY_ROUTERS=true) | {rss['lazy']:.1f} MiB: saves {routers['lazy_saves']:.0%} of what the routers cost | >= 70% | {verdict(routers['lazy_saves'] >= 0.7)} |",
+        f"| first request to a lazy router (imports it) | {routers['lazy_first_request_ms']:.1f} ms (eager: {routers['eager_first_request_ms']:.1f} ms; later requests {routers['lazy_later_request_ms']:.1f} ms) | | |",
+    ]
+    workers = p["workers"]
+    lines.append(
+        f"| {workers['workers']} workers just started, total PSS: gunicorn, preload + gc.freeze() | {workers['booted_gunicorn_pss_mib']:.0f} MiB vs {workers['booted_uvicorn_pss_mib']:.0f} MiB for `uvicorn --workers {workers['workers']}` ({workers['booted_gunicorn_pss_mib'] / workers['booted_uvicorn_pss_mib']:.0%}) | | |"
+    )
+    lines.append(
+        f"| {workers['workers']} workers after {LOAD_SECONDS:.0f} s of load, total PSS: gunicorn, preload + gc.freeze() | {workers['gunicorn_pss_mib']:.0f} MiB vs {workers['uvicorn_pss_mib']:.0f} MiB for `uvicorn --workers {workers['workers']}` ({workers['ratio']:.0%}) | <= 55% | {verdict(workers['ratio'] <= 0.55)} |"
+    )
     for name, export in p["exports"].items():
         rate, growth = export["rows_per_second"], export["peak_rss_growth_mib"]
         rate_target = (
@@ -445,10 +456,16 @@ def main() -> None:
         headers = {"Authorization": f"Bearer {token}"}
         log(f"seeding 1,000 users and {base_rows:,} bookings")
         service.run("seed", "--users", "1000", "--bookings", str(base_rows), "--venues", "100")
-        service.start()
         charts: dict = {}
-        phases: dict = {"idle": phase_idle(service), "exports": {}}
-        log(f"idle RSS {phases['idle']['rss_mib']:.1f} MiB")
+        phases: dict = {"idle": phase_idle(service, runs), "exports": {}}
+        log(f"idle RSS {phases['idle']}")
+        phases["routers"] = phase_routers(service, args.work, runs)
+        log(f"lazy routers: {phases['routers']}")
+        phases["workers"] = phase_workers(service, headers, runs)
+        log(
+            f"workers: {phases['workers']['gunicorn_pss_mib']:.0f} vs {phases['workers']['uvicorn_pss_mib']:.0f} MiB"
+        )
+        service.start()
         phases["deep_page"] = phase_deep_page(
             service, headers, depth=min(90_000, base_rows - 100), repeat=10 if args.quick else 30
         )

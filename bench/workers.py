@@ -1,0 +1,133 @@
+"""Four workers: total PSS of gunicorn (preloaded app, gc.freeze() before fork)
+versus `uvicorn --workers 4`, the same app under the same load.
+
+PSS (proportional set size, /proc/<pid>/smaps_rollup) splits every shared page
+between the processes sharing it, so the sum over the process tree is what
+the deployment really costs the machine; RSS would count shared pages once
+per process.
+"""
+
+import statistics
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from bench.client import free_port, request, wait_for_health
+
+WORKERS = 4
+LOAD_SECONDS = 5.0
+LOAD_THREADS = 8
+# Every resource router is used, so each worker has imported what it serves.
+LOAD_PATHS = [
+    "/api/health",
+    "/api/bookings?page_size=10",
+    "/api/admin/bookings?page_size=50&with_total=false",
+    "/api/venues",
+    "/api/uploads",
+]
+
+
+def process_tree(root: int) -> list[int]:
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The command name (field 2) may hold spaces; it ends at the last ")".
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    tree, frontier = [root], [root]
+    while frontier:
+        frontier = [pid for pid, parent in parents.items() if parent in frontier]
+        tree += frontier
+    return tree
+
+
+def pss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    raise KeyError("Pss")
+
+
+def drive_load(port: int, headers: dict, seconds: float) -> int:
+    deadline = time.monotonic() + seconds
+
+    def worker(offset: int) -> int:
+        done = 0
+        while time.monotonic() < deadline:
+            path = LOAD_PATHS[(offset + done) % len(LOAD_PATHS)]
+            code, _ = request(port, "GET", path, headers)
+            assert code == 200, (path, code)
+            done += 1
+        return done
+
+    with ThreadPoolExecutor(LOAD_THREADS) as pool:
+        return sum(pool.map(worker, range(LOAD_THREADS)))
+
+
+def _wait_for_workers(root: int, count: int, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while len(process_tree(root)) < count + 1:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{count} workers did not start")
+        time.sleep(0.2)
+
+
+def _measure(service, headers: dict, command: list[str] | None) -> dict:
+    if command is None:  # the service's own multi-worker mode: gunicorn
+        service.start("--workers", str(WORKERS))
+        process, port = service.process, service.port
+    else:
+        port = free_port()
+        process = subprocess.Popen(
+            [*command, "--port", str(port)],
+            env=service.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    try:
+        wait_for_health(port, process)
+        _wait_for_workers(process.pid, WORKERS)
+        time.sleep(1.0)
+        booted = sum(pss_mib(pid) for pid in process_tree(process.pid))
+        requests = drive_load(port, headers, LOAD_SECONDS)
+        time.sleep(1.0)
+        tree = process_tree(process.pid)
+        return {
+            "pss_mib": sum(pss_mib(pid) for pid in tree),
+            "booted_pss_mib": booted,
+            "processes": len(tree),
+            "requests": requests,
+        }
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def phase_workers(service, headers: dict, runs: int) -> dict:
+    uvicorn = [
+        str(service.python.parent / "uvicorn"),
+        f"{service.slug}.app:create_app",
+        "--factory",
+        f"--workers={WORKERS}",
+        "--log-level=warning",
+    ]
+    measured: dict[str, list[dict]] = {"gunicorn": [], "uvicorn": []}
+    for _ in range(runs):
+        measured["gunicorn"].append(_measure(service, headers, None))
+        measured["uvicorn"].append(_measure(service, headers, uvicorn))
+
+    def med(server: str, key: str) -> float:
+        return statistics.median(run[key] for run in measured[server])
+
+    return {
+        "workers": WORKERS,
+        "gunicorn_pss_mib": med("gunicorn", "pss_mib"),
+        "uvicorn_pss_mib": med("uvicorn", "pss_mib"),
+        "ratio": med("gunicorn", "pss_mib") / med("uvicorn", "pss_mib"),
+        "booted_gunicorn_pss_mib": med("gunicorn", "booted_pss_mib"),
+        "booted_uvicorn_pss_mib": med("uvicorn", "booted_pss_mib"),
+        "runs": measured,
+    }

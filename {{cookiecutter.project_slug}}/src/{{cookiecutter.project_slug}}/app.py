@@ -1,5 +1,6 @@
 """create_app(): settings -> lifespan (engine) -> middleware -> routers."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,7 +11,9 @@ from .cache import ReadCache
 from .db import create_engine, create_read_sessionmaker, create_sessionmaker
 from .errors import BodyLimitErrorMiddleware, install_error_handlers
 from .export import ExportSlots
-from .memory.gc import settle_heap
+from .memory.gc import PeriodicCollector, settle_heap
+from .memory.guard import MemoryGuard, MemoryGuardMiddleware
+from .memory.probe import MemoryProbe
 from .routing import include_routers
 from .settings import Settings, get_settings
 
@@ -33,9 +36,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.cache = ReadCache(settings.cache_ttl_seconds, settings.cache_max_entries)
     app.state.export_slots = ExportSlots(settings.max_concurrent_exports)
     settle_heap()
+    app.state.memory_probe.restart()  # under a pre-forking server: this worker's own samples
+    tasks = [asyncio.create_task(app.state.memory_probe.run())]
+    if settings.gc_interval_seconds:
+        tasks.append(asyncio.create_task(app.state.gc.run()))
     try:
         yield
     finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await engine.dispose()
 
 
@@ -55,6 +65,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitErrorMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
     app.state.routers = include_routers(app, settings)
+    app.state.memory_probe = MemoryProbe(
+        settings.memory_sample_interval_ms, settings.memory_limit_mb
+    )
+    app.state.memory_guard = MemoryGuard(
+        app.state.memory_probe,
+        settings.memory_threshold_percent,
+        settings.memory_critical_percent,
+    )
+    app.state.gc = PeriodicCollector(settings.gc_interval_seconds)
+    # Outermost: a request shed for lack of memory costs as little as possible.
+    app.add_middleware(
+        MemoryGuardMiddleware,
+        guard=app.state.memory_guard,
+        health_prefix=f"{settings.api_prefix}/health",
+    )
     return app
 
 

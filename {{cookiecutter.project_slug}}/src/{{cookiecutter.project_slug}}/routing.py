@@ -1,9 +1,9 @@
 """The router registry: every resource router, declared once, imported on first use.
 
-Health is included at start-up. Each resource router is one line of
-RESOURCE_ROUTERS; with LAZY_ROUTERS=true (the default) its module is imported
-by the first request under its prefix, so a worker only pays (in memory and
-start-up time) for the routers it actually serves. LAZY_ROUTERS=false imports
+Health (with the memory endpoints under it) is included at start-up. Each
+resource router is one line of RESOURCE_ROUTERS; with LAZY_ROUTERS=true (the
+default) its module is imported by the first request under its prefix, so a
+worker only pays (in memory and start-up time) for the routers it serves. LAZY_ROUTERS=false imports
 them all in create_app(): what a pre-forking server wants, so that workers
 share the imported code by fork instead of each importing it again.
 
@@ -121,11 +121,12 @@ class LazyRouterMiddleware:
 
 
 def include_routers(app: FastAPI, settings: Settings) -> RouterRegistry:
-    from .routers import health
+    from .routers import health, memory
 
-    app.include_router(
-        health.router, prefix=settings.api_prefix, max_body_size=settings.max_body_size_mb << 20
-    )
+    for router in (health.router, memory.router):
+        app.include_router(
+            router, prefix=settings.api_prefix, max_body_size=settings.max_body_size_mb << 20
+        )
     registry = RouterRegistry(app, settings, RESOURCE_ROUTERS)
     if settings.lazy_routers:
         app.add_middleware(LazyRouterMiddleware, registry=registry)

@@ -25,6 +25,11 @@ async def liveness() -> dict[str, str]:
 @router.get("/ready", responses={503: {"description": "Not ready to serve traffic"}})
 async def readiness(request: Request):
     state = request.app.state
+    if not state.memory_guard.ready():
+        # Above the critical threshold: let the load balancer drain this instance.
+        return error_response(
+            503, "Memory pressure above the critical threshold", headers={"Retry-After": "5"}
+        )
     try:
         async with asyncio.timeout(state.settings.db_pool_timeout):
             async with state.engine.connect() as connection:

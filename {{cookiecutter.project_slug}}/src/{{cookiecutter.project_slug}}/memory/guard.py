@@ -1,0 +1,131 @@
+"""The memory guard: shed load before the OOM killer ends the worker.
+
+- Above MEMORY_THRESHOLD_PERCENT new requests get 503 with Retry-After and
+  the JSON error, so the requests already running can finish; health
+  endpoints always pass.
+- Above MEMORY_CRITICAL_PERCENT the sampler triggers an emergency
+  gc.collect() (at most one every EMERGENCY_GC_SECONDS), logs a warning with
+  the numbers, and readiness fails, so a load balancer drains the instance.
+- A MemoryError raised while handling a request drops that request's
+  references, collects, and becomes a 503; the worker serves the next one.
+
+MemoryGuardMiddleware is pure ASGI, not BaseHTTPMiddleware: that one costs
+several times more per request, more still on streamed bodies, and breaks
+context variables. On the request path it compares one float to another.
+"""
+
+import gc
+import logging
+import time
+from dataclasses import asdict, dataclass
+
+from starlette.routing import get_route_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import error_response
+from .gc import release_free_memory
+from .probe import MB, MemoryProbe, Sample
+
+logger = logging.getLogger(__name__)
+
+EMERGENCY_GC_SECONDS = 5.0
+RETRY_AFTER_SECONDS = 5
+
+
+@dataclass
+class GuardCounters:
+    requests_shed: int = 0
+    memory_errors_recovered: int = 0
+    emergency_collections: int = 0
+
+
+class MemoryGuard:
+    """The policy: thresholds, counters and the reaction to each sample."""
+
+    def __init__(self, probe: MemoryProbe, threshold: float, critical: float) -> None:
+        self.probe = probe
+        self.threshold = threshold
+        self.critical = critical
+        self.counters = GuardCounters()
+        self.last_emergency = float("-inf")
+        probe.listeners.append(self.react)
+
+    def shedding(self) -> bool:
+        return self.probe.latest.pressure >= self.threshold
+
+    def ready(self) -> bool:
+        return self.probe.latest.pressure < self.critical
+
+    def react(self, sample: Sample) -> None:
+        """Called by the sampler with each new sample (never on the request path)."""
+        if sample.pressure < self.critical:
+            return
+        now = time.monotonic()
+        if now - self.last_emergency < EMERGENCY_GC_SECONDS:
+            return
+        self.last_emergency = now
+        freed = gc.collect()
+        release_free_memory()
+        self.counters.emergency_collections += 1
+        logger.warning(
+            "memory pressure %.1f%% (%s) is above the critical %.1f%%: process RSS %.0f MiB; "
+            "emergency collection freed %d objects; readiness fails until it falls",
+            sample.pressure,
+            sample.source,
+            self.critical,
+            sample.rss / MB,
+            freed,
+        )
+
+    def report(self) -> dict:
+        return asdict(self.counters)
+
+
+class MemoryGuardMiddleware:
+    def __init__(self, app: ASGIApp, guard: MemoryGuard, health_prefix: str) -> None:
+        self.app = app
+        self.guard = guard
+        self.health_prefix = health_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.guard.shedding() and not get_route_path(scope).startswith(self.health_prefix):
+            self.guard.counters.requests_shed += 1
+            response = error_response(
+                503,
+                "The service is short of memory; retry shortly.",
+                "memory_pressure",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+            await response(scope, receive, send)
+            return
+
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except MemoryError:
+            # Leaving the except block drops the traceback, and with it the
+            # frames holding whatever the request had allocated.
+            pass
+        else:
+            return
+        gc.collect()
+        release_free_memory()
+        self.guard.counters.memory_errors_recovered += 1
+        logger.error("MemoryError while handling %s %s; recovered", scope["method"], scope["path"])
+        if not started:  # otherwise the client sees the response end early
+            response = error_response(
+                503,
+                "The service ran out of memory handling this request; retry shortly.",
+                "memory_exhausted",
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+            await response(scope, receive, send)

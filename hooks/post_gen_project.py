@@ -17,6 +17,10 @@ MANIFEST = {
         ".dockerignore",
         "docker-compose.yml",
     ],
+    ("with_prometheus", "yes"): [
+        "src/{slug}/metrics.py",
+        "tests/test_metrics.py",
+    ],
 }
 
 

@@ -1,6 +1,7 @@
 """Serving with several workers: gunicorn, a preloaded app, a frozen heap."""
 
 import gc
+import importlib
 import importlib.util
 import json
 import os
@@ -13,11 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from {{ cookiecutter.project_slug }} import gunicorn_conf
 from {{ cookiecutter.project_slug }}.memory.gc import settle_heap
 from tests.helpers import serving
 
 pytestmark = pytest.mark.anyio
+CONFIG_MODULE = "{{ cookiecutter.project_slug }}.gunicorn_conf"
 needs_proc = pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc")
 
 
@@ -35,7 +36,17 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def test_gunicorn_configuration():
+@pytest.fixture
+def gunicorn_conf(monkeypatch, tmp_path):
+    """The configuration module, imported afresh. Importing it prepares the
+    environment for gunicorn (PROMETHEUS_MULTIPROC_DIR, with Prometheus);
+    monkeypatch puts the environment back afterwards."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "prometheus"))
+    monkeypatch.delitem(sys.modules, CONFIG_MODULE, raising=False)
+    return importlib.import_module(CONFIG_MODULE)
+
+
+def test_gunicorn_configuration(gunicorn_conf):
     assert gunicorn_conf.preload_app is True
     assert gunicorn_conf.worker_class == "uvicorn_worker.UvicornWorker"
     assert importlib.util.find_spec("uvicorn_worker") is not None
@@ -94,7 +105,7 @@ def test_the_preloaded_app_imports_every_router_and_opens_no_pool(tmp_path):
     assert json.loads(result.stdout) == {"imported": True, "engine": False}
 
 
-def test_heap_is_frozen_before_fork_and_after_start_up():
+def test_heap_is_frozen_before_fork_and_after_start_up(gunicorn_conf):
     gc.unfreeze()
     try:
         gunicorn_conf.pre_fork(None, None)

@@ -74,12 +74,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.memory_critical_percent,
     )
     app.state.gc = PeriodicCollector(settings.gc_interval_seconds)
+    exempt = [f"{settings.api_prefix}/health"]
+{%- if cookiecutter.with_prometheus == "yes" %}
+    from .metrics import METRICS_PATH, install_metrics
+
+    install_metrics(app, app.state.memory_guard, settings.api_prefix)
+    exempt.append(METRICS_PATH)
+{%- endif %}
     # Outermost: a request shed for lack of memory costs as little as possible.
-    app.add_middleware(
-        MemoryGuardMiddleware,
-        guard=app.state.memory_guard,
-        health_prefix=f"{settings.api_prefix}/health",
-    )
+    app.add_middleware(MemoryGuardMiddleware, guard=app.state.memory_guard, exempt=tuple(exempt))
     return app
 
 

@@ -72,3 +72,33 @@ def import_worker_modules() -> None:
 
 def pre_fork(_server, _worker) -> None:
     gc.freeze()
+{%- if cookiecutter.with_prometheus == "yes" %}
+
+
+def prometheus_multiprocess_dir() -> None:
+    """Point prometheus-client at an empty directory shared by the workers.
+
+    It picks its multiprocess mode when first imported, so this runs when
+    gunicorn reads this configuration, before the app (and prometheus-client
+    with it) is preloaded. Files left by an earlier run would be summed in.
+    """
+    import os
+    import tempfile
+    from pathlib import Path
+
+    default = tempfile.mkdtemp(prefix="prometheus-")
+    directory = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", default))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+
+
+prometheus_multiprocess_dir()
+
+
+def child_exit(_server, worker) -> None:
+    # A worker's "live" gauges (its RSS) leave /metrics with it.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+{%- endif %}

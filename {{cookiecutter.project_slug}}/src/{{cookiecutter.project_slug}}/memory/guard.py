@@ -82,16 +82,16 @@ class MemoryGuard:
 
 
 class MemoryGuardMiddleware:
-    def __init__(self, app: ASGIApp, guard: MemoryGuard, health_prefix: str) -> None:
+    def __init__(self, app: ASGIApp, guard: MemoryGuard, exempt: tuple[str, ...]) -> None:
         self.app = app
         self.guard = guard
-        self.health_prefix = health_prefix
+        self.exempt = exempt  # path prefixes never shed: health, metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.guard.shedding() and not get_route_path(scope).startswith(self.health_prefix):
+        if self.guard.shedding() and not get_route_path(scope).startswith(self.exempt):
             self.guard.counters.requests_shed += 1
             response = error_response(
                 503,

@@ -1,0 +1,149 @@
+"""Prometheus metrics at /metrics: requests, latency, memory and the guard.
+
+- http_requests_total{method, route, status} and
+  http_request_duration_seconds{method, route}: per route *template*
+  (/api/bookings/{booking_id}), never per raw path, so the series stay few;
+  paths that match no route count as "unmatched".
+- worker_resident_memory_bytes and memory_pressure_percent, set by the
+  memory sampler (never measured on the request path).
+- memory_guard_*_total: the guard's shed requests, recovered MemoryErrors
+  and emergency collections.
+
+Several workers (gunicorn): prometheus-client's multiprocess mode. Each
+worker writes its values to files in PROMETHEUS_MULTIPROC_DIR, which
+gunicorn_conf.py sets (empty) before the app is imported, and /metrics,
+answered by whichever worker, aggregates the files of all of them. The
+default process collector cannot do that, so RSS is exported per worker
+(a `pid` label) by worker_resident_memory_bytes.
+"""
+
+import functools
+import os
+import time
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from starlette.routing import get_route_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .memory.guard import MemoryGuard
+from .memory.probe import Sample
+
+METRICS_PATH = "/metrics"
+
+REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["method", "route", "status"])
+LATENCY = Histogram(
+    "http_request_duration_seconds", "Time to answer an HTTP request", ["method", "route"]
+)
+
+
+@functools.cache
+def memory_gauges() -> tuple[Gauge, Gauge]:
+    """(RSS, pressure), created on the first sample, in the worker: a gauge
+    created in the gunicorn master at preload would be reported as one more
+    live worker for as long as the master runs."""
+    rss = Gauge(
+        "worker_resident_memory_bytes",
+        "Resident memory of each worker",
+        multiprocess_mode="liveall",
+    )
+    pressure = Gauge(
+        "memory_pressure_percent",
+        "Effective memory pressure seen by the guard",
+        multiprocess_mode="livemax",
+    )
+    return rss, pressure
+
+
+GUARD = {
+    name: Counter(f"memory_guard_{name}_total", description)
+    for name, description in {
+        "requests_shed": "Requests answered 503 because memory was above the threshold",
+        "memory_errors_recovered": "MemoryErrors turned into a 503 while the worker kept serving",
+        "emergency_collections": "Garbage collections forced above the critical threshold",
+    }.items()
+}
+
+
+def _registry() -> CollectorRegistry:
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+async def metrics(_request: Request) -> Response:
+    return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
+
+
+class MetricsMiddleware:
+    """Pure ASGI: counts and times every request by its route template."""
+
+    def __init__(self, app: ASGIApp, api_prefix: str) -> None:
+        self.app = app
+        self.api_prefix = api_prefix
+
+    def route_template(self, scope: Scope) -> str:
+        route = scope.get("route")
+        template = getattr(route, "path", None)
+        if template is None:
+            return "unmatched"
+        # Routes of included routers carry their path without the prefix they
+        # were included under (API_PREFIX); app-level routes carry it all.
+        if not route.path_regex.match(get_route_path(scope)):
+            template = self.api_prefix + template
+        return template
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route = self.route_template(scope)
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
+            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+
+
+class MemoryMetrics:
+    """A sampler listener: memory gauges, and the guard's counters as deltas."""
+
+    def __init__(self, guard: MemoryGuard) -> None:
+        self.guard = guard
+        self.exported = guard.report()
+
+    def __call__(self, sample: Sample) -> None:
+        rss, pressure = memory_gauges()
+        rss.set(sample.rss)
+        pressure.set(sample.pressure)
+        current = self.guard.report()
+        for name, value in current.items():
+            if value > self.exported[name]:
+                GUARD[name].inc(value - self.exported[name])
+        self.exported = current
+
+
+def install_metrics(app: FastAPI, guard: MemoryGuard, api_prefix: str) -> None:
+    app.add_api_route(METRICS_PATH, metrics, include_in_schema=False)
+    app.add_middleware(MetricsMiddleware, api_prefix=api_prefix)
+    guard.probe.listeners.append(MemoryMetrics(guard))

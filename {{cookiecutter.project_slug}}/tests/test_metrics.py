@@ -1,0 +1,92 @@
+"""Prometheus metrics: per route template, memory gauges, guard counters,
+and one consistent view across several gunicorn workers.
+
+In one process the metrics are global and add up over the whole test run,
+so the in-process tests compare a scrape before and after.
+"""
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import client_for
+from tests.helpers import serving
+from tests.test_memory_guard import FakeMemory
+
+pytestmark = pytest.mark.anyio
+
+
+def samples(text: str) -> list:
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
+
+
+def value(text: str, name: str, **labels) -> float:
+    return sum(
+        sample.value
+        for sample in samples(text)
+        if sample.name == name and labels.items() <= sample.labels.items()
+    )
+
+
+async def test_requests_are_counted_by_route_template(client, alice, api):
+    before = (await client.get("/metrics")).text
+    created = await client.post(
+        f"{api}/bookings",
+        headers=alice,
+        json={
+            "title": "Metrics",
+            "start_datetime": "2030-01-01T09:00:00Z",
+            "end_datetime": "2030-01-01T10:00:00Z",
+        },
+    )
+    booking_id = created.json()["id"]
+    for _ in range(3):
+        await client.get(f"{api}/bookings/{booking_id}", headers=alice)
+    await client.get(f"{api}/no-such-route")
+    text = (await client.get("/metrics")).text
+
+    def delta(name: str, **labels) -> float:
+        return value(text, name, **labels) - value(before, name, **labels)
+
+    route = api + "/bookings/{booking_id}"
+    assert delta("http_requests_total", route=route, status="200", method="GET") == 3
+    assert delta("http_requests_total", route="unmatched", status="404") == 1
+    assert delta("http_request_duration_seconds_count", route=route) == 3
+    # One series per template, never per raw path.
+    assert not any(str(booking_id) in s.labels.get("route", "") for s in samples(text))
+
+
+async def test_memory_gauges_and_guard_counters(app_with):
+    async with app_with(memory_sample_interval_ms=60_000) as app, client_for(app) as client:
+        probe, fake = app.state.memory_probe, FakeMemory()
+        probe.read_system = fake
+        before = (await client.get("/metrics")).text
+        fake.percent = app.state.settings.memory_threshold_percent + 1
+        probe.sample()
+        assert (await client.get("/api/bookings")).status_code == 503
+        # /metrics is never shed: it is how the pressure is seen.
+        assert (await client.get("/metrics")).status_code == 200
+        probe.sample()  # the sampler exports the counters
+        text = (await client.get("/metrics")).text
+    shed = "memory_guard_requests_shed_total"
+    assert value(text, shed) - value(before, shed) == 1
+    assert value(text, "memory_pressure_percent") == pytest.approx(fake.percent)
+    assert value(text, "worker_resident_memory_bytes") > 0
+
+
+async def test_several_workers_report_together(database_url, alice, tmp_path):
+    env = {
+        "DATABASE_URL": database_url,
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+        "MEMORY_SAMPLE_INTERVAL_MS": "100",
+    }
+    with serving(env, "--workers", "2") as (_, base):
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            for _ in range(20):  # new connections: spread over both workers
+                async with httpx.AsyncClient(base_url=base, timeout=30) as single:
+                    assert (await single.get("/api/bookings", headers=alice)).status_code == 200
+            text = (await client.get("/metrics")).text
+    assert value(text, "http_requests_total", route="/api/bookings", status="200") == 20
+    pids = {s.labels["pid"] for s in samples(text) if s.name == "worker_resident_memory_bytes"}
+    assert len(pids) == 2

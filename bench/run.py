@@ -31,6 +31,7 @@ REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
 from bench.client import free_port, request, wait_for_health  # noqa: E402
+from bench.guard import phase_guard  # noqa: E402
 from bench.procmem import MIB, PeakGrowth, Sampler, status  # noqa: E402
 from bench.startup import phase_routers  # noqa: E402
 from bench.workers import LOAD_SECONDS, phase_workers  # noqa: E402
@@ -359,6 +360,12 @@ def markdown(results: dict) -> str:
         f"| the same, lazy (LAZY_ROUTERS=true) | {rss['lazy']:.1f} MiB: saves {routers['lazy_saves']:.0%} of what the routers cost | >= 70% | {verdict(routers['lazy_saves'] >= 0.7)} |",
         f"| first request to a lazy router (imports it) | {routers['lazy_first_request_ms']:.1f} ms (eager: {routers['eager_first_request_ms']:.1f} ms; later requests {routers['lazy_later_request_ms']:.1f} ms) | | |",
     ]
+    guard = p["guard"]
+    for name, label in (("health", "/health"), ("list", "a list of 10 (admin)")):
+        g = guard[name]
+        lines.append(
+            f"| memory guard overhead on {label}, wrk c={guard['connections']} | {g['overhead']:.1%} ({g['rps_with']:,.0f} vs {g['rps_without']:,.0f} req/s without it) | <= 3% | {verdict(g['overhead'] <= 0.03)} |"
+        )
     workers = p["workers"]
     lines.append(
         f"| {workers['workers']} workers just started, total PSS: gunicorn, preload + gc.freeze() | {workers['booted_gunicorn_pss_mib']:.0f} MiB vs {workers['booted_uvicorn_pss_mib']:.0f} MiB for `uvicorn --workers {workers['workers']}` ({workers['booted_gunicorn_pss_mib'] / workers['booted_uvicorn_pss_mib']:.0%}) | | |"
@@ -465,6 +472,10 @@ def main() -> None:
         log(
             f"workers: {phases['workers']['gunicorn_pss_mib']:.0f} vs {phases['workers']['uvicorn_pss_mib']:.0f} MiB"
         )
+        phases["guard"] = phase_guard(
+            service, headers, seconds=3 if args.quick else 10, runs=runs, work=args.work
+        )
+        log(f"guard overhead: {phases['guard']}")
         service.start()
         phases["deep_page"] = phase_deep_page(
             service, headers, depth=min(90_000, base_rows - 100), repeat=10 if args.quick else 30

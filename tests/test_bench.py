@@ -30,7 +30,12 @@ def test_quick_benchmark_runs(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     phases = results["phases"]
-    assert phases["idle"]["rss_mib"] > 0
+    assert phases["idle"]["rss_mib"]["median"] > 0
+    assert phases["idle"]["floor_rss_mib"]["median"] > 0
+    assert phases["routers"]["idle_rss_mib"]["eager"] > phases["routers"]["idle_rss_mib"]["none"]
+    assert phases["routers"]["lazy_first_request_ms"] > 0
+    assert phases["workers"]["gunicorn_pss_mib"] > 0 and phases["workers"]["uvicorn_pss_mib"] > 0
+    assert phases["guard"]["health"]["rps_with"] > 0 and phases["guard"]["list"]["rps_without"] > 0
     assert phases["deep_page"]["keyset_deep_ms"] > 0
     assert len(phases["exports"]) == 4
     assert all(export["rows_per_second"] > 0 for export in phases["exports"].values())

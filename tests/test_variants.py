@@ -56,6 +56,10 @@ def test_variant_files(project: Rendered):
     for name in DOCKER_FILES:
         assert (project.path / name).exists() == wanted, name
     assert (project.path / "src" / project.slug / "app.py").exists()
+    # Without the prompt, not a trace of Prometheus: no dependency, no module.
+    metrics = project.variant.answer("with_prometheus", "no") == "yes"
+    assert ("prometheus" in (project.path / "pyproject.toml").read_text()) == metrics
+    assert (project.path / "src" / project.slug / "metrics.py").exists() == metrics
 
 
 def _dockerfile_stages(path) -> list[list[tuple[str, str]]]:

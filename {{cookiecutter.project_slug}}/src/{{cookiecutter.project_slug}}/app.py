@@ -65,25 +65,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitErrorMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
     app.state.routers = include_routers(app, settings)
-    app.state.memory_probe = MemoryProbe(
-        settings.memory_sample_interval_ms, settings.memory_limit_mb
-    )
-    app.state.memory_guard = MemoryGuard(
-        app.state.memory_probe,
-        settings.memory_threshold_percent,
-        settings.memory_critical_percent,
-    )
-    app.state.gc = PeriodicCollector(settings.gc_interval_seconds)
+    guard = _memory_guard(app, settings)
     exempt = [f"{settings.api_prefix}/health"]
 {%- if cookiecutter.with_prometheus == "yes" %}
     from .metrics import METRICS_PATH, install_metrics
 
-    install_metrics(app, app.state.memory_guard, settings.api_prefix)
+    install_metrics(app, guard, settings.api_prefix)
     exempt.append(METRICS_PATH)
 {%- endif %}
     # Outermost: a request shed for lack of memory costs as little as possible.
-    app.add_middleware(MemoryGuardMiddleware, guard=app.state.memory_guard, exempt=tuple(exempt))
+    app.add_middleware(MemoryGuardMiddleware, guard=guard, exempt=tuple(exempt))
     return app
+
+
+def _memory_guard(app: FastAPI, settings: Settings) -> MemoryGuard:
+    """The probe, the guard and the periodic collector, kept on app.state.
+
+    Their background tasks start in the lifespan, in each worker."""
+    probe = MemoryProbe(settings.memory_sample_interval_ms, settings.memory_limit_mb)
+    app.state.memory_probe = probe
+    app.state.memory_guard = MemoryGuard(
+        probe, settings.memory_threshold_percent, settings.memory_critical_percent
+    )
+    app.state.gc = PeriodicCollector(settings.gc_interval_seconds)
+    return app.state.memory_guard
 
 
 def create_preloaded_app() -> FastAPI:

@@ -19,6 +19,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 
+from starlette.responses import JSONResponse
 from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 EMERGENCY_GC_SECONDS = 5.0
 RETRY_AFTER_SECONDS = 5
+SHED_MESSAGE = "The service is short of memory; retry shortly."
+EXHAUSTED_MESSAGE = "The service ran out of memory handling this request; retry shortly."
 
 
 @dataclass
@@ -81,6 +84,10 @@ class MemoryGuard:
         return asdict(self.counters)
 
 
+def _unavailable(message: str, code: str) -> JSONResponse:
+    return error_response(503, message, code, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 class MemoryGuardMiddleware:
     def __init__(self, app: ASGIApp, guard: MemoryGuard, exempt: tuple[str, ...]) -> None:
         self.app = app
@@ -93,13 +100,7 @@ class MemoryGuardMiddleware:
             return
         if self.guard.shedding() and not get_route_path(scope).startswith(self.exempt):
             self.guard.counters.requests_shed += 1
-            response = error_response(
-                503,
-                "The service is short of memory; retry shortly.",
-                "memory_pressure",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            )
-            await response(scope, receive, send)
+            await _unavailable(SHED_MESSAGE, "memory_pressure")(scope, receive, send)
             return
 
         started = False
@@ -122,10 +123,4 @@ class MemoryGuardMiddleware:
         self.guard.counters.memory_errors_recovered += 1
         logger.error("MemoryError while handling %s %s; recovered", scope["method"], scope["path"])
         if not started:  # otherwise the client sees the response end early
-            response = error_response(
-                503,
-                "The service ran out of memory handling this request; retry shortly.",
-                "memory_exhausted",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            )
-            await response(scope, receive, send)
+            await _unavailable(EXHAUSTED_MESSAGE, "memory_exhausted")(scope, receive, send)

@@ -90,7 +90,9 @@ class PageParams:
         return (self.page - 1) * self.page_size
 
 
-def page_params(
+# Every dependency is async: FastAPI runs a synchronous one in a worker
+# thread, and under load that hop costs more than the work (tests/test_routing.py).
+async def page_params(
     request: Request,
     page: Annotated[int, Query(ge=1, description="1-based page number (offset mode)")] = 1,
     page_size: Annotated[

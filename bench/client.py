@@ -1,5 +1,6 @@
 """The benchmark's HTTP client: http.client, one connection per request, on loopback."""
 
+import contextlib
 import http.client
 import socket
 import subprocess
@@ -39,3 +40,17 @@ def wait_for_health(port: int, process: subprocess.Popen, seconds: float = 60) -
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("server did not start") from None
             time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def running(argv: list[str], env: dict):
+    """Start a server that takes its port as its last argument; yield
+    (process, port) once /api/health answers; stop it on the way out."""
+    port = free_port()
+    process = subprocess.Popen([*argv, str(port)], env=env, stdout=subprocess.DEVNULL)
+    try:
+        wait_for_health(port, process)
+        yield process, port
+    finally:
+        process.terminate()
+        process.wait(timeout=60)

@@ -7,12 +7,10 @@ on both alike; each figure is the median over the runs.
 """
 
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
-from bench.client import free_port, wait_for_health
-from bench.load import wrk
+from bench.client import running
+from bench.load import SERVER_CPU, pinned, wrk
 
 BENCH = Path(__file__).resolve().parent
 CONNECTIONS = 32
@@ -23,22 +21,16 @@ PATHS = {
 
 
 def _measure(service, headers: dict, with_guard: bool, seconds: float, work: Path) -> dict:
-    port = free_port()
-    command = [str(service.python), str(BENCH / "serve_app.py"), service.slug, str(port)]
+    command = [str(service.python), str(BENCH / "serve_app.py"), service.slug]
     if not with_guard:
         command.append("--without-guard")
-    server = subprocess.Popen(command, env=service.env, stderr=sys.stderr)
-    try:
-        wait_for_health(port, server)
+    with running(pinned(command, SERVER_CPU), service.env) as (_, port):
         base = f"http://127.0.0.1:{port}"
         wrk(base + PATHS["list"], 1, CONNECTIONS, headers, work)  # warm-up
         return {
             name: wrk(base + path, seconds, CONNECTIONS, headers, work)
             for name, path in PATHS.items()
         }
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def phase_guard(service, headers: dict, seconds: float, runs: int, work: Path) -> dict:

@@ -1,15 +1,25 @@
 """The benchmark: one command renders the PostgreSQL variant, loads the
 workload of the design (1,000 users, 100,000 bookings, then 1,000,000 for the
 export run) into a throwaway PostgreSQL on 127.0.0.1, runs one uvicorn
-worker, measures each phase and writes bench/results.{json,md} and the
-README's performance table.
+worker (unless a phase says otherwise), measures each phase and writes
+bench/results.{json,md}, bench/memory.png and the README's performance table.
 
     python3 -m pip install -r tests/requirements.txt && python3 bench/run.py [--quick]
 
+Phases, in order: idle RSS and its floor (import_floor.py); 40 generated
+routers, lazy vs eager (startup.py); four workers' PSS, gunicorn vs uvicorn
+(workers.py); the memory guard's overhead (guard.py); lists under wrk against
+the Starlette + asyncpg floor (floor_app.py), `ab -n 1000 -c 50`, and the
+naive baseline under the same load (throughput.py, naive_app.py); deep pages;
+exports of 100,000 and 1,000,000 rows and the database's own export rate;
+a 1 GiB upload.
+
 Each figure is the median of 3 runs with its range (--quick: 1 run, 10,000
-rows, a 64 MiB upload). Memory comes from /proc: peak RSS growth is VmHWM
-over the RSS just before the request (VmHWM reset through clear_refs).
-Everything started here is stopped here; all traffic stays on loopback.
+rows, a 64 MiB upload, 2-3 s of load). Memory comes from /proc: RSS sampled
+every 50 ms, and the exact peak from VmHWM, reset through clear_refs before
+each measured request or load. wrk and ab come from Debian's packages,
+installed when missing. Everything started here is stopped here; all
+traffic stays on loopback and every load is bounded in time.
 """
 
 import argparse
@@ -30,10 +40,12 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
-from bench.client import free_port, request, wait_for_health  # noqa: E402
+from bench.client import free_port, request, running, wait_for_health  # noqa: E402
 from bench.guard import phase_guard  # noqa: E402
+from bench.load import pinned  # noqa: E402
 from bench.procmem import MIB, PeakGrowth, Sampler, status  # noqa: E402
 from bench.startup import phase_routers  # noqa: E402
+from bench.throughput import phase_ab, phase_lists, phase_naive  # noqa: E402
 from bench.workers import LOAD_SECONDS, phase_workers  # noqa: E402
 from tests import pgcluster  # noqa: E402
 
@@ -105,11 +117,13 @@ class Service:
         )
         return result.stdout.strip()
 
-    def start(self, *serve_args: str, env: dict | None = None) -> None:
-        """Serve (one uvicorn worker unless `serve_args` say otherwise) and wait for /health."""
+    def start(self, *serve_args: str, env: dict | None = None, cpu: str | None = None) -> None:
+        """Serve (one uvicorn worker unless `serve_args` say otherwise) and wait
+        for /health; on core `cpu` alone when given."""
         self.port = free_port()
+        argv = [self.cli, "serve", "--port", str(self.port), "--log-level", "warning", *serve_args]
         self.process = subprocess.Popen(
-            [self.cli, "serve", "--port", str(self.port), "--log-level", "warning", *serve_args],
+            pinned(argv, cpu) if cpu else argv,
             env={**self.env, **(env or {})},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -145,16 +159,9 @@ def phase_idle(service: Service, runs: int) -> dict:
             service_rss.append(idle_rss_mib(service.pid, service.port))
         finally:
             service.stop()
-        port = free_port()
-        floor = subprocess.Popen(
-            [str(service.python), str(BENCH / "import_floor.py"), str(port)], env=service.env
-        )
-        try:
-            wait_for_health(port, floor)
-            floor_rss.append(idle_rss_mib(floor.pid, port))
-        finally:
-            floor.terminate()
-            floor.wait(timeout=30)
+        floor = [str(service.python), str(BENCH / "import_floor.py")]
+        with running(floor, service.env) as (process, port):
+            floor_rss.append(idle_rss_mib(process.pid, port))
     return {"rss_mib": median_range(service_rss), "floor_rss_mib": median_range(floor_rss)}
 
 
@@ -360,6 +367,23 @@ def markdown(results: dict) -> str:
         f"| the same, lazy (LAZY_ROUTERS=true) | {rss['lazy']:.1f} MiB: saves {routers['lazy_saves']:.0%} of what the routers cost | >= 70% | {verdict(routers['lazy_saves'] >= 0.7)} |",
         f"| first request to a lazy router (imports it) | {routers['lazy_first_request_ms']:.1f} ms (eager: {routers['eager_first_request_ms']:.1f} ms; later requests {routers['lazy_later_request_ms']:.1f} ms) | | |",
     ]
+    for size in (10, 50):
+        lst = p["lists"][str(size)]
+        svc, flr = lst["service"], lst["floor"]
+        lines += [
+            f"| list of {size} (admin), wrk c={p['lists']['connections']} {p['lists']['seconds']:.0f} s: req/s | {svc['rps']:,.0f} vs floor {flr['rps']:,.0f} ({lst['rps_ratio']:.2f}x) | >= 0.6x | {verdict(lst['rps_ratio'] >= 0.6)} |",
+            f"| list of {size}: p50 / p95 / p99 ms | {svc['p50_ms']:.1f} / {svc['p95_ms']:.1f} / {svc['p99_ms']:.1f} vs floor {flr['p50_ms']:.1f} / {flr['p95_ms']:.1f} / {flr['p99_ms']:.1f} (p95 {lst['p95_ratio']:.2f}x) | p95 <= 1.3x | {verdict(lst['p95_ratio'] <= 1.3)} |",
+            f"| list of {size}: peak RSS under load, MiB | {svc['peak_rss_mib']:.1f} vs floor {flr['peak_rss_mib']:.1f} | | |",
+        ]
+    abr = p["ab"]
+    lines.append(
+        f"| `ab -n 1000 -c 50` on the list of 50: success, p95 | {abr['success_rate']:.0%}, {abr['p95_ms']:.0f} ms | 100%, p95 well under 2,000 ms (< 1,000) | {verdict(abr['success_rate'] == 1 and abr['p95_ms'] < 1000)} |"
+    )
+    naive = p["naive"]
+    lines += [
+        f"| peak RSS under load (wrk c={naive['connections']}, {naive['seconds']:.0f} s): service's page of 50 vs naive baseline's list of every row | {naive['service']['peak_rss_mib']:.0f} MiB vs {naive['naive']['peak_rss_mib']:.0f} MiB ({1 - naive['peak_rss_ratio']:.0%} less) | >= 50% less | {verdict(naive['peak_rss_ratio'] <= 0.5)} |",
+        f"| naive baseline: one buffered export of every row, peak RSS growth | {naive['naive_export_peak_growth_mib']:.0f} MiB (the service streams it: see the export rows) | | |",
+    ]
     guard = p["guard"]
     for name, label in (("health", "/health"), ("list", "a list of 10 (admin)")):
         g = guard[name]
@@ -473,9 +497,24 @@ def main() -> None:
             f"workers: {phases['workers']['gunicorn_pss_mib']:.0f} vs {phases['workers']['uvicorn_pss_mib']:.0f} MiB"
         )
         phases["guard"] = phase_guard(
-            service, headers, seconds=3 if args.quick else 10, runs=runs, work=args.work
+            service, headers, seconds=2 if args.quick else 10, runs=runs, work=args.work
         )
         log(f"guard overhead: {phases['guard']}")
+        phases["lists"] = phase_lists(
+            service,
+            headers,
+            seconds=2 if args.quick else 15,
+            warmup=1 if args.quick else 3,
+            runs=runs,
+            work=args.work,
+        )
+        log(f"lists: {phases['lists']}")
+        phases["ab"] = phase_ab(service, headers)
+        log(f"ab: {phases['ab']}")
+        phases["naive"] = phase_naive(
+            service, headers, seconds=3 if args.quick else 15, work=args.work, charts=charts
+        )
+        log(f"naive: {phases['naive']}")
         service.start()
         phases["deep_page"] = phase_deep_page(
             service, headers, depth=min(90_000, base_rows - 100), repeat=10 if args.quick else 30

@@ -1,6 +1,6 @@
 """Serve the rendered service the way `serve` does, optionally without its memory guard.
 
-    python bench/serve_app.py SLUG PORT [--without-guard]
+    python bench/serve_app.py SLUG [--without-guard] PORT
 
 The benchmark's guard-overhead phase runs both, so the only difference
 between the two servers is the guard middleware itself.

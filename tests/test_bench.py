@@ -36,6 +36,11 @@ def test_quick_benchmark_runs(tmp_path):
     assert phases["routers"]["lazy_first_request_ms"] > 0
     assert phases["workers"]["gunicorn_pss_mib"] > 0 and phases["workers"]["uvicorn_pss_mib"] > 0
     assert phases["guard"]["health"]["rps_with"] > 0 and phases["guard"]["list"]["rps_without"] > 0
+    for size in ("10", "50"):
+        assert phases["lists"][size]["service"]["rps"] > 0
+        assert phases["lists"][size]["floor"]["p95_ms"] > 0
+    assert phases["ab"]["requests"] == 1000
+    assert phases["naive"]["naive"]["peak_rss_mib"] > 0
     assert phases["deep_page"]["keyset_deep_ms"] > 0
     assert len(phases["exports"]) == 4
     assert all(export["rows_per_second"] > 0 for export in phases["exports"].values())

@@ -33,13 +33,14 @@ end
 """
 
 
-def ensure_wrk() -> str:
-    """wrk's path, installing Debian's package when it is missing (as CI does)."""
-    found = shutil.which("wrk")
+def installed(command: str, package: str) -> str:
+    """The command's path, installing its Debian package when it is missing (as CI does)."""
+    found = shutil.which(command)
     if found:
         return found
-    subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True)
-    return shutil.which("wrk") or "wrk"
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True)
+    return shutil.which(command) or command
 
 
 def wrk(
@@ -48,7 +49,7 @@ def wrk(
     script = script_dir / "percentiles.lua"
     script.write_text(WRK_SCRIPT)
     command = [
-        ensure_wrk(),
+        installed("wrk", "wrk"),
         "-t1",
         f"-c{connections}",
         f"-d{max(1, round(seconds))}s",
@@ -78,11 +79,16 @@ def wrk(
 
 def ab(url: str, requests: int, concurrency: int, headers: dict) -> dict:
     """ApacheBench (Debian package `apache2-utils`): success rate and p95."""
-    found = shutil.which("ab")
-    if not found:
-        subprocess.run(["apt-get", "install", "-y", "-qq", "apache2-utils"], check=True)
-        found = shutil.which("ab") or "ab"
-    command = [found, "-q", "-n", str(requests), "-c", str(concurrency), "-s", "60"]
+    command = [
+        installed("ab", "apache2-utils"),
+        "-q",
+        "-n",
+        str(requests),
+        "-c",
+        str(concurrency),
+        "-s",
+        "60",
+    ]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     output = subprocess.run(

@@ -375,6 +375,10 @@ def markdown(results: dict) -> str:
             f"| list of {size}: p50 / p95 / p99 ms | {svc['p50_ms']:.1f} / {svc['p95_ms']:.1f} / {svc['p99_ms']:.1f} vs floor {flr['p50_ms']:.1f} / {flr['p95_ms']:.1f} / {flr['p99_ms']:.1f} (p95 {lst['p95_ratio']:.2f}x) | p95 <= 1.3x | {verdict(lst['p95_ratio'] <= 1.3)} |",
             f"| list of {size}: peak RSS under load, MiB | {svc['peak_rss_mib']:.1f} vs floor {flr['peak_rss_mib']:.1f} | | |",
         ]
+    floor_export = p["lists"]["floor_export"]
+    lines.append(
+        f"| floor: the same {p['lists']['rows']:,} rows exported buffered (fetch all, one JSON document) | {floor_export['seconds']:.2f} s, peak RSS growth {floor_export['peak_rss_growth_mib']:.0f} MiB | | |"
+    )
     abr = p["ab"]
     lines.append(
         f"| `ab -n 1000 -c 50` on the list of 50: success, p95 | {abr['success_rate']:.0%}, {abr['p95_ms']:.0f} ms | 100%, p95 well under 2,000 ms (< 1,000) | {verdict(abr['success_rate'] == 1 and abr['p95_ms'] < 1000)} |"
@@ -508,6 +512,7 @@ def main() -> None:
             runs=runs,
             work=args.work,
         )
+        phases["lists"]["rows"] = base_rows
         log(f"lists: {phases['lists']}")
         phases["ab"] = phase_ab(service, headers)
         log(f"ab: {phases['ab']}")

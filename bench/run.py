@@ -46,7 +46,7 @@ from bench.load import pinned  # noqa: E402
 from bench.procmem import MIB, PeakGrowth, Sampler, status  # noqa: E402
 from bench.startup import phase_routers  # noqa: E402
 from bench.throughput import phase_ab, phase_lists, phase_naive  # noqa: E402
-from bench.workers import LOAD_SECONDS, phase_workers  # noqa: E402
+from bench.workers import phase_workers  # noqa: E402
 from tests import pgcluster  # noqa: E402
 
 SLUG = "lean_service"
@@ -347,6 +347,13 @@ def fmt_range(value: dict, digits: int = 1) -> str:
     return f"{value['median']:.{digits}f} ({value['min']:.{digits}f}-{value['max']:.{digits}f})"
 
 
+def spread(values: list[float], digits: int = 0) -> str:
+    """The range of a figure's runs, as (min-max); empty for a single run."""
+    if len(values) < 2:
+        return ""
+    return f" ({min(values):,.{digits}f}-{max(values):,.{digits}f})"
+
+
 def verdict(met: bool) -> str:
     return "met" if met else "**missed**"
 
@@ -363,16 +370,16 @@ def markdown(results: dict) -> str:
     routers = p["routers"]
     rss = routers["idle_rss_mib"]
     lines += [
-        f"| idle RSS with {routers['routers']} more routers of {routers['models_per_router']} models, eager | {rss['eager']:.1f} MiB (the routers cost {routers['routers_cost_mib']:.1f} MiB) | | |",
-        f"| the same, lazy (LAZY_ROUTERS=true) | {rss['lazy']:.1f} MiB: saves {routers['lazy_saves']:.0%} of what the routers cost | >= 70% | {verdict(routers['lazy_saves'] >= 0.7)} |",
+        f"| idle RSS with {routers['routers']} more routers of {routers['models_per_router']} models, eager | {rss['eager']:.1f}{spread(routers['idle_rss_runs']['eager'], 1)} MiB (the routers cost {routers['routers_cost_mib']:.1f} MiB over the service without them: {rss['none']:.1f}{spread(routers['idle_rss_runs']['none'], 1)}) | | |",
+        f"| the same, lazy (LAZY_ROUTERS=true) | {rss['lazy']:.1f}{spread(routers['idle_rss_runs']['lazy'], 1)} MiB: saves {routers['lazy_saves']:.0%} of what the routers cost | >= 70% | {verdict(routers['lazy_saves'] >= 0.7)} |",
         f"| first request to a lazy router (imports it) | {routers['lazy_first_request_ms']:.1f} ms (eager: {routers['eager_first_request_ms']:.1f} ms; later requests {routers['lazy_later_request_ms']:.1f} ms) | | |",
     ]
     for size in (10, 50):
         lst = p["lists"][str(size)]
         svc, flr = lst["service"], lst["floor"]
         lines += [
-            f"| list of {size} (admin), wrk c={p['lists']['connections']} {p['lists']['seconds']:.0f} s: req/s | {svc['rps']:,.0f} vs floor {flr['rps']:,.0f} ({lst['rps_ratio']:.2f}x) | >= 0.6x | {verdict(lst['rps_ratio'] >= 0.6)} |",
-            f"| list of {size}: p50 / p95 / p99 ms | {svc['p50_ms']:.1f} / {svc['p95_ms']:.1f} / {svc['p99_ms']:.1f} vs floor {flr['p50_ms']:.1f} / {flr['p95_ms']:.1f} / {flr['p99_ms']:.1f} (p95 {lst['p95_ratio']:.2f}x) | p95 <= 1.3x | {verdict(lst['p95_ratio'] <= 1.3)} |",
+            f"| list of {size} (admin), wrk c={p['lists']['connections']} {p['lists']['seconds']:.0f} s: req/s | {svc['rps']:,.0f}{spread([r['rps'] for r in lst['runs']['service']])} vs floor {flr['rps']:,.0f}{spread([r['rps'] for r in lst['runs']['floor']])} ({lst['rps_ratio']:.2f}x) | >= 0.6x | {verdict(lst['rps_ratio'] >= 0.6)} |",
+            f"| list of {size}: p50 / p95 / p99 ms | {svc['p50_ms']:.1f} / {svc['p95_ms']:.1f}{spread([r['p95_ms'] for r in lst['runs']['service']])} / {svc['p99_ms']:.1f} vs floor {flr['p50_ms']:.1f} / {flr['p95_ms']:.1f}{spread([r['p95_ms'] for r in lst['runs']['floor']], 1)} / {flr['p99_ms']:.1f} (p95 {lst['p95_ratio']:.2f}x) | p95 <= 1.3x | {verdict(lst['p95_ratio'] <= 1.3)} |",
             f"| list of {size}: peak RSS under load, MiB | {svc['peak_rss_mib']:.1f} vs floor {flr['peak_rss_mib']:.1f} | | |",
         ]
     floor_export = p["lists"]["floor_export"]
@@ -392,14 +399,14 @@ def markdown(results: dict) -> str:
     for name, label in (("health", "/health"), ("list", "a list of 10 (admin)")):
         g = guard[name]
         lines.append(
-            f"| memory guard overhead on {label}, wrk c={guard['connections']} | {g['overhead']:.1%} ({g['rps_with']:,.0f} vs {g['rps_without']:,.0f} req/s without it) | <= 3% | {verdict(g['overhead'] <= 0.03)} |"
+            f"| memory guard overhead on {label}, wrk c={guard['connections']} | {g['overhead']:.1%} ({g['rps_with']:,.0f}{spread(g['runs']['with'])} vs {g['rps_without']:,.0f}{spread(g['runs']['without'])} req/s without it) | <= 3% | {verdict(g['overhead'] <= 0.03)} |"
         )
     workers = p["workers"]
     lines.append(
         f"| {workers['workers']} workers just started, total PSS: gunicorn, preload + gc.freeze() | {workers['booted_gunicorn_pss_mib']:.0f} MiB vs {workers['booted_uvicorn_pss_mib']:.0f} MiB for `uvicorn --workers {workers['workers']}` ({workers['booted_gunicorn_pss_mib'] / workers['booted_uvicorn_pss_mib']:.0%}) | | |"
     )
     lines.append(
-        f"| {workers['workers']} workers after {LOAD_SECONDS:.0f} s of load, total PSS: gunicorn, preload + gc.freeze() | {workers['gunicorn_pss_mib']:.0f} MiB vs {workers['uvicorn_pss_mib']:.0f} MiB for `uvicorn --workers {workers['workers']}` ({workers['ratio']:.0%}) | <= 55% | {verdict(workers['ratio'] <= 0.55)} |"
+        f"| {workers['workers']} workers after {workers.get('load_seconds', 5):.0f} s of load, total PSS: gunicorn, preload + gc.freeze() | {workers['gunicorn_pss_mib']:.0f}{spread([r['pss_mib'] for r in workers['runs']['gunicorn']])} MiB vs {workers['uvicorn_pss_mib']:.0f}{spread([r['pss_mib'] for r in workers['runs']['uvicorn']])} MiB for `uvicorn --workers {workers['workers']}` ({workers['ratio']:.0%}) | <= 55% | {verdict(workers['ratio'] <= 0.55)} |"
     )
     for name, export in p["exports"].items():
         rate, growth = export["rows_per_second"], export["peak_rss_growth_mib"]
@@ -496,7 +503,9 @@ def main() -> None:
         log(f"idle RSS {phases['idle']}")
         phases["routers"] = phase_routers(service, args.work, runs)
         log(f"lazy routers: {phases['routers']}")
-        phases["workers"] = phase_workers(service, headers, runs)
+        phases["workers"] = phase_workers(
+            service, headers, runs, load_seconds=2 if args.quick else 5
+        )
         log(
             f"workers: {phases['workers']['gunicorn_pss_mib']:.0f} vs {phases['workers']['uvicorn_pss_mib']:.0f} MiB"
         )

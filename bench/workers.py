@@ -16,7 +16,6 @@ from pathlib import Path
 from bench.client import free_port, request, wait_for_health
 
 WORKERS = 4
-LOAD_SECONDS = 5.0
 LOAD_THREADS = 8
 # Every resource router is used, so each worker has imported what it serves.
 LOAD_PATHS = [
@@ -75,7 +74,7 @@ def _wait_for_workers(root: int, count: int, seconds: float = 60) -> None:
         time.sleep(0.2)
 
 
-def _measure(service, headers: dict, command: list[str] | None) -> dict:
+def _measure(service, headers: dict, command: list[str] | None, load_seconds: float) -> dict:
     if command is None:  # the service's own multi-worker mode: gunicorn
         service.start("--workers", str(WORKERS))
         process, port = service.process, service.port
@@ -92,7 +91,7 @@ def _measure(service, headers: dict, command: list[str] | None) -> dict:
         _wait_for_workers(process.pid, WORKERS)
         time.sleep(1.0)
         booted = sum(pss_mib(pid) for pid in process_tree(process.pid))
-        requests = drive_load(port, headers, LOAD_SECONDS)
+        requests = drive_load(port, headers, load_seconds)
         time.sleep(1.0)
         tree = process_tree(process.pid)
         return {
@@ -106,7 +105,7 @@ def _measure(service, headers: dict, command: list[str] | None) -> dict:
         process.wait(timeout=60)
 
 
-def phase_workers(service, headers: dict, runs: int) -> dict:
+def phase_workers(service, headers: dict, runs: int, load_seconds: float = 5.0) -> dict:
     uvicorn = [
         str(service.python.parent / "uvicorn"),
         f"{service.slug}.app:create_app",
@@ -116,14 +115,15 @@ def phase_workers(service, headers: dict, runs: int) -> dict:
     ]
     measured: dict[str, list[dict]] = {"gunicorn": [], "uvicorn": []}
     for _ in range(runs):
-        measured["gunicorn"].append(_measure(service, headers, None))
-        measured["uvicorn"].append(_measure(service, headers, uvicorn))
+        measured["gunicorn"].append(_measure(service, headers, None, load_seconds))
+        measured["uvicorn"].append(_measure(service, headers, uvicorn, load_seconds))
 
     def med(server: str, key: str) -> float:
         return statistics.median(run[key] for run in measured[server])
 
     return {
         "workers": WORKERS,
+        "load_seconds": load_seconds,
         "gunicorn_pss_mib": med("gunicorn", "pss_mib"),
         "uvicorn_pss_mib": med("uvicorn", "pss_mib"),
         "ratio": med("gunicorn", "pss_mib") / med("uvicorn", "pss_mib"),

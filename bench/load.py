@@ -43,6 +43,15 @@ def installed(command: str, package: str) -> str:
     return shutil.which(command) or command
 
 
+def _run(command: list[str], headers: dict, url: str) -> str:
+    """Run a load generator (wrk and ab take -H the same way) on its core; its output."""
+    for name, value in headers.items():
+        command = [*command, "-H", f"{name}: {value}"]
+    return subprocess.run(
+        pinned([*command, url], LOAD_CPU), check=True, capture_output=True, text=True
+    ).stdout
+
+
 def wrk(
     url: str, seconds: float, connections: int, headers: dict, script_dir, timeout_s: int = 10
 ) -> dict:
@@ -57,11 +66,7 @@ def wrk(
         "-s",
         str(script),
     ]
-    for name, value in headers.items():
-        command += ["-H", f"{name}: {value}"]
-    output = subprocess.run(
-        pinned([*command, url], LOAD_CPU), check=True, capture_output=True, text=True
-    ).stdout
+    output = _run(command, headers, url)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
     p50, p95, p99 = (
         int(v) / 1000 for v in re.search(r"percentiles (\d+) (\d+) (\d+)", output).groups()
@@ -89,11 +94,7 @@ def ab(url: str, requests: int, concurrency: int, headers: dict) -> dict:
         "-s",
         "60",
     ]
-    for name, value in headers.items():
-        command += ["-H", f"{name}: {value}"]
-    output = subprocess.run(
-        pinned([*command, url], LOAD_CPU), check=True, capture_output=True, text=True
-    ).stdout
+    output = _run(command, headers, url)
     complete = int(re.search(r"Complete requests:\s+(\d+)", output).group(1))
     failed = int(re.search(r"Failed requests:\s+(\d+)", output).group(1))
     non_2xx = re.search(r"Non-2xx responses:\s+(\d+)", output)

@@ -8,12 +8,11 @@ per process.
 """
 
 import statistics
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.client import free_port, request, wait_for_health
+from bench.client import request, running
 
 WORKERS = 4
 LOAD_THREADS = 8
@@ -74,35 +73,34 @@ def _wait_for_workers(root: int, count: int, seconds: float = 60) -> None:
         time.sleep(0.2)
 
 
+def total_pss_mib(root: int) -> float:
+    return sum(pss_mib(pid) for pid in process_tree(root))
+
+
+def _pss_under_load(pid: int, port: int, headers: dict, load_seconds: float) -> dict:
+    _wait_for_workers(pid, WORKERS)
+    time.sleep(1.0)
+    booted = total_pss_mib(pid)
+    requests = drive_load(port, headers, load_seconds)
+    time.sleep(1.0)
+    return {
+        "pss_mib": total_pss_mib(pid),
+        "booted_pss_mib": booted,
+        "processes": len(process_tree(pid)),
+        "requests": requests,
+    }
+
+
 def _measure(service, headers: dict, command: list[str] | None, load_seconds: float) -> dict:
     if command is None:  # the service's own multi-worker mode: gunicorn
         service.start("--workers", str(WORKERS))
-        process, port = service.process, service.port
-    else:
-        port = free_port()
-        process = subprocess.Popen(
-            [*command, "--port", str(port)],
-            env=service.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    try:
-        wait_for_health(port, process)
-        _wait_for_workers(process.pid, WORKERS)
-        time.sleep(1.0)
-        booted = sum(pss_mib(pid) for pid in process_tree(process.pid))
-        requests = drive_load(port, headers, load_seconds)
-        time.sleep(1.0)
-        tree = process_tree(process.pid)
-        return {
-            "pss_mib": sum(pss_mib(pid) for pid in tree),
-            "booted_pss_mib": booted,
-            "processes": len(tree),
-            "requests": requests,
-        }
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
+        try:
+            return _pss_under_load(service.pid, service.port, headers, load_seconds)
+        finally:
+            service.stop()
+    # `running` appends the port: the command ends with its option name.
+    with running([*command, "--port"], service.env) as (process, port):
+        return _pss_under_load(process.pid, port, headers, load_seconds)
 
 
 def phase_workers(service, headers: dict, runs: int, load_seconds: float = 5.0) -> dict:

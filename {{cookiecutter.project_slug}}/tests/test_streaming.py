@@ -7,22 +7,20 @@ app under uvicorn on a loopback port and stream from it.
 import asyncio
 import contextlib
 import logging
-import socket
 
 import httpx
 import pytest
 import uvicorn
 
 from {{ cookiecutter.project_slug }}.seed import seed
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.anyio
 
 
 @contextlib.asynccontextmanager
 async def serving(app):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     # The app's lifespan already runs (fixture), so uvicorn must not start it again.
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
     server = uvicorn.Server(config)

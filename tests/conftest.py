@@ -17,6 +17,7 @@ from tests.variants import VARIANTS, Variant
 
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_ENV = "LEAN_TEST_POSTGRES_URL"
+ROOT_CERT_ENV = "LEAN_TEST_POSTGRES_ROOT_CERT"
 
 
 @dataclass
@@ -38,19 +39,26 @@ def uv(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory):
-    """A PostgreSQL server: the one named by LEAN_TEST_POSTGRES_URL, else a
-    throwaway cluster started from the server binaries on this machine."""
+def postgres_server(tmp_path_factory):
+    """(URL, root certificate or None) of a PostgreSQL server: the one named by
+    LEAN_TEST_POSTGRES_URL (its TLS root in LEAN_TEST_POSTGRES_ROOT_CERT), else
+    a throwaway cluster started from the server binaries on this machine."""
     if url := os.environ.get(POSTGRES_ENV):
-        yield url
+        yield url, os.environ.get(ROOT_CERT_ENV)
         return
     directory = tmp_path_factory.mktemp("postgres")
     try:
         url = pgcluster.start(directory)
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         pytest.fail(f"no PostgreSQL: set {POSTGRES_ENV} or install the server binaries ({exc})")
-    yield url
+    root_cert = directory / "root.crt"
+    yield url, str(root_cert) if root_cert.exists() else None
     pgcluster.stop(directory)
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server) -> str:
+    return postgres_server[0]
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,9 @@
     python tests/pgcluster.py start DIR   # prints a postgresql+asyncpg:// URL
     python tests/pgcluster.py stop DIR
 
+The server accepts TLS with a self-signed certificate for `localhost`,
+whose copy DIR/root.crt clients use as their root (when openssl exists).
+
 Used by .ci/run, by the template tests when no server is given, and by the
 benchmark. Tuned for tests (no fsync): never for data you want to keep.
 """
@@ -80,8 +83,11 @@ def start(directory: str | Path) -> str:
         check=True,
         capture_output=True,
     )
+    settings = dict(SERVER_SETTINGS)
+    if _make_certificate(data, root / "root.crt"):
+        settings["ssl"] = "on"
     port = free_port()
-    options = " ".join(f"-c {key}={value}" for key, value in SERVER_SETTINGS.items())
+    options = " ".join(f"-c {key}={value}" for key, value in settings.items())
     subprocess.run(
         _as_postgres(
             [
@@ -102,6 +108,31 @@ def start(directory: str | Path) -> str:
         capture_output=True,
     )
     return f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+
+
+def _make_certificate(data: Path, root_cert: Path) -> bool:
+    """A self-signed certificate for `localhost`, so TLS can be tested with
+    verify-full; its copy at `root_cert` is the clients' root. False (and the
+    server runs without TLS) when openssl is missing."""
+    openssl = shutil.which("openssl")
+    if not openssl:
+        return False
+    certificate, key = data / "server.crt", data / "server.key"
+    subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+            "-keyout", str(key), "-out", str(certificate),
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    key.chmod(0o600)
+    if os.geteuid() == 0:
+        for path in (certificate, key):
+            shutil.chown(path, "postgres", "postgres")
+    shutil.copyfile(certificate, root_cert)
+    return True
 
 
 def stop(directory: str | Path) -> None:

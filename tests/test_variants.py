@@ -155,15 +155,19 @@ def test_answers_reach_the_settings(project: Rendered):
     ]
 
 
-def test_generated_tests_pass(project: Rendered, fresh_database):
+def test_generated_tests_pass(project: Rendered, fresh_database, postgres_server):
     """The project's own suite, on the variant's database: a real PostgreSQL
-    server for PostgreSQL variants (SQLite is the SQLite variants' part)."""
+    server for PostgreSQL variants (SQLite is the SQLite variants' part),
+    reached over TLS too when the server has a certificate."""
     env = {**os.environ}
     env.pop("TEST_DATABASE_URL", None)
     slow = project.variant.slow_tests
     if project.variant.database == "postgresql":
         url = fresh_database(project.python, f"t_{project.variant.id.replace('-', '_')}")
-        runs = [("postgresql", {**env, "TEST_DATABASE_URL": url}, slow)]
+        pg_env = {**env, "TEST_DATABASE_URL": url}
+        if root_cert := postgres_server[1]:
+            pg_env["TEST_DATABASE_ROOT_CERT"] = root_cert
+        runs = [("postgresql", pg_env, slow)]
     else:
         runs = [("sqlite", env, slow)]
     for where, run_env, with_slow in runs:

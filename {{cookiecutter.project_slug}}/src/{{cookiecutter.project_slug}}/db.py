@@ -4,6 +4,7 @@ The engine is created in the application's lifespan, so each worker process
 builds its own pool after fork and never shares connections with another.
 """
 
+import ssl
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -28,16 +29,6 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
 
 def _postgresql_engine(settings: Settings) -> AsyncEngine:
-    cache_size = settings.db_statement_cache_size
-    connect_args: dict[str, object] = {
-        # asyncpg's own cache and SQLAlchemy's cache of prepared statements.
-        "statement_cache_size": cache_size,
-        "prepared_statement_cache_size": cache_size,
-    }
-    if cache_size == 0:
-        # Behind PgBouncer (transaction mode) prepared statement names must be
-        # unique per statement, or two clients sharing a backend collide.
-        connect_args["prepared_statement_name_func"] = lambda: f"__asyncpg_{uuid.uuid4()}__"
     return create_async_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
@@ -50,8 +41,45 @@ def _postgresql_engine(settings: Settings) -> AsyncEngine:
         # Most recently used first: a few connections stay warm (their prepared
         # statements cached) and the rest can idle out on the server side.
         pool_use_lifo=True,
-        connect_args=connect_args,
+        connect_args=postgresql_connect_args(settings),
     )
+
+
+def postgresql_connect_args(settings: Settings) -> dict[str, object]:
+    """asyncpg's connect() arguments: statement caches and TLS."""
+    cache_size = settings.db_statement_cache_size
+    connect_args: dict[str, object] = {
+        # asyncpg's own cache and SQLAlchemy's cache of prepared statements.
+        "statement_cache_size": cache_size,
+        "prepared_statement_cache_size": cache_size,
+        "ssl": tls_context(settings),
+    }
+    if cache_size == 0:
+        # Behind PgBouncer (transaction mode) prepared statement names must be
+        # unique per statement, or two clients sharing a backend collide.
+        connect_args["prepared_statement_name_func"] = lambda: f"__asyncpg_{uuid.uuid4()}__"
+    return connect_args
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | bool:
+    """DB_SSL_MODE as asyncpg's `ssl` argument.
+
+    An explicit context rather than asyncpg's mode strings: those read the
+    root certificate from PGSSLROOTCERT or ~/.postgresql, not from our
+    settings. False (not None) for disable, or asyncpg would try TLS first.
+    """
+    if settings.db_ssl_mode == "disable":
+        return False
+    if settings.db_ssl_mode == "require":
+        # libpq's `require`: encrypted, but any certificate is accepted.
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    # verify-full: the chain must end at DB_SSL_ROOT_CERT (the system's CAs
+    # when unset) and the certificate must name the host of DATABASE_URL.
+    cafile = str(settings.db_ssl_root_cert) if settings.db_ssl_root_cert else None
+    return ssl.create_default_context(cafile=cafile)
 
 
 def _sqlite_engine(settings: Settings) -> AsyncEngine:

@@ -8,6 +8,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from {{ cookiecutter.project_slug }}.db import tls_context
 from {{ cookiecutter.project_slug }}.settings import get_settings
 
 config = context.config
@@ -28,7 +29,10 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_online() -> None:
-    engine = create_async_engine(_url(), poolclass=NullPool)
+    url = _url()
+    # Migrations reach the database over the same TLS settings as the service.
+    connect_args = {"ssl": tls_context(get_settings())} if url.startswith("postgresql") else {}
+    engine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

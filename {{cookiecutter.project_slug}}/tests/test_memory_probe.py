@@ -1,5 +1,6 @@
 """The probe's sources, read from fake cgroup trees, and what freezing buys."""
 
+import itertools
 import json
 import subprocess
 import sys
@@ -73,15 +74,21 @@ def test_the_process_own_cgroup_is_found_below_the_root(tmp_path):
     assert probe.system_reader(tmp_path, proc)().percent == 90.0
 
 
-def test_history_is_a_bounded_ring():
+def test_history_is_a_bounded_ring_oldest_first():
+    counter = itertools.count(1)
     fake = probe.MemoryProbe(
         interval_ms=1000,
         read_system=lambda: probe.Reading(1, 2, "fake"),
-        read_process_rss=lambda: MB,
+        read_process_rss=lambda: next(counter),  # the first sample is taken at creation
     )
-    for _ in range(fake.history.maxlen + 10):
+    for _ in range(fake.history.maxlen + 9):
         fake.sample()
     assert len(fake.history) == fake.history.maxlen == probe.HISTORY_SECONDS
+    rss = [rss for _at, rss, _pressure in fake.history]
+    assert rss == list(range(11, fake.history.maxlen + 11))  # the 10 oldest overwritten
+    assert all(pressure == 50.0 for _at, _rss, pressure in fake.history)
+    fake.restart()
+    assert [rss for _at, rss, _pressure in fake.history] == [fake.history.maxlen + 11]
 
 
 def test_a_frozen_heap_makes_full_collections_much_shorter():

@@ -54,8 +54,8 @@ async def memory_history(request: Request) -> dict:
         "threshold_percent": state.memory_guard.threshold,
         "critical_percent": state.memory_guard.critical,
         "samples": [
-            [round(sample.at, 3), _mib(sample.rss), round(sample.pressure, 2)]
-            for sample in state.memory_probe.history
+            [round(at, 3), _mib(rss), round(pressure, 2)]
+            for at, rss, pressure in state.memory_probe.history
         ],
     }
 

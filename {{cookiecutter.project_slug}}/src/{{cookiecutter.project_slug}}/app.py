@@ -14,6 +14,7 @@ from .export import ExportSlots
 from .memory.gc import PeriodicCollector, settle_heap
 from .memory.guard import MemoryGuard, MemoryGuardMiddleware
 from .memory.probe import MemoryProbe
+from .memory.profile import MemoryProfileMiddleware
 from .routing import include_routers
 from .settings import Settings, get_settings
 
@@ -73,6 +74,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_metrics(app, guard, settings.api_prefix)
     exempt.append(METRICS_PATH)
 {%- endif %}
+    if settings.memory_profile:
+        # Outside the rest, so a request's peak includes compression and errors.
+        app.add_middleware(
+            MemoryProfileMiddleware, log_kb=settings.memory_profile_log_kb, exempt=tuple(exempt)
+        )
     # Outermost: a request shed for lack of memory costs as little as possible.
     app.add_middleware(MemoryGuardMiddleware, guard=guard, exempt=tuple(exempt))
     return app

@@ -7,9 +7,16 @@ invalid value stops start-up with a message naming that variable.
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    FilePath,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 {% if cookiecutter.database == "postgresql" -%}
@@ -31,6 +38,7 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
+    environment: Literal["development", "test", "staging", "production"] = "development"
     database_url: str = DEFAULT_DATABASE_URL
     api_prefix: str = "/api"
     docs_enabled: bool = True
@@ -39,6 +47,11 @@ class Settings(BaseSettings):
     memory_critical_percent: Percent = {{ cookiecutter.memory_critical_percent }}
     memory_limit_mb: PositiveInt | None = None
     memory_sample_interval_ms: Annotated[int, Field(ge=10)] = 250
+    # Per-request tracemalloc profiling: a development tool (it slows every
+    # request and serializes them), refused in production unless forced.
+    memory_profile: bool = False
+    memory_profile_log_kb: PositiveInt = 1024
+    memory_profile_force: bool = False
 
     max_body_size_mb: PositiveInt = {{ cookiecutter.max_body_size_mb }}
     max_upload_size_mb: PositiveInt = {{ cookiecutter.max_upload_size_mb }}
@@ -59,6 +72,10 @@ class Settings(BaseSettings):
     db_pool_pre_ping: bool = True
     # asyncpg's statement cache; 0 when connecting through PgBouncer in transaction mode.
     db_statement_cache_size: Annotated[int, Field(ge=0)] = 100
+    # TLS to PostgreSQL: disable, require (encrypted, certificate not checked)
+    # or verify-full (certificate chain and host name checked).
+    db_ssl_mode: Literal["disable", "require", "verify-full"] = "disable"
+    db_ssl_root_cert: FilePath | None = None
 
     default_page_size: PositiveInt = {{ cookiecutter.default_page_size }}
     max_page_size: PositiveInt = {{ cookiecutter.max_page_size }}
@@ -92,6 +109,9 @@ class Settings(BaseSettings):
     def _supported_driver(cls, value: str) -> str:
         if not value.startswith(tuple(f"{driver}://" for driver in SUPPORTED_DRIVERS)):
             raise ValueError(f"must start with one of: {', '.join(SUPPORTED_DRIVERS)}://")
+        query = value.partition("?")[2].lower()
+        if any(part.startswith(("ssl=", "sslmode=")) for part in query.split("&")):
+            raise ValueError("set TLS with DB_SSL_MODE and DB_SSL_ROOT_CERT, not in the URL")
         return value
 
     @field_validator("api_prefix")
@@ -116,7 +136,26 @@ class Settings(BaseSettings):
             )
         if self.default_page_size > self.max_page_size:
             raise ValueError("DEFAULT_PAGE_SIZE must not exceed MAX_PAGE_SIZE")
+        if self._profiling_refused():
+            raise ValueError(
+                "MEMORY_PROFILE=true is refused with ENVIRONMENT=production: tracing every "
+                "request costs time and memory (set MEMORY_PROFILE_FORCE=true to run it anyway)"
+            )
+        self._check_tls()
         return self
+
+    def _profiling_refused(self) -> bool:
+        production = self.environment == "production"
+        return self.memory_profile and production and not self.memory_profile_force
+
+    def _check_tls(self) -> None:
+        if self.is_sqlite and self.db_ssl_mode != "disable":
+            raise ValueError("DB_SSL_MODE applies to PostgreSQL only; SQLite needs 'disable'")
+        if self.db_ssl_root_cert and self.db_ssl_mode != "verify-full":
+            raise ValueError(
+                "DB_SSL_ROOT_CERT is only used with DB_SSL_MODE=verify-full "
+                f"(DB_SSL_MODE is {self.db_ssl_mode!r})"
+            )
 
     @property
     def is_sqlite(self) -> bool:

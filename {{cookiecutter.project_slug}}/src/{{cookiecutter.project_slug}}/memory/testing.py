@@ -1,0 +1,159 @@
+"""Memory checks for tests: keep new routes as lean as the scaffolds.
+
+    with max_memory(kb=2048):
+        response = await client.get("/api/things")
+
+fails the test when the block's traced allocations peak above 2 MiB, and
+
+    await assert_no_leak(lambda: client.get("/api/things"))
+
+fails it when memory keeps growing with the number of calls. Both measure
+Python allocations with tracemalloc in the test's own process, so the app
+must run in-process (httpx's ASGITransport). That transport keeps the whole
+response body; for streamed responses use `drain()`, which reads and drops it.
+"""
+
+import gc
+import tracemalloc
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import anyio
+from starlette.types import ASGIApp, Message
+
+KB = 1024
+
+
+@dataclass
+class MemoryUse:
+    peak_kb: float = 0.0
+
+
+@contextmanager
+def max_memory(kb: float) -> Iterator[MemoryUse]:
+    """Fail when the block's allocations peak above `kb` KiB.
+
+    The peak counts what the block allocated and still held at its highest
+    point, whether or not it was freed afterwards. Do not nest: tracemalloc
+    has one peak per process.
+    """
+    use = MemoryUse()
+    owned = not tracemalloc.is_tracing()
+    if owned:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    try:
+        yield use
+        use.peak_kb = (tracemalloc.get_traced_memory()[1] - base) / KB
+    finally:
+        if owned:
+            tracemalloc.stop()
+    if use.peak_kb > kb:
+        raise AssertionError(f"the block peaked at {use.peak_kb:.0f} KiB, above the {kb} KiB bound")
+
+
+@dataclass
+class LeakReport:
+    bytes_per_call: float  # growth of the low points, per call
+    samples: list[int] = field(default_factory=list)  # traced bytes after each round
+
+
+async def assert_no_leak(
+    call: Callable[[], Awaitable[object]],
+    *,
+    warmup: int = 200,
+    rounds: int = 15,
+    calls_per_round: int = 20,
+    max_bytes_per_call: float = 128,
+) -> LeakReport:
+    """Fail when memory keeps growing with the number of calls to `call()`.
+
+    After `warmup` calls (caches fill, statements compile), it runs `rounds`
+    rounds and reads the traced memory after a full collection at the end of
+    each. Memory in a healthy service moves in a sawtooth (buffers that fill
+    and are released every so many calls) with an occasional one-off step (a
+    dict that resizes); a leak raises the low points again and again. So the
+    rounds are cut in thirds, and the growth is the smaller of the two rises
+    of the lowest reading from one third to the next, per call in between:
+    a step raises only one of them, a leak both. Bounded caches that fill
+    slowly (SQLite keeps a statement cache per pooled connection) grow by
+    tens of bytes per call for a while: the bound sits above that, so a leak
+    of a couple of hundred bytes per call or more is caught in 500 calls.
+    """
+    owned = not tracemalloc.is_tracing()
+    if owned:
+        tracemalloc.start()
+    samples = []
+    try:
+        # Traced from the warm-up on: an entry that replaces one in a cache
+        # must not count as growth because the old one was never traced.
+        for _ in range(warmup):
+            await call()
+        for _ in range(rounds):
+            for _ in range(calls_per_round):
+                await call()
+            gc.collect()
+            samples.append(tracemalloc.get_traced_memory()[0])
+    finally:
+        if owned:
+            tracemalloc.stop()
+    third = rounds // 3
+    lows = [min(samples[i * third : (i + 1) * third]) for i in range(3)]
+    rise = min(lows[1] - lows[0], lows[2] - lows[1])
+    report = LeakReport(rise / (third * calls_per_round), samples)
+    if report.bytes_per_call > max_bytes_per_call:
+        raise AssertionError(
+            f"memory grows by {report.bytes_per_call:.0f} bytes per call "
+            f"(bound {max_bytes_per_call}); traced bytes after each round: {samples}"
+        )
+    return report
+
+
+async def drain(app: ASGIApp, url: str, headers: dict[str, str] | None = None) -> tuple[int, int]:
+    """GET `url` from the app and drop the body as it streams: (status, body bytes).
+
+    Unlike httpx's ASGITransport, which collects the body in memory, this
+    holds one chunk at a time, so max_memory() measures the route alone.
+    """
+    parts = urlsplit(url)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": parts.path,
+        "raw_path": parts.path.encode(),
+        "root_path": "",
+        "query_string": parts.query.encode(),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("test", 80),
+    }
+    status, size, asked = 0, 0, False
+    finished = anyio.Event()
+
+    async def receive() -> Message:
+        # The empty request body, then (like a server) wait for the client to
+        # leave: streaming responses listen for it while they send.
+        nonlocal asked
+        if not asked:
+            asked = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await finished.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        nonlocal status, size
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            size += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                finished.set()
+
+    await app(scope, receive, send)
+    return status, size

@@ -1,0 +1,109 @@
+"""MEMORY_PROFILE=true: a peak header on every response, a log of the top
+allocation sites of heavy requests, and a refusal in production."""
+
+import asyncio
+import logging
+import tracemalloc
+
+import pytest
+from sqlalchemy import select
+
+from {{ cookiecutter.project_slug }}.db import SessionDep
+from {{ cookiecutter.project_slug }}.memory.profile import HEADER
+from {{ cookiecutter.project_slug }}.models import Booking
+from {{ cookiecutter.project_slug }}.seed import seed
+from {{ cookiecutter.project_slug }}.settings import SettingsError, load_settings
+from {{ cookiecutter.project_slug }}.users import create_user
+from tests.conftest import client_for
+
+pytestmark = pytest.mark.anyio
+LOGGER = "{{ cookiecutter.project_slug }}.memory.profile"
+
+
+async def load_every_booking(session: SessionDep) -> dict:
+    bookings = (await session.scalars(select(Booking))).all()
+    return {"count": len(bookings)}
+
+
+async def build_a_big_report() -> dict:
+    rows = [{"n": n, "label": f"row {n}"} for n in range(20_000)]
+    return {"count": len(rows)}
+
+
+REPORT_LINE = build_a_big_report.__code__.co_firstlineno + 1
+
+
+def _peak_kb(response) -> int:
+    assert response.status_code == 200, response.text
+    return int(response.headers[HEADER])
+
+
+async def test_responses_carry_their_peak_and_heavy_ones_are_logged(app_with, api, caplog):
+    async with app_with(memory_profile=True, memory_profile_log_kb=2048) as app:
+        app.router.add_api_route(f"{api}/everything", load_every_booking)
+        app.router.add_api_route(f"{api}/report", build_a_big_report)
+        token_headers = await _admin(app)
+        await seed(app.state.engine, users=5, bookings=5_000, venues=3)
+        async with client_for(app) as client:
+            page = await client.get(f"{api}/admin/bookings?page_size=10", headers=token_headers)
+            with caplog.at_level(logging.WARNING, logger=LOGGER):
+                heavy = await client.get(f"{api}/everything", headers=token_headers)
+                report = await client.get(f"{api}/report")
+            health = await client.get(f"{api}/health")
+    assert heavy.json() == {"count": 5_000}
+    assert 0 < _peak_kb(page) < 2048 < min(_peak_kb(heavy), _peak_kb(report))
+    assert HEADER not in health.headers  # health checks are not traced
+    heavy_log, report_log = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert f"GET {api}/everything peaked at" in heavy_log
+    # Rows are built inside SQLAlchemy (in its greenlet, below no frame of
+    # the route): the sites name the ORM's code.
+    assert "sqlalchemy/orm/" in heavy_log
+    # Memory the route's own code allocates is charged to the route's line.
+    assert f"GET {api}/report peaked at" in report_log
+    assert f"test_memory_profile.py:{REPORT_LINE}:" in report_log.splitlines()[1], report_log
+    assert not tracemalloc.is_tracing()  # stopped after each request
+
+
+async def test_light_requests_are_not_logged(app_with, api, caplog):
+    async with app_with(memory_profile=True, memory_profile_log_kb=64 * 1024) as app:
+        token_headers = await _admin(app)
+        async with client_for(app) as client:
+            with caplog.at_level(logging.WARNING, logger=LOGGER):
+                response = await client.get(f"{api}/bookings", headers=token_headers)
+    assert _peak_kb(response) > 0
+    assert not [r for r in caplog.records if r.name == LOGGER]
+
+
+async def test_profiled_requests_are_traced_one_at_a_time(app_with, api):
+    # tracemalloc counts the whole process: concurrent requests would be
+    # charged for each other's allocations, so they wait for each other.
+    async with app_with(memory_profile=True) as app:
+        token_headers = await _admin(app)
+        async with client_for(app) as client:
+            responses = await asyncio.gather(
+                *(client.get(f"{api}/bookings", headers=token_headers) for _ in range(5))
+            )
+    assert all(_peak_kb(response) > 0 for response in responses)
+
+
+async def test_without_the_setting_nothing_is_traced(client, api, alice):
+    response = await client.get(f"{api}/bookings", headers=alice)
+    assert response.status_code == 200
+    assert HEADER not in response.headers
+
+
+def test_production_refuses_profiling_unless_forced():
+    with pytest.raises(SettingsError) as refused:
+        load_settings(memory_profile=True, environment="production", _env_file=None)
+    assert "MEMORY_PROFILE" in str(refused.value)
+    assert "MEMORY_PROFILE_FORCE" in str(refused.value)
+    forced = load_settings(
+        memory_profile=True, environment="production", memory_profile_force=True, _env_file=None
+    )
+    assert forced.memory_profile
+    assert load_settings(memory_profile=True, environment="staging", _env_file=None).memory_profile
+
+
+async def _admin(app) -> dict[str, str]:
+    token = await create_user(app.state.engine, "profiler@example.org", is_admin=True)
+    return {"Authorization": f"Bearer {token}"}

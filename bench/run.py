@@ -12,7 +12,8 @@ routers, lazy vs eager (startup.py); four workers' PSS, gunicorn vs uvicorn
 the Starlette + asyncpg floor (floor_app.py), `ab -n 1000 -c 50`, and the
 naive baseline under the same load (throughput.py, naive_app.py); deep pages;
 exports of 100,000 and 1,000,000 rows and the database's own export rate;
-a 1 GiB upload.
+a 1 GiB upload; the worker memory of an open database connection, plain and
+TLS (`--only-tls` measures just that, into the last results).
 
 Each figure is the median of 3 runs with its range (--quick: 1 run, 10,000
 rows, a 64 MiB upload, 2-3 s of load). Memory comes from /proc: RSS sampled
@@ -273,6 +274,56 @@ asyncio.run(main())
     return {f"{name}_rows_per_second": rows / float(seconds) for name, seconds in timings.items()}
 
 
+TLS_CONNECTIONS = 20
+
+
+def phase_tls(service: Service, root_cert: Path, runs: int) -> dict:
+    """What an open connection costs the worker, with and without TLS: the
+    service's own engine opens TLS_CONNECTIONS connections at once in a fresh
+    process (after a warm-up connection pays the imports and the handshake
+    code), and the RSS growth is divided by their number."""
+    # verify-full checks the host name: the test certificate names localhost.
+    url = service.env["DATABASE_URL"].replace("@127.0.0.1:", "@localhost:")
+    code = f"""
+import asyncio
+from pathlib import Path
+from {service.slug}.db import create_engine
+from {service.slug}.settings import load_settings
+def rss_kib():
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0])
+async def main(tls):
+    settings = load_settings(
+        database_url={url!r}, _env_file=None,
+        db_pool_size={TLS_CONNECTIONS}, db_max_overflow=0, **tls,
+    )
+    engine = create_engine(settings)
+    async with engine.connect() as conn:
+        await conn.exec_driver_sql("SELECT 1")
+    await engine.dispose()
+    before = rss_kib()
+    connections = [await engine.connect() for _ in range({TLS_CONNECTIONS})]
+    for conn in connections:
+        await conn.exec_driver_sql("SELECT 1")
+    print((rss_kib() - before) / {TLS_CONNECTIONS})
+    for conn in connections:
+        await conn.close()
+    await engine.dispose()
+"""
+    modes = {
+        "plain": "{'db_ssl_mode': 'disable'}",
+        "tls": f"{{'db_ssl_mode': 'verify-full', 'db_ssl_root_cert': {str(root_cert)!r}}}",
+    }
+    per_connection = {
+        name: [float(service.python_eval(f"{code}\nasyncio.run(main({tls}))")) for _ in range(runs)]
+        for name, tls in modes.items()
+    }
+    return {
+        "connections": TLS_CONNECTIONS,
+        **{f"{name}_kib": median_range(values) for name, values in per_connection.items()},
+    }
+
+
 def phase_upload(service: Service, headers: dict, size_mib: int, runs: int, charts: dict) -> dict:
     chunk = os.urandom(MIB)
     seconds, growth = [], []
@@ -435,6 +486,10 @@ def markdown(results: dict) -> str:
         f"| upload {upload['size_mib']:,} MiB: throughput | {upload['mib_per_second']:.0f} MiB/s | | |",
         f"| upload {upload['size_mib']:,} MiB: peak RSS growth, MiB (median, range) | {fmt_range(upload['peak_rss_growth_mib'])} | <= 10 | {verdict(upload['peak_rss_growth_mib']['max'] <= 10)} |",
     ]
+    if tls := p.get("tls"):
+        lines.append(
+            f"| worker RSS per open database connection ({tls['connections']} at once): plain / TLS (verify-full) | {fmt_range(tls['plain_kib'], 0)} / {fmt_range(tls['tls_kib'], 0)} KiB | | |"
+        )
     head = (
         f"Measured {results['date']} by `python3 bench/run.py{' --quick' if results['quick'] else ''}` on "
         f"{m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}, "
@@ -467,7 +522,15 @@ def main() -> None:
         action="store_true",
         help="rewrite results.md and the README from results.json",
     )
+    parser.add_argument(
+        "--only-tls",
+        action="store_true",
+        help="measure only the cost of a connection, plain and TLS, into results.json",
+    )
     args = parser.parse_args()
+    if args.only_tls:
+        only_tls(args.out, args.work)
+        return
     if args.report_only:
         report(json.loads((args.out / "results.json").read_text()), args.out, charts=None)
         return
@@ -551,6 +614,8 @@ def main() -> None:
         log(f"database floor: {phases['database_floor']}")
         phases["upload"] = phase_upload(service, headers, upload_mib, runs, charts)
         log(f"upload: {phases['upload']['mib_per_second']:.0f} MiB/s")
+        phases["tls"] = phase_tls(service, pg_dir / "root.crt", runs)
+        log(f"connection cost: {phases['tls']}")
     finally:
         if service:
             service.stop()
@@ -566,6 +631,24 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     report(results, args.out, charts)
+
+
+def only_tls(out: Path, work: Path) -> None:
+    """The connection-cost phase alone, merged into the last full results."""
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    pg_dir = work / "pg"
+    try:
+        log("starting PostgreSQL")
+        service = Service(work, pgcluster.start(pg_dir))
+        phase = phase_tls(service, pg_dir / "root.crt", runs=3)
+        log(f"connection cost: {phase}")
+    finally:
+        pgcluster.stop(pg_dir)
+    results = json.loads((out / "results.json").read_text())
+    results["phases"]["tls"] = phase
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    report(results, out, charts=None)
 
 
 def report(results: dict, out: Path, charts: dict | None) -> None:

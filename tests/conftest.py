@@ -122,7 +122,11 @@ def project(request, cookies_session, venv_for) -> Rendered:
     """The variant, rendered and installed. Module scope with parameters makes
     pytest run every test of one variant before moving to the next, so the
     shared venv always holds the variant under test."""
-    variant: Variant = request.param
+    return bake(cookies_session, venv_for, request.param)
+
+
+def bake(cookies_session, venv_for, variant: Variant) -> Rendered:
+    """Render a variant and install it into its shared venv."""
     result = cookies_session.bake(extra_context=variant.answers, template=str(REPO))
     assert result.exit_code == 0, result.exception
     path = Path(result.project_path)

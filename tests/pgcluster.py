@@ -10,6 +10,7 @@ Used by .ci/run, by the template tests when no server is given, and by the
 benchmark. Tuned for tests (no fsync): never for data you want to keep.
 """
 
+import contextlib
 import glob
 import os
 import shutil
@@ -88,26 +89,27 @@ def start(directory: str | Path) -> str:
         settings["ssl"] = "on"
     port = free_port()
     options = " ".join(f"-c {key}={value}" for key, value in settings.items())
-    subprocess.run(
-        _as_postgres(
-            [
-                str(binaries / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(home / "server.log"),
-                "-w",
-                "-t",
-                "60",
-                "-o",
-                f"-p {port} -k {home} {options}",
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
+    (root / "options").write_text(f"-p {port} -k {home} {options}")
+    resume(root)
     return f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+
+
+def pause(directory: str | Path) -> None:
+    """Stop the server, keeping its data: the database "goes down"."""
+    home = Path((Path(directory).resolve() / "cluster").read_text())
+    _pg_ctl(home, "-m", "fast", "stop")
+
+
+def resume(directory: str | Path) -> None:
+    """Start the server again, on the same port, with the same data."""
+    root = Path(directory).resolve()
+    home = Path((root / "cluster").read_text())
+    _pg_ctl(home, "-l", str(home / "server.log"), "-o", (root / "options").read_text(), "start")
+
+
+def _pg_ctl(home: Path, *args: str) -> None:
+    command = [str(bin_dir() / "pg_ctl"), "-D", str(home / "data"), "-w", "-t", "60", *args]
+    subprocess.run(_as_postgres(command), check=True, capture_output=True)
 
 
 def _make_certificate(data: Path, root_cert: Path) -> bool:
@@ -140,14 +142,9 @@ def stop(directory: str | Path) -> None:
     if not pointer.exists():
         return
     home = Path(pointer.read_text())
-    if (home / "data").exists():
-        subprocess.run(
-            _as_postgres(
-                [str(bin_dir() / "pg_ctl"), "-D", str(home / "data"), "-m", "fast", "-w", "stop"]
-            ),
-            check=False,
-            capture_output=True,
-        )
+    if (home / "data" / "postmaster.pid").exists():
+        with contextlib.suppress(subprocess.CalledProcessError):
+            _pg_ctl(home, "-m", "fast", "stop")
     shutil.rmtree(home, ignore_errors=True)
     pointer.unlink()
 

@@ -4,6 +4,9 @@ The engine is created in the application's lifespan, so each worker process
 builds its own pool after fork and never shares connections with another.
 """
 
+import contextlib
+import logging
+import socket
 import ssl
 import uuid
 from collections.abc import AsyncIterator
@@ -11,6 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -18,7 +22,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from .errors import ServiceError
 from .settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -53,6 +60,9 @@ def postgresql_connect_args(settings: Settings) -> dict[str, object]:
         "statement_cache_size": cache_size,
         "prepared_statement_cache_size": cache_size,
         "ssl": tls_context(settings),
+        # A database host that does not answer fails the connect after this,
+        # not after asyncpg's default of 60 s.
+        "timeout": settings.db_pool_timeout,
     }
     if cache_size == 0:
         # Behind PgBouncer (transaction mode) prepared statement names must be
@@ -128,15 +138,53 @@ _READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; rolled back (never committed) on any error."""
+    """One session per request; rolled back (never committed) on any error.
+
+    Errors of the routes and dependencies using it pass through here: a
+    database that cannot be reached, or a pool with no free connection,
+    becomes a 503 the client can retry instead of a 500.
+    """
     state = request.app.state
     factory = state.read_sessionmaker if request.method in _READ_METHODS else state.sessionmaker
     async with factory() as session:
         try:
             yield session
-        except BaseException:
-            await session.rollback()
+        except BaseException as exc:
+            with contextlib.suppress(Exception):  # on a dead connection this fails too
+                await session.rollback()
+            if (unavailable := database_unavailable(exc)) is not None:
+                logger.warning(
+                    "%s %s: %s (%s)", request.method, request.url.path, unavailable, _reason(exc)
+                )
+                raise unavailable from None
             raise
+
+
+def database_unavailable(exc: BaseException) -> ServiceError | None:
+    """The 503 for an error that means "no database now", else None."""
+    if isinstance(exc, sa_exc.TimeoutError):  # every pooled connection in use
+        return ServiceError(
+            503, "All database connections are busy", "database_busy", {"Retry-After": "1"}
+        )
+    # A connection refused, reset or timed out while connecting surfaces from
+    # the driver as is; once connected, SQLAlchemy wraps it and marks it.
+    lost = isinstance(exc, ConnectionError | TimeoutError | socket.gaierror) or (
+        isinstance(exc, sa_exc.DBAPIError)
+        and (exc.connection_invalidated or isinstance(exc, _CONNECTION_ERRORS))
+    )
+    if lost:
+        return ServiceError(
+            503, "Database unavailable", "database_unavailable", {"Retry-After": "5"}
+        )
+    return None
+
+
+_CONNECTION_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError)
+
+
+def _reason(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return f"{type(original).__name__}: {original}"[:200]
 
 
 # scope="function": the session closes (and its connection returns to the pool)

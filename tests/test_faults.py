@@ -1,0 +1,128 @@
+"""A real PostgreSQL stopped and started under a running service, and a
+shutdown in the middle of a request.
+
+While the database is down, requests that need it get a JSON 503 and
+readiness fails; when it is back, the same process serves again. On
+SIGTERM the request in flight runs to its end before the process exits.
+"""
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import pgcluster
+from tests.conftest import Rendered, bake
+from tests.variants import Variant
+
+POSTGRESQL = Variant("postgresql-faults", {"database": "postgresql", "with_docker": "no"})
+BOOKINGS = 20_000
+
+
+@dataclass
+class Running:
+    project: Rendered
+    cluster: Path
+    env: dict[str, str]
+    base: str = ""
+    headers: dict[str, str] | None = None
+    process: subprocess.Popen | None = None
+
+    def cli(self, *args: str) -> str:
+        command = [str(self.project.bin / self.project.cli_name), *args]
+        done = subprocess.run(
+            command, env=self.env, check=True, capture_output=True, text=True, timeout=300
+        )
+        return done.stdout
+
+    def get(self, path: str, **kwargs) -> httpx.Response:
+        return httpx.get(f"{self.base}{path}", headers=self.headers, timeout=30, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def service(cookies_session, venv_for, tmp_path_factory):
+    project = bake(cookies_session, venv_for, POSTGRESQL)
+    cluster = tmp_path_factory.mktemp("faults-pg")
+    url = pgcluster.start(cluster)
+    env = {**os.environ, "DATABASE_URL": url, "DB_POOL_TIMEOUT": "5"}
+    running = Running(project, cluster, env)
+    try:
+        running.cli("migrate")
+        token = running.cli("create-user", "ops@example.org", "--admin").strip().splitlines()[-1]
+        running.cli("seed", "--users", "10", "--bookings", str(BOOKINGS), "--venues", "3")
+        running.headers = {"Authorization": f"Bearer {token}"}
+        port = pgcluster.free_port()
+        running.process = subprocess.Popen(
+            [str(project.bin / project.cli_name), "serve", "--port", str(port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        running.base = f"http://127.0.0.1:{port}/api"
+        _wait_for(lambda: running.get("/health/ready").status_code == 200, running.process)
+        yield running
+    finally:
+        if running.process and running.process.poll() is None:
+            running.process.kill()
+            running.process.communicate(timeout=30)
+        pgcluster.stop(cluster)
+
+
+def test_database_down_gives_503_and_the_service_recovers_without_restart(service):
+    assert service.get("/bookings").status_code == 200
+    pgcluster.pause(service.cluster)
+    try:
+        down = service.get("/bookings")
+        ready = service.get("/health/ready")
+        live = service.get("/health")
+    finally:
+        pgcluster.resume(service.cluster)
+    assert down.status_code == 503, down.text
+    assert down.json()["error"]["code"] == "database_unavailable"
+    assert down.headers["retry-after"] == "5"
+    assert ready.status_code == 503 and live.status_code == 200
+    # Back: the pool replaces its dead connections (pre-ping) on its own.
+    _wait_for(lambda: service.get("/bookings").status_code == 200, service.process)
+    assert service.get("/health/ready").status_code == 200
+    assert service.process.poll() is None
+
+
+def test_sigterm_lets_the_request_in_flight_finish(service):
+    lines = 0
+    with httpx.stream(
+        "GET",
+        f"{service.base}/admin/bookings/export?format=ndjson",
+        headers=service.headers,
+        timeout=60,
+    ) as response:
+        assert response.status_code == 200
+        for number, line in enumerate(response.iter_lines()):
+            if number == 0:
+                service.process.send_signal(signal.SIGTERM)  # mid-stream
+            lines += bool(line)
+    output = service.process.communicate(timeout=60)[0].decode()
+    assert lines == BOOKINGS  # every row arrived
+    # The lifespan ran to its end (the pool is disposed there); uvicorn then
+    # re-raises the signal it caught, so the status may say SIGTERM.
+    assert "Application shutdown complete" in output, output
+    assert service.process.returncode in (0, -signal.SIGTERM), output
+    assert "Traceback" not in output, output
+
+
+def _wait_for(check, process: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the service exited: {process.stdout.read().decode()}")
+        try:
+            if check():
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail("the service did not get there in time")

@@ -13,6 +13,7 @@ from {{ cookiecutter.project_slug }}.db import SessionDep
 from {{ cookiecutter.project_slug }}.memory.testing import assert_no_leak, drain, max_memory
 from {{ cookiecutter.project_slug }}.models import Booking
 from {{ cookiecutter.project_slug }}.seed import seed
+from {{ cookiecutter.project_slug }}.users import create_user
 
 pytestmark = pytest.mark.anyio
 
@@ -53,7 +54,8 @@ async def test_an_export_stays_within_one_budget_whatever_the_row_count(app, api
     "path",
     ["/health", "/bookings", "/bookings/today", "/admin/bookings", "/venues", "/uploads"],
 )
-async def test_main_routes_do_not_leak(app, api, admin, path):
+async def test_main_routes_do_not_leak(unlimited_app, api, path):
+    app, admin = unlimited_app
     await seed(app.state.engine, users=5, bookings=200, venues=3)
     url = f"{api}{path}"
     assert (await drain(app, url, admin))[0] == 200
@@ -61,10 +63,19 @@ async def test_main_routes_do_not_leak(app, api, admin, path):
 
 
 @pytest.mark.slow
-async def test_exports_do_not_leak(app, api, admin):
+async def test_exports_do_not_leak(unlimited_app, api):
+    app, admin = unlimited_app
     await seed(app.state.engine, users=5, bookings=200, venues=3)
     url = f"{api}/admin/bookings/export?format=ndjson"
     await assert_no_leak(lambda: drain(app, url, admin), warmup=50, calls_per_round=10)
+
+
+@pytest.fixture
+async def unlimited_app(app_with):
+    """The app without rate limits (hundreds of calls) and an admin's headers."""
+    async with app_with(rate_limit_enabled=False) as app:
+        token = await create_user(app.state.engine, "leaks@example.org", is_admin=True)
+        yield app, {"Authorization": f"Bearer {token}"}
 
 
 async def load_every_booking(session: SessionDep) -> dict:

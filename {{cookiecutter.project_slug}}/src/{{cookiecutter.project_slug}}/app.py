@@ -15,6 +15,7 @@ from .memory.gc import PeriodicCollector, settle_heap
 from .memory.guard import MemoryGuard, MemoryGuardMiddleware
 from .memory.probe import MemoryProbe
 from .memory.profile import MemoryProfileMiddleware
+from .ratelimit import RateLimiter
 from .routing import include_routers
 from .settings import Settings, get_settings
 
@@ -36,6 +37,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.read_sessionmaker = create_read_sessionmaker(engine)
     app.state.cache = ReadCache(settings.cache_ttl_seconds, settings.cache_max_entries)
     app.state.export_slots = ExportSlots(settings.max_concurrent_exports)
+    app.state.rate_limiter = RateLimiter(settings)
     settle_heap()
     app.state.memory_probe.restart()  # under a pre-forking server: this worker's own samples
     tasks = [asyncio.create_task(app.state.memory_probe.run())]

@@ -39,17 +39,25 @@ def _unauthorized() -> ServiceError:
     )
 
 
-async def get_current_user(
+async def get_optional_user(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
+) -> User | None:
+    """The user the bearer token belongs to, or None. Resolved once per
+    request: the rate limiter and the route share the lookup."""
     if credentials is None or not credentials.credentials:
-        raise _unauthorized()
+        return None
     digest = hash_token(credentials.credentials)
     user = await session.scalar(select(User).where(User.token_hash == digest))
     # Compare in constant time as well, so no code path depends on how much
     # of a guessed hash matched.
     if user is None or not hmac.compare_digest(user.token_hash, digest):
+        return None
+    return user
+
+
+async def get_current_user(user: Annotated[User | None, Depends(get_optional_user)]) -> User:
+    if user is None:
         raise _unauthorized()
     return user
 
@@ -60,5 +68,6 @@ async def get_admin_user(user: Annotated[User, Depends(get_current_user)]) -> Us
     return user
 
 
+OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 CurrentUser = Annotated[User, Depends(get_current_user)]
 AdminUser = Annotated[User, Depends(get_admin_user)]

@@ -22,10 +22,11 @@ from typing import NamedTuple
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .ratelimit import enforce_rate_limit
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -58,6 +59,8 @@ class RouterRegistry:
         self.settings = settings
         self.pending = {self.api_prefix + entry.prefix: entry for entry in routers}
         self.lock = anyio.Lock()
+        # Health and memory routes are included elsewhere: never rate limited.
+        self.dependencies = [Depends(enforce_rate_limit)] if settings.rate_limit_enabled else []
 
     def pending_for(self, path: str) -> str | None:
         """The pending prefix `path` falls under (whole path segments only), if any."""
@@ -96,7 +99,12 @@ class RouterRegistry:
                 f"but is registered under {entry.prefix!r} in RESOURCE_ROUTERS"
             )
         limit_mb = getattr(self.settings, entry.body_limit or "max_body_size_mb")
-        self.app.include_router(router, prefix=self.api_prefix, max_body_size=limit_mb << 20)
+        self.app.include_router(
+            router,
+            prefix=self.api_prefix,
+            max_body_size=limit_mb << 20,
+            dependencies=self.dependencies,
+        )
         logger.debug("included router %s at %s", entry.module, prefix)
 
 

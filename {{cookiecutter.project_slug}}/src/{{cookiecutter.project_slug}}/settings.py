@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
+from limits import parse_many
 from pydantic import (
     Field,
     FilePath,
@@ -86,6 +87,7 @@ class Settings(BaseSettings):
     cache_ttl_seconds: Annotated[float, Field(gt=0)] = 60.0
     cache_max_entries: PositiveInt = 1024
 
+    rate_limit_enabled: bool = True
     rate_limit_default: str = "120/minute"
     rate_limit_storage: str = "memory://"
 
@@ -119,6 +121,16 @@ class Settings(BaseSettings):
     def _prefix_shape(cls, value: str) -> str:
         if value and (not value.startswith("/") or value.endswith("/")):
             raise ValueError("must start with '/' and not end with '/' (or be empty)")
+        return value
+
+    @field_validator("rate_limit_default")
+    @classmethod
+    def _limit_syntax(cls, value: str) -> str:
+        try:
+            if not parse_many(value):
+                raise ValueError
+        except ValueError:
+            raise ValueError("must be limits like '120/minute' or '10/second;500/hour'") from None
         return value
 
     @field_validator("rate_limit_storage")

@@ -14,6 +14,7 @@ from ..db import SessionDep
 from ..export import ExportFormat, export_response
 from ..models import Booking, BookingStatus, BookingSummary
 from ..pagination import Page, PageParamsDep, paginate
+from ..ratelimit import rate_limit
 
 router = APIRouter(prefix="/admin/bookings", tags=["admin"])
 
@@ -66,6 +67,7 @@ async def list_all_bookings(
 
 
 @router.get("/export", response_class=StreamingResponse)
+@rate_limit("10/minute")  # an export streams a whole table
 async def export_all_bookings(
     request: Request,
     _admin: AdminUser,

@@ -31,6 +31,7 @@ from ..models import (
     utcnow,
 )
 from ..pagination import Page, PageParamsDep, paginate
+from ..ratelimit import rate_limit
 
 router = APIRouter(prefix="/bookings", tags=["bookings"])
 
@@ -69,6 +70,7 @@ async def list_my_bookings_today(
 
 
 @router.get("/export", response_class=StreamingResponse)
+@rate_limit("10/minute")  # an export streams every booking of the user
 async def export_my_bookings(
     request: Request,
     user: CurrentUser,

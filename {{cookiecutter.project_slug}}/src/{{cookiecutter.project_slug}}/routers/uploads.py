@@ -10,6 +10,7 @@ from ..auth import CurrentUser
 from ..db import SessionDep
 from ..models import Upload, UploadRead
 from ..pagination import Page, PageParamsDep, SortKey, paginate
+from ..ratelimit import rate_limit
 from ..uploads import receive_upload
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
@@ -42,6 +43,7 @@ _BODY = {
         415: {"description": "Type not allowed"},
     },
 )
+@rate_limit("30/minute")  # each upload holds a disk write and a slot for its whole length
 async def upload_file(request: Request, user: CurrentUser, session: SessionDep) -> UploadRead:
     """Multipart (`file` field) or a raw body with an `X-Filename` header."""
     try:

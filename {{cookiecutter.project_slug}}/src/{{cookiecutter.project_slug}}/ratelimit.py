@@ -1,0 +1,129 @@
+"""Per-endpoint rate limits, on the `limits` library's async API.
+
+Every resource route allows RATE_LIMIT_DEFAULT per client; a route that
+needs another limit declares it next to itself:
+
+    @router.get("/export")
+    @rate_limit("10/minute")
+    async def export_things(...): ...
+
+The client is the signed-in user, or else the address the request came
+from (behind a proxy, run uvicorn with --forwarded-allow-ips so that is the
+real client). Counters live in RATE_LIMIT_STORAGE: memory:// (one worker's
+own) or a redis:// URL shared by every worker and instance. A sliding
+window counter: two numbers per client and route, smooth at window edges.
+
+Not slowapi: it calls its storage synchronously, so with Redis every request
+would block the event loop for a round trip. A dependency rather than a
+middleware: it runs after routing, so it knows the route and its declared
+limit, and shares the request's token lookup with the route.
+
+When the storage fails (Redis down or unreachable) requests go through:
+this fails open, with a warning at most every 30 s. A limiter that turned an
+outage of its counter store into an outage of the service would do more harm
+than a few minutes without limits.
+"""
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from fastapi import Request
+from limits import RateLimitItem, parse_many
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.storage import storage_from_string
+
+from .auth import OptionalUser
+from .errors import ServiceError
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+
+ATTRIBUTE = "__rate_limit__"
+WARN_EVERY_SECONDS = 30.0
+# A Redis that does not answer must not hold requests up for long.
+REDIS_TIMEOUT_SECONDS = 0.5
+
+Endpoint = TypeVar("Endpoint", bound=Callable)
+
+
+def rate_limit(limit: str) -> Callable[[Endpoint], Endpoint]:
+    """Give one route its own limit ("10/minute", "5/second;100/hour" ...)."""
+    items = parse_limits(limit)
+
+    def mark(endpoint: Endpoint) -> Endpoint:
+        setattr(endpoint, ATTRIBUTE, items)
+        return endpoint
+
+    return mark
+
+
+def parse_limits(text: str) -> list[RateLimitItem]:
+    return parse_many(text)
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings) -> None:
+        self.default = parse_limits(settings.rate_limit_default)
+        self.strategy = SlidingWindowCounterRateLimiter(_storage(settings.rate_limit_storage))
+        self.last_warning = -math.inf
+
+    async def check(self, request: Request, client: str) -> None:
+        endpoint = request.scope.get("endpoint")
+        items = getattr(endpoint, ATTRIBUTE, self.default)
+        route = f"{getattr(endpoint, '__module__', '')}.{getattr(endpoint, '__qualname__', '')}"
+        for item in items:
+            try:
+                allowed = await self.strategy.hit(item, client, route)
+                if not allowed:
+                    stats = await self.strategy.get_window_stats(item, client, route)
+            except Exception as exc:
+                self._warn(exc)
+                return
+            if not allowed:
+                retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+                raise ServiceError(
+                    429,
+                    f"Rate limit exceeded: {item.amount} per {_window(item)}",
+                    "rate_limited",
+                    {"Retry-After": str(retry_after)},
+                )
+
+    def _warn(self, exc: Exception) -> None:
+        now = time.monotonic()
+        if now - self.last_warning >= WARN_EVERY_SECONDS:
+            self.last_warning = now
+            logger.warning(
+                "rate limit storage unavailable, requests pass unlimited: %s: %s",
+                type(exc).__name__,
+                exc,
+            )
+
+
+def _window(item: RateLimitItem) -> str:
+    unit = item.GRANULARITY.name
+    return unit if item.multiples == 1 else f"{item.multiples} {unit}s"
+
+
+def _storage(uri: str):
+    if uri.startswith("memory://"):
+        return storage_from_string("async+memory://")
+    return storage_from_string(
+        f"async+{uri}",
+        implementation="redispy",
+        wrap_exceptions=True,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+    )
+
+
+async def enforce_rate_limit(request: Request, user: OptionalUser) -> None:
+    """Added to every resource router when RATE_LIMIT_ENABLED (routing.py)."""
+    client = f"user:{user.id}" if user is not None else f"ip:{_address(request)}"
+    await request.app.state.rate_limiter.check(request, client)
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,169 @@
+"""Rate limits: per route and client, declared overrides, JSON 429s, health
+exempt; a Redis store shared by workers, and failing open when it goes away."""
+
+import logging
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+import redis
+
+from {{ cookiecutter.project_slug }}.settings import SettingsError, load_settings
+from {{ cookiecutter.project_slug }}.users import create_user
+from tests.conftest import client_for
+from tests.helpers import assert_error, free_port
+
+pytestmark = pytest.mark.anyio
+LOGGER = "{{ cookiecutter.project_slug }}.ratelimit"
+
+
+async def _user(app, email: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {await create_user(app.state.engine, email)}"}
+
+
+async def test_the_default_limit_is_per_client_and_answers_429_json(app_with, api):
+    async with app_with(rate_limit_default="3/minute") as app, client_for(app) as client:
+        alice, bob = await _user(app, "a@example.org"), await _user(app, "b@example.org")
+        statuses = [
+            (await client.get(f"{api}/bookings", headers=alice)).status_code for _ in range(3)
+        ]
+        refused = await client.get(f"{api}/bookings", headers=alice)
+        other_user = await client.get(f"{api}/bookings", headers=bob)
+        other_route = await client.get(f"{api}/venues", headers=alice)
+        health = [(await client.get(f"{api}/health")).status_code for _ in range(10)]
+    assert statuses == [200, 200, 200]
+    error = assert_error(refused, 429, "rate_limited")
+    assert error["message"] == "Rate limit exceeded: 3 per minute"
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert other_user.status_code == 200 and other_route.status_code == 200
+    assert health == [200] * 10  # health checks are never limited
+
+
+async def test_exports_have_their_own_stricter_limit(app_with, api):
+    async with app_with(rate_limit_default="1000/minute") as app, client_for(app) as client:
+        alice = await _user(app, "a@example.org")
+        url = f"{api}/bookings/export?format=ndjson"
+        statuses = [(await client.get(url, headers=alice)).status_code for _ in range(11)]
+        listed = await client.get(f"{api}/bookings", headers=alice)
+    assert statuses == [200] * 10 + [429]
+    assert listed.status_code == 200
+
+
+async def test_without_a_valid_token_the_client_address_is_limited(app_with, api):
+    # Guessing tokens costs a lookup each: the guesses count against the address.
+    async with app_with(rate_limit_default="3/minute") as app, client_for(app) as client:
+        guesses = [
+            (await client.get(f"{api}/bookings", headers={"Authorization": f"Bearer guess{n}"}))
+            for n in range(4)
+        ]
+    assert [r.status_code for r in guesses] == [401, 401, 401, 429]
+
+
+async def test_limits_can_be_switched_off(app_with, api):
+    off = {"rate_limit_default": "1/minute", "rate_limit_enabled": False}
+    async with app_with(**off) as app, client_for(app) as client:
+        alice = await _user(app, "a@example.org")
+        statuses = {
+            (await client.get(f"{api}/bookings", headers=alice)).status_code for _ in range(5)
+        }
+    assert statuses == {200}
+
+
+@pytest.mark.parametrize("value", ["lots", "10/fortnight", "ten/minute", ""])
+def test_a_bad_default_is_refused_by_name(value):
+    with pytest.raises(SettingsError, match="RATE_LIMIT_DEFAULT"):
+        load_settings(rate_limit_default=value, _env_file=None)
+
+
+# ---------------------------------------------------------------- Redis
+
+
+class RedisServer:
+    """A redis-server of our own on loopback, that a test can stop and start."""
+
+    def __init__(self, binary: str) -> None:
+        self.binary, self.port = binary, free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def redis_server():
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("REQUIRE_REDIS"):
+            pytest.fail("REQUIRE_REDIS is set but redis-server is not installed")
+        pytest.skip("needs redis-server (Debian: apt-get install redis-server)")
+    server = RedisServer(binary)
+    server.start()
+    yield server
+    if server.process.poll() is None:
+        server.stop()
+
+
+async def test_workers_sharing_redis_share_the_limit(app_with, api, redis_server):
+    # Two apps stand for two workers (or two instances) with one store.
+    settings = {"rate_limit_default": "4/minute", "rate_limit_storage": redis_server.url}
+    async with app_with(**settings) as first, app_with(**settings) as second:
+        alice = await _user(first, "a@example.org")
+        async with client_for(first) as one, client_for(second) as two:
+            statuses = [
+                (await client.get(f"{api}/bookings", headers=alice)).status_code
+                for client in (one, two, one, two, one)
+            ]
+    assert statuses == [200, 200, 200, 200, 429]
+
+
+async def test_when_redis_goes_away_requests_pass_with_a_warning(
+    app_with, api, redis_server, caplog
+):
+    settings = {"rate_limit_default": "2/minute", "rate_limit_storage": redis_server.url}
+    async with app_with(**settings) as app, client_for(app) as client:
+        alice = await _user(app, "a@example.org")
+        limited = [
+            (await client.get(f"{api}/bookings", headers=alice)).status_code for _ in range(3)
+        ]
+        redis_server.stop()
+        with caplog.at_level(logging.WARNING, logger=LOGGER):
+            unlimited = [
+                (await client.get(f"{api}/bookings", headers=alice)).status_code for _ in range(5)
+            ]
+        redis_server.start()  # back, and empty: counting starts again
+        again = [(await client.get(f"{api}/bookings", headers=alice)).status_code for _ in range(3)]
+    assert limited == [200, 200, 429]
+    assert unlimited == [200] * 5  # fail open
+    warnings = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert len(warnings) == 1 and "requests pass unlimited" in warnings[0]
+    assert again == [200, 200, 429]

@@ -41,6 +41,21 @@ async def test_create_user_prints_a_working_token_last(app, database_url, api):
     assert response.status_code == 200
 
 
+async def test_revoke_token_stops_the_old_token_at_once(app, database_url, api):
+    old = cli(database_url, "create-user", "rex@example.org").stdout.strip().splitlines()[-1]
+    revoked = cli(database_url, "revoke-token", "Rex@example.org")
+    assert "no longer works" in revoked.stdout and old not in revoked.stdout
+    renewed = cli(database_url, "revoke-token", "rex@example.org", "--new")
+    new = renewed.stdout.strip().splitlines()[-1]
+    unknown = run(database_url, "revoke-token", "nobody@example.org")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        with_old = await client.get(f"{api}/bookings", headers={"Authorization": f"Bearer {old}"})
+        with_new = await client.get(f"{api}/bookings", headers={"Authorization": f"Bearer {new}"})
+    assert with_old.status_code == 401 and with_new.status_code == 200
+    assert unknown.returncode != 0 and "no user with email nobody@example.org" in unknown.stderr
+
+
 async def test_create_user_refuses_a_duplicate(database_url, app):
     cli(database_url, "create-user", "erin@example.org")
     result = run(database_url, "create-user", "erin@example.org")

@@ -1,4 +1,4 @@
-"""Command line: migrate, serve, seed, create-user, openapi.
+"""Command line: migrate, serve, seed, create-user, revoke-token, openapi.
 
     python -m {{ cookiecutter.project_slug }} --help   (also installed as `{{ cookiecutter.__cli_name }}`)
 
@@ -87,6 +87,19 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> None:
     print(token)
 
 
+def _revoke_token(settings: Settings, args: argparse.Namespace) -> None:
+    from .users import UnknownUserError, revoke_token
+
+    try:
+        token = asyncio.run(_with_engine(settings, lambda e: revoke_token(e, args.email)))
+    except UnknownUserError as exc:
+        sys.exit(f"error: {exc}")
+    print(f"the token of {args.email.strip().lower()} no longer works")
+    if args.new:
+        print("new bearer token (shown only once):")
+        print(token)
+
+
 def _openapi(settings: Settings, args: argparse.Namespace) -> None:
     import json
     from pathlib import Path
@@ -147,6 +160,10 @@ def _parser() -> argparse.ArgumentParser:
     user.add_argument("email")
     user.add_argument("--admin", action="store_true", help="grant administrator rights")
 
+    revoke = commands.add_parser("revoke-token", help="make a user's bearer token stop working")
+    revoke.add_argument("email")
+    revoke.add_argument("--new", action="store_true", help="print a replacement token")
+
     schema = commands.add_parser("openapi", help="write the OpenAPI schema (all routers)")
     schema.add_argument("--output", "-o", default=None, help="file to write (default: stdout)")
     return parser
@@ -157,6 +174,7 @@ _HANDLERS = {
     "serve": _serve,
     "seed": _seed,
     "create-user": _create_user,
+    "revoke-token": _revoke_token,
     "openapi": _openapi,
 }
 

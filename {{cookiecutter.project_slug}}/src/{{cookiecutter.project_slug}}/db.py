@@ -167,10 +167,13 @@ def database_unavailable(exc: BaseException) -> ServiceError | None:
             503, "All database connections are busy", "database_busy", {"Retry-After": "1"}
         )
     # A connection refused, reset or timed out while connecting surfaces from
-    # the driver as is; once connected, SQLAlchemy wraps it and marks it.
+    # the driver as is; once connected, SQLAlchemy wraps a lost connection
+    # and marks it, and PostgreSQL says "shutting down" or "starting up" with
+    # SQLSTATE classes 08 and 57P. Anything else (a missing table, a broken
+    # query) is a bug: a 500, logged with its traceback.
     lost = isinstance(exc, ConnectionError | TimeoutError | socket.gaierror) or (
         isinstance(exc, sa_exc.DBAPIError)
-        and (exc.connection_invalidated or isinstance(exc, _CONNECTION_ERRORS))
+        and (exc.connection_invalidated or _sqlstate(exc).startswith(("08", "57P")))
     )
     if lost:
         return ServiceError(
@@ -179,7 +182,8 @@ def database_unavailable(exc: BaseException) -> ServiceError | None:
     return None
 
 
-_CONNECTION_ERRORS = (sa_exc.OperationalError, sa_exc.InterfaceError)
+def _sqlstate(exc: sa_exc.DBAPIError) -> str:
+    return str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
 
 
 def _reason(exc: BaseException) -> str:

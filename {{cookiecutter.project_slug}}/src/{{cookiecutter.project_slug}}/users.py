@@ -1,8 +1,9 @@
-"""Creating users (used by the create-user command and the tests)."""
+"""Creating users and replacing their tokens (the create-user and
+revoke-token commands, and the tests)."""
 
 import re
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .auth import hash_token, new_token
@@ -12,6 +13,10 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class UserExistsError(Exception):
+    pass
+
+
+class UnknownUserError(Exception):
     pass
 
 
@@ -29,4 +34,19 @@ async def create_user(engine: AsyncEngine, email: str, *, is_admin: bool = False
                 email=email, token_hash=hash_token(token), is_admin=is_admin, created_at=utcnow()
             )
         )
+    return token
+
+
+async def revoke_token(engine: AsyncEngine, email: str) -> str:
+    """Make the user's current token stop working at once; return its
+    replacement (only its hash is stored; the caller decides whether anyone
+    sees it)."""
+    email = email.strip().lower()
+    token = new_token()
+    async with engine.begin() as conn:
+        changed = await conn.execute(
+            update(User.__table__).where(User.email == email).values(token_hash=hash_token(token))
+        )
+    if changed.rowcount != 1:
+        raise UnknownUserError(f"no user with email {email}")
     return token

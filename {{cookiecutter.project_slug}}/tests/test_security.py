@@ -1,0 +1,135 @@
+"""Security boundaries: owners, administrators, tokens, what errors reveal,
+CORS, served files, and parameters that try to reach the SQL."""
+
+import httpx
+import pytest
+from sqlalchemy import func, select, text
+
+from {{ cookiecutter.project_slug }} import auth
+from {{ cookiecutter.project_slug }}.db import SessionDep
+from {{ cookiecutter.project_slug }}.models import Booking
+from tests.conftest import client_for
+from tests.helpers import assert_error, booking_body
+
+pytestmark = pytest.mark.anyio
+
+
+async def _book(client, api, headers, title: str) -> dict:
+    response = await client.post(f"{api}/bookings", json=booking_body(title), headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_exports_and_uploads_hold_only_the_owners_rows(client, api, alice, bob):
+    await _book(client, api, alice, "alice's")
+    upload = await client.post(
+        f"{api}/uploads",
+        content=b"alice's file",
+        headers={**alice, "Content-Type": "text/plain", "X-Filename": "a.txt"},
+    )
+    assert upload.status_code == 201
+    exported = await client.get(f"{api}/bookings/export?format=json", headers=bob)
+    uploads = await client.get(f"{api}/uploads", headers=bob)
+    assert exported.json() == {"items": []}
+    assert uploads.json()["items"] == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/admin/bookings"),
+        ("GET", "/admin/bookings/export"),
+        ("POST", "/venues"),
+    ],
+)
+async def test_admin_routes_are_403_for_users(client, api, alice, method, path):
+    response = await client.request(method, f"{api}{path}", headers=alice, json={"name": "x"})
+    assert_error(response, 403, "forbidden")
+
+
+async def test_tokens_are_random_long_and_compared_in_constant_time(
+    client, api, alice, monkeypatch
+):
+    tokens = {auth.new_token() for _ in range(1000)}
+    assert len(tokens) == 1000 and min(len(t) for t in tokens) >= 43  # 32 random bytes
+    compared = []
+    real = auth.hmac.compare_digest
+
+    def spy(a, b):
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(auth.hmac, "compare_digest", spy)
+    assert (await client.get(f"{api}/bookings", headers=alice)).status_code == 200
+    assert len(compared) == 1
+
+
+async def broken_query(session: SessionDep) -> dict:
+    await session.execute(text("SELECT secret_column FROM no_such_table"))
+    return {}
+
+
+async def test_unexpected_errors_reveal_no_trace_and_no_sql(app, api):
+    app.router.add_api_route(f"{api}/broken", broken_query)
+    # raise_app_exceptions=False: answer as a server would, not re-raise in the test.
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get(f"{api}/broken")
+    assert_error(response, 500, "error")
+    for leak in ("Traceback", "SELECT", "no_such_table", "secret_column", "sqlalchemy", ".py"):
+        assert leak not in response.text
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "sort=start_datetime;DROP TABLE bookings",
+        "sort=title",
+        "sort=(SELECT 1)",
+        "status=confirmed' OR '1'='1",
+        "user_id=1 OR 1=1",
+        "venue_id=1;DELETE FROM bookings",
+        "start_from=2030-01-01T00:00:00Z' OR 'x'='x",
+        "cursor=' OR 1=1 --",
+        "page_size=10;DROP TABLE users",
+    ],
+)
+async def test_parameters_never_reach_the_sql(client, api, admin, app, query):
+    await _book(client, api, admin, "still here")
+    response = await client.get(f"{api}/admin/bookings?{query}", headers=admin)
+    assert response.status_code in (400, 422), response.text
+    async with app.state.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Booking)) == 1
+
+
+async def test_text_is_stored_as_text(client, api, alice):
+    title = "'); DROP TABLE bookings; --"
+    created = await _book(client, api, alice, title)
+    read = await client.get(f"{api}/bookings/{created['id']}", headers=alice)
+    assert read.json()["title"] == title
+
+
+async def test_no_cross_origin_access_unless_configured(app_with, api):
+    preflight = {
+        "Origin": "https://app.example.org",
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "Authorization",
+    }
+    async with app_with() as app, client_for(app) as client:
+        default = await client.options(f"{api}/bookings", headers=preflight)
+    configured = ["https://app.example.org"]
+    async with app_with(cors_origins=configured) as app, client_for(app) as client:
+        allowed = await client.options(f"{api}/bookings", headers=preflight)
+        other = await client.options(
+            f"{api}/bookings", headers={**preflight, "Origin": "https://evil.example"}
+        )
+    assert "access-control-allow-origin" not in default.headers
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example.org"
+    assert "access-control-allow-origin" not in other.headers
+
+
+async def test_served_files_are_not_sniffed(client, api, alice):
+    for fmt in ("json", "ndjson", "csv"):
+        response = await client.get(f"{api}/bookings/export?format={fmt}", headers=alice)
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["content-disposition"].startswith("attachment;")

@@ -12,6 +12,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
@@ -31,6 +32,40 @@ _CODES = {
     422: "validation_error",
     429: "too_many_requests",
     503: "service_unavailable",
+}
+
+
+class ErrorDetail(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str
+    message: str
+    details: list[dict] | None = None  # validation errors: every problem, located
+
+
+class ErrorResponse(BaseModel):
+    """The shape of every error, as documented in the OpenAPI schema."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: ErrorDetail
+
+
+def documented_errors(*codes: int) -> dict[int | str, dict]:
+    """`responses=` for routes: these status codes answer with ErrorResponse."""
+    return {code: {"model": ErrorResponse, "description": _DESCRIPTIONS[code]} for code in codes}
+
+
+_DESCRIPTIONS = {
+    400: "Bad request (for example an invalid cursor)",
+    401: "Missing or invalid bearer token",
+    403: "Administrator access required",
+    404: "Not found",
+    413: "Request body over the limit",
+    415: "Content type not allowed",
+    422: "Invalid parameters or body",
+    429: "Rate limit exceeded, or too many exports at once",
+    503: "Database or memory unavailable; retry after Retry-After seconds",
 }
 
 

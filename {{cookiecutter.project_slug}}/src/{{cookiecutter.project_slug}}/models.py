@@ -142,11 +142,17 @@ class Upload(SQLModel, table=True):
 
 # ---------------------------------------------------------------- schemas
 
+# Ids are INTEGER columns (32-bit on PostgreSQL): larger ones cannot exist,
+# and sending one to the database would fail there (a 500) instead of here.
+MAX_ID = 2**31 - 1
+# PostgreSQL text cannot hold NUL characters: refused here with a 422.
+NO_NUL = r"^[^\x00]*$"
+
 
 class VenueCreate(SQLModel):
-    name: str = Field(min_length=1, max_length=200)
-    address: str = Field(default="", max_length=500)
-    capacity: int = Field(default=0, ge=0)
+    name: str = Field(min_length=1, max_length=200, regex=NO_NUL)
+    address: str = Field(default="", max_length=500, regex=NO_NUL)
+    capacity: int = Field(default=0, ge=0, le=MAX_ID)
 
 
 class VenueRead(VenueCreate):
@@ -155,7 +161,7 @@ class VenueRead(VenueCreate):
 
 
 class BookingItemCreate(SQLModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, regex=NO_NUL)
     quantity: int = Field(ge=1, le=10_000)
     unit_price: Decimal = Field(ge=0, max_digits=10, decimal_places=2)
 
@@ -174,24 +180,24 @@ class _BookingTimes(SQLModel):
 
 
 class BookingCreate(_BookingTimes):
-    title: str = Field(min_length=1, max_length=200)
-    venue_id: int | None = None
+    title: str = Field(min_length=1, max_length=200, regex=NO_NUL)
+    venue_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     status: BookingStatus = BookingStatus.pending
     start_datetime: AwareDatetime
     end_datetime: AwareDatetime
-    notes: str = Field(default="", max_length=10_000)
+    notes: str = Field(default="", max_length=10_000, regex=NO_NUL)
     items: list[BookingItemCreate] = Field(default_factory=list, max_length=100)
 
 
 class BookingUpdate(_BookingTimes):
     """Partial update: only the fields sent are changed."""
 
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    venue_id: int | None = None
+    title: str | None = Field(default=None, min_length=1, max_length=200, regex=NO_NUL)
+    venue_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     status: BookingStatus | None = None
     start_datetime: AwareDatetime | None = None
     end_datetime: AwareDatetime | None = None
-    notes: str | None = Field(default=None, max_length=10_000)
+    notes: str | None = Field(default=None, max_length=10_000, regex=NO_NUL)
 
     @model_validator(mode="before")
     @classmethod

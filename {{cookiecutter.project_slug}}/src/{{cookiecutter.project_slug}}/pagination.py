@@ -38,6 +38,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .errors import ServiceError
 
+# Offset pages deeper than this are refused (keyset cursors go anywhere):
+# it also keeps OFFSET within what the databases accept.
+MAX_PAGE = 1_000_000
+
 T = TypeVar("T")
 _PAGING_PARAMS = {"page", "page_size", "cursor", "with_total"}
 
@@ -94,7 +98,10 @@ class PageParams:
 # thread, and under load that hop costs more than the work (tests/test_routing.py).
 async def page_params(
     request: Request,
-    page: Annotated[int, Query(ge=1, description="1-based page number (offset mode)")] = 1,
+    page: Annotated[
+        int,
+        Query(ge=1, le=MAX_PAGE, description="1-based page number (offset mode; deeper: cursors)"),
+    ] = 1,
     page_size: Annotated[
         int | None, Query(ge=1, description="Rows per page, up to MAX_PAGE_SIZE")
     ] = None,

@@ -26,10 +26,14 @@ from fastapi import APIRouter, Depends, FastAPI
 from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .errors import documented_errors
 from .ratelimit import enforce_rate_limit
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
+# Documented on every resource route, so clients (and schema-driven tests)
+# know the one error shape; each route may answer with a subset of these.
+RESOURCE_ERRORS = documented_errors(400, 401, 403, 404, 413, 422, 429, 503)
 
 
 class LazyRouter(NamedTuple):
@@ -104,6 +108,7 @@ class RouterRegistry:
             prefix=self.api_prefix,
             max_body_size=limit_mb << 20,
             dependencies=self.dependencies,
+            responses=RESOURCE_ERRORS,
         )
         logger.debug("included router %s at %s", entry.module, prefix)
 

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime
 from sqlalchemy import Select, select
 from starlette.responses import StreamingResponse
@@ -12,7 +12,7 @@ from ..auth import AdminUser
 from ..bookings import BOOKING_SORTS, EXPORT_COLUMNS, SUMMARY_COLUMNS, BookingSort, filtered
 from ..db import SessionDep
 from ..export import ExportFormat, export_response
-from ..models import Booking, BookingStatus, BookingSummary
+from ..models import MAX_ID, Booking, BookingStatus, BookingSummary
 from ..pagination import Page, PageParamsDep, paginate
 from ..ratelimit import rate_limit
 
@@ -40,8 +40,8 @@ class AdminFilters:
 
 async def admin_filters(
     status: BookingStatus | None = None,
-    user_id: int | None = None,
-    venue_id: int | None = None,
+    user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    venue_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     start_from: AwareDatetime | None = None,
     start_before: AwareDatetime | None = None,
 ) -> AdminFilters:

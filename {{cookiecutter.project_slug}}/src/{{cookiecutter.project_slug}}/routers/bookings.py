@@ -1,6 +1,8 @@
 """The caller's own bookings: paginated lists and CRUD."""
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
 from sqlalchemy import select
 from starlette.responses import StreamingResponse
 
@@ -21,6 +23,7 @@ from ..db import SessionDep
 from ..errors import ServiceError
 from ..export import ExportFormat, export_response
 from ..models import (
+    MAX_ID,
     Booking,
     BookingCreate,
     BookingItem,
@@ -32,6 +35,8 @@ from ..models import (
 )
 from ..pagination import Page, PageParamsDep, paginate
 from ..ratelimit import rate_limit
+
+BookingId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 router = APIRouter(prefix="/bookings", tags=["bookings"])
 
@@ -101,16 +106,18 @@ async def create_booking(
     return _read(booking, items)
 
 
-@router.get("/{booking_id}")
-async def read_booking(booking_id: int, user: CurrentUser, session: SessionDep) -> BookingRead:
+@router.get("/{booking_id:int}")
+async def read_booking(
+    booking_id: BookingId, user: CurrentUser, session: SessionDep
+) -> BookingRead:
     booking = await booking_for(session, booking_id, user)
     items = await items_of(session, booking_id)
     return _read(booking, items)
 
 
-@router.patch("/{booking_id}")
+@router.patch("/{booking_id:int}")
 async def update_booking(
-    booking_id: int, body: BookingUpdate, user: CurrentUser, session: SessionDep
+    booking_id: BookingId, body: BookingUpdate, user: CurrentUser, session: SessionDep
 ) -> BookingRead:
     booking = await booking_for(session, booking_id, user)
     changes = body.model_dump(exclude_unset=True)
@@ -126,8 +133,8 @@ async def update_booking(
     return _read(booking, items)
 
 
-@router.delete("/{booking_id}", status_code=204)
-async def delete_booking(booking_id: int, user: CurrentUser, session: SessionDep) -> Response:
+@router.delete("/{booking_id:int}", status_code=204)
+async def delete_booking(booking_id: BookingId, user: CurrentUser, session: SessionDep) -> Response:
     booking = await booking_for(session, booking_id, user)
     await session.delete(booking)
     await session.commit()

@@ -2,10 +2,12 @@
 prompt and what is allowed, leaving no output behind; the post-generation
 manifest names only files that exist."""
 
+import ast
 import importlib.util
 import json
 import subprocess
 import sys
+import tomllib
 
 import pytest
 
@@ -108,6 +110,45 @@ def test_cookiecutter_refuses_and_leaves_nothing(tmp_path, answers, prompt, allo
     if prompt not in CHOICE_PROMPTS:  # cookiecutter reports bad choices itself
         assert "Traceback" not in result.stderr
     assert list(out.iterdir()) == []
+
+
+# Accepted answers: whatever the name holds, every file that quotes it stays
+# valid; slugs that sort after "tests" and the longest slug allowed still
+# pass the linter and the formatter.
+UNUSUAL = [
+    ({"project_name": "Ünïcödé Sérvice — ☕"}, "unicode_service"),
+    (
+        {"project_name": "Shell `id` $(whoami) ${HOME}; rm -rf / && echo | cat > x"},
+        "shell_id_whoami_home_rm_rf_echo_cat_x",
+    ),
+    (
+        {"project_name": "Quotes 'single' \"double\" \\ back\\slash"},
+        "quotes_single_double_back_slash",
+    ),
+    ({"project_name": "  spaced   out  "}, "spaced_out"),
+    ({"project_slug": "z" * 40, "database": "postgresql"}, "z" * 40),
+]
+
+
+@pytest.mark.parametrize(("answers", "slug"), UNUSUAL, ids=lambda v: str(v)[:24])
+def test_unusual_answers_render_valid_projects(tmp_path, answers, slug):
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", str(REPO), "-o", str(tmp_path)]
+    command += [f"{key}={value}" for key, value in answers.items()]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    project = tmp_path / slug
+    name = answers.get("project_name", "Lean Service")
+    meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    assert meta["name"] == slug and name in meta["description"]
+    app = ast.parse((project / "src" / slug / "app.py").read_text())
+    title = next(n for n in ast.walk(app) if isinstance(n, ast.keyword) and n.arg == "title")
+    assert ast.literal_eval(title.value) == name
+    assert (project / "README.md").read_text().startswith(f"# {name}")
+    for tool in (["check", "-q"], ["format", "--check", "-q"]):
+        lint = subprocess.run(
+            [sys.executable, "-m", "ruff", *tool, str(project)], capture_output=True, text=True
+        )
+        assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
 def test_manifest_paths_exist_in_the_template():

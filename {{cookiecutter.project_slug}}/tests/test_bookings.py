@@ -4,6 +4,7 @@ import pytest
 from sqlalchemy import select
 
 from {{ cookiecutter.project_slug }}.models import BookingItem
+
 from tests.helpers import assert_error, booking_body
 
 pytestmark = pytest.mark.anyio

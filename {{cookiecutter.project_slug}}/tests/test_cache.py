@@ -1,5 +1,9 @@
 import pytest
 
+from {{ cookiecutter.project_slug }}.users import create_user
+
+from tests.conftest import client_for
+
 pytestmark = pytest.mark.anyio
 
 
@@ -20,9 +24,6 @@ async def test_venue_list_is_cached_and_invalidated_on_write(client, api, alice,
 
 
 async def test_cache_is_bounded(app_with, api):
-    from {{ cookiecutter.project_slug }}.users import create_user
-    from tests.conftest import client_for
-
     async with app_with(cache_max_entries=3) as app, client_for(app) as client:
         token = await create_user(app.state.engine, "c@example.org")
         headers = {"Authorization": f"Bearer {token}"}

@@ -91,7 +91,14 @@ def test_bad_arguments_exit_with_usage(database_url, args):
 def test_openapi_writes_the_complete_schema_with_docs_switched_off(database_url, tmp_path):
     target = tmp_path / "openapi.json"
     result = subprocess.run(
-        [sys.executable, "-m", "{{ cookiecutter.project_slug }}", "openapi", "-o", str(target)],
+        [
+            sys.executable,
+            "-m",
+            "{{ cookiecutter.project_slug }}",
+            "openapi",
+            "-o",
+            str(target),
+        ],
         env={**os.environ, "DATABASE_URL": database_url, "DOCS_ENABLED": "false"},
         capture_output=True,
         text=True,

@@ -7,6 +7,7 @@ from {{ cookiecutter.project_slug }}.db import SessionDep
 from {{ cookiecutter.project_slug }}.errors import ServiceError
 from {{ cookiecutter.project_slug }}.models import Venue
 from {{ cookiecutter.project_slug }}.settings import load_settings
+
 from tests.helpers import assert_error
 
 pytestmark = pytest.mark.anyio

@@ -16,6 +16,7 @@ from {{ cookiecutter.project_slug }}.app import create_app
 from {{ cookiecutter.project_slug }}.db import SessionDep
 from {{ cookiecutter.project_slug }}.settings import load_settings
 from {{ cookiecutter.project_slug }}.users import create_user
+
 from tests.conftest import client_for
 from tests.helpers import assert_error, free_port
 

@@ -3,6 +3,7 @@ import pytest
 
 from {{ cookiecutter.project_slug }}.app import create_app
 from {{ cookiecutter.project_slug }}.settings import load_settings
+
 from tests.conftest import client_for
 from tests.helpers import assert_error
 

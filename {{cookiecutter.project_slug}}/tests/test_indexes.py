@@ -6,7 +6,11 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
-from {{ cookiecutter.project_slug }}.bookings import BOOKING_SORTS, BookingSort, summary_select
+from {{ cookiecutter.project_slug }}.bookings import (
+    BOOKING_SORTS,
+    BookingSort,
+    summary_select,
+)
 from {{ cookiecutter.project_slug }}.models import Booking, BookingStatus
 from {{ cookiecutter.project_slug }}.pagination import page_select
 from {{ cookiecutter.project_slug }}.seed import seed

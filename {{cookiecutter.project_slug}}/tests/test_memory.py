@@ -15,6 +15,7 @@ import pytest
 
 from {{ cookiecutter.project_slug }}.seed import seed
 from {{ cookiecutter.project_slug }}.users import create_user
+
 from tests.helpers import serving
 
 pytestmark = [

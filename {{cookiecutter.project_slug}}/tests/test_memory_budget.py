@@ -10,7 +10,11 @@ import pytest
 from sqlalchemy import select
 
 from {{ cookiecutter.project_slug }}.db import SessionDep
-from {{ cookiecutter.project_slug }}.memory.testing import assert_no_leak, drain, max_memory
+from {{ cookiecutter.project_slug }}.memory.testing import (
+    assert_no_leak,
+    drain,
+    max_memory,
+)
 from {{ cookiecutter.project_slug }}.models import Booking
 from {{ cookiecutter.project_slug }}.seed import seed
 from {{ cookiecutter.project_slug }}.users import create_user

@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from {{ cookiecutter.project_slug }}.memory.probe import Reading
+
 from tests.conftest import client_for
 from tests.helpers import assert_error
 

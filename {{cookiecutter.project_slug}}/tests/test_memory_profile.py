@@ -14,6 +14,7 @@ from {{ cookiecutter.project_slug }}.models import Booking
 from {{ cookiecutter.project_slug }}.seed import seed
 from {{ cookiecutter.project_slug }}.settings import SettingsError, load_settings
 from {{ cookiecutter.project_slug }}.users import create_user
+
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.anyio

@@ -12,6 +12,7 @@ import redis
 
 from {{ cookiecutter.project_slug }}.settings import SettingsError, load_settings
 from {{ cookiecutter.project_slug }}.users import create_user
+
 from tests.conftest import client_for
 from tests.helpers import assert_error, free_port
 

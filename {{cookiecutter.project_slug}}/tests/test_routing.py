@@ -17,6 +17,7 @@ import time
 import pytest
 
 from {{ cookiecutter.project_slug }} import routing
+
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.anyio

@@ -8,6 +8,7 @@ from sqlalchemy import func, select, text
 from {{ cookiecutter.project_slug }} import auth
 from {{ cookiecutter.project_slug }}.db import SessionDep
 from {{ cookiecutter.project_slug }}.models import Booking
+
 from tests.conftest import client_for
 from tests.helpers import assert_error, booking_body
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from {{ cookiecutter.project_slug }}.memory.gc import settle_heap
+
 from tests.helpers import serving
 
 pytestmark = pytest.mark.anyio

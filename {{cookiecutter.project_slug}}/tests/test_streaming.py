@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 
 from {{ cookiecutter.project_slug }}.seed import seed
+
 from tests.helpers import free_port
 
 pytestmark = pytest.mark.anyio

@@ -8,6 +8,7 @@ import os
 import pytest
 
 from {{ cookiecutter.project_slug }}.users import create_user
+
 from tests.conftest import client_for
 from tests.helpers import assert_error, booking_body
 

@@ -10,10 +10,12 @@ import asyncio
 import time
 
 import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 
 from {{ cookiecutter.project_slug }}.app import create_app
 from {{ cookiecutter.project_slug }}.db import SessionDep
+from {{ cookiecutter.project_slug }}.export import ClosingStreamingResponse
 from {{ cookiecutter.project_slug }}.settings import load_settings
 from {{ cookiecutter.project_slug }}.users import create_user
 
@@ -84,6 +86,25 @@ async def test_a_request_that_goes_away_gives_its_connection_back(app, api):
         with pytest.raises(asyncio.CancelledError):
             await request
     assert app.state.engine.pool.checkedout() == 0
+
+
+async def test_an_export_without_a_connection_is_a_503_not_a_broken_200(app, api):
+    released = []
+
+    async def rows_without_a_connection():
+        raise sa_exc.TimeoutError("QueuePool limit reached")
+        yield b""  # an async generator, like the export's
+
+    async def stuck_export() -> ClosingStreamingResponse:
+        return ClosingStreamingResponse(
+            rows_without_a_connection(), on_close=lambda: released.append(True)
+        )
+
+    app.router.add_api_route(f"{api}/stuck-export", stuck_export)
+    async with client_for(app) as client:
+        response = await client.get(f"{api}/stuck-export")
+    assert_error(response, 503, "database_busy")
+    assert released == [True]  # the export slot is given back
 
 
 async def test_shutdown_closes_the_pool(settings, api):

@@ -26,7 +26,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from .errors import ServiceError
+from .db import database_unavailable
+from .errors import ServiceError, error_response
 
 logger = logging.getLogger(__name__)
 
@@ -66,20 +67,47 @@ class ExportSlots:
 
 class ClosingStreamingResponse(StreamingResponse):
     """A StreamingResponse that always closes its generator and then calls
-    `on_close`, whether the stream finished, failed or the client left."""
+    `on_close`, whether the stream finished, failed or the client left.
+
+    It takes the first chunk before sending the status: the generator
+    connects to the database there, so a database that is down or a pool
+    with no free connection is still a JSON 503, not a 200 whose body breaks.
+    """
 
     def __init__(self, content, *, on_close: Callable[[], None], **kwargs) -> None:
         super().__init__(content, **kwargs)
         self._on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rows = self.body_iterator
         try:
+            try:
+                first = await anext(rows)
+            except StopAsyncIteration:
+                first = b""
+            except Exception as exc:
+                if (unavailable := database_unavailable(exc)) is None:
+                    raise
+                logger.warning("export not started: %s", unavailable)
+                await _service_error_response(unavailable)(scope, receive, send)
+                return
+            self.body_iterator = _prepend(first, rows)
             await super().__call__(scope, receive, send)
         finally:
             try:
-                await self.body_iterator.aclose()
+                await rows.aclose()
             finally:
                 self._on_close()
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+def _service_error_response(error: ServiceError):
+    return error_response(error.status_code, error.message, error.code, error.headers)
 
 
 # ---------------------------------------------------------------- encoders
@@ -129,14 +157,16 @@ async def _stream_rows(
     keys = [column.key for column in stmt.selected_columns]
     sent = 0
     finished = False
-    if fmt is ExportFormat.json:
-        yield b'{"items":['
-    elif fmt is ExportFormat.csv:
-        yield _csv_header(keys)
     try:
         # A Core connection, not an ORM session: rows are plain tuples, with
-        # no ORM loading step per row. Opened here, inside the stream.
+        # no ORM loading step per row. Opened here, inside the stream, after
+        # the route's own session has given its connection back; the first
+        # chunk waits for it (see ClosingStreamingResponse).
         async with engine.connect() as connection:
+            if fmt is ExportFormat.json:
+                yield b'{"items":['
+            elif fmt is ExportFormat.csv:
+                yield _csv_header(keys)
             result = await connection.stream(stmt.execution_options(yield_per=EXPORT_BATCH_ROWS))
             async for batch in result.partitions():
                 if batch:

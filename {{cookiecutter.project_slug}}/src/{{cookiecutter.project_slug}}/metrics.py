@@ -95,7 +95,8 @@ class MetricsMiddleware:
 
     def route_template(self, scope: Scope) -> str:
         route = scope.get("route")
-        template = getattr(route, "path", None)
+        # path_format: the template without convertors ({id}, not {id:int}).
+        template = getattr(route, "path_format", None)
         if template is None:
             return "unmatched"
         # Routes of included routers carry their path without the prefix they

@@ -1,6 +1,7 @@
 """Every supported variant renders clean, installs, passes its own tests and
 boots. The `project` fixture (conftest) runs each test once per variant."""
 
+import hashlib
 import os
 import re
 import signal
@@ -155,10 +156,32 @@ def test_answers_reach_the_settings(project: Rendered):
     ]
 
 
+# Code digest -> the variant whose suite passed with it (and whether slow tests ran).
+_PASSED_SUITES: dict[str, tuple[str, bool]] = {}
+
+
+def _code_digest(project: Rendered) -> str:
+    """What the generated suite depends on: the package, the tests, pyproject
+    and the database. Variants that differ only in other files (Docker) share it."""
+    digest = hashlib.sha256(project.variant.database.encode())
+    for path in sorted(project.path.glob("src/**/*")) + sorted(project.path.glob("tests/**/*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(project.path)).encode() + path.read_bytes())
+    digest.update((project.path / "pyproject.toml").read_bytes())
+    return digest.hexdigest()
+
+
 def test_generated_tests_pass(project: Rendered, fresh_database, postgres_server):
     """The project's own suite, on the variant's database: a real PostgreSQL
     server for PostgreSQL variants (SQLite is the SQLite variants' part),
-    reached over TLS too when the server has a certificate."""
+    reached over TLS too when the server has a certificate.
+
+    A variant whose code is byte for byte that of a variant already tested
+    (with_docker changes only the container files) is not run again."""
+    code = _code_digest(project)
+    if code in _PASSED_SUITES and (_PASSED_SUITES[code][1] or not project.variant.slow_tests):
+        print(f"same package, tests and database as {_PASSED_SUITES[code][0]}, which passed")
+        return
     env = {**os.environ}
     env.pop("TEST_DATABASE_URL", None)
     slow = project.variant.slow_tests
@@ -181,6 +204,7 @@ def test_generated_tests_pass(project: Rendered, fresh_database, postgres_server
         assert result.returncode == 0, output
         assert re.search(r"\d+ passed", result.stdout), output
         assert " failed" not in result.stdout and " error" not in result.stdout, output
+    _PASSED_SUITES[code] = (project.variant.id, slow)
 
 
 def _free_port() -> int:

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 class Variant:
     id: str
     answers: dict[str, str] = field(default_factory=dict)
-    # The generated memory-proportion tests (marked slow: they seed 200,000
-    # rows) depend only on the database, so they run for one variant of each.
+    # The generated slow tests (memory proportions over 200,000 rows, leak
+    # checks, export budgets) depend only on the database, so they run for
+    # one variant of each.
     slow_tests: bool = False
 
     @property

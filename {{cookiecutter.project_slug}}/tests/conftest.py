@@ -11,14 +11,12 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import MetaData, text
 
 from {{ cookiecutter.project_slug }}.app import create_app
 from {{ cookiecutter.project_slug }}.migrations import downgrade, upgrade
 from {{ cookiecutter.project_slug }}.settings import Settings, load_settings
 from {{ cookiecutter.project_slug }}.users import create_user
-
-TABLES = ["uploads", "booking_items", "bookings", "venues", "users"]
 
 
 @pytest.fixture
@@ -42,12 +40,32 @@ def settings(database_url, tmp_path) -> Settings:
     return load_settings(database_url=database_url, upload_dir=tmp_path / "uploads", _env_file=None)
 
 
+_tables: dict[str, list[str]] = {}
+
+
+def _tables_children_first(connection) -> list[str]:
+    """Every table the migrations made (resources added later too), quoted,
+    those referring to others first. Read once per database."""
+    url = connection.engine.url.render_as_string()
+    if url not in _tables:
+        metadata = MetaData()
+        metadata.reflect(connection)
+        quote = connection.dialect.identifier_preparer.quote
+        _tables[url] = [
+            quote(table.name)
+            for table in reversed(metadata.sorted_tables)
+            if table.name != "alembic_version"
+        ]
+    return _tables[url]
+
+
 async def _empty_tables(app) -> None:
     async with app.state.engine.begin() as conn:
+        tables = await conn.run_sync(_tables_children_first)
         if conn.dialect.name == "postgresql":
-            await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
-            for table in TABLES:
+            for table in tables:
                 await conn.execute(text(f"DELETE FROM {table}"))
 
 

@@ -40,6 +40,7 @@ async def test_a_list_page_stays_within_its_budget(app, client, api, admin, sett
     assert use.peak_kb > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["ndjson", "json", "csv"])
 async def test_an_export_stays_within_one_budget_whatever_the_row_count(app, api, admin, fmt):
     url = f"{api}/admin/bookings/export?format={fmt}"
@@ -88,6 +89,7 @@ async def load_every_booking(session: SessionDep) -> dict:
     return {"count": len(bookings)}
 
 
+@pytest.mark.slow
 async def test_max_memory_catches_a_route_that_loads_everything(app, client, api, admin):
     app.router.add_api_route(f"{api}/everything", load_every_booking)
     await seed(app.state.engine, users=5, bookings=MANY_ROWS, venues=3)

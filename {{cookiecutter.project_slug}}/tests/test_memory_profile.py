@@ -39,6 +39,7 @@ def _peak_kb(response) -> int:
     return int(response.headers[HEADER])
 
 
+@pytest.mark.slow
 async def test_responses_carry_their_peak_and_heavy_ones_are_logged(app_with, api, caplog):
     async with app_with(memory_profile=True, memory_profile_log_kb=2048) as app:
         app.router.add_api_route(f"{api}/everything", load_every_booking)

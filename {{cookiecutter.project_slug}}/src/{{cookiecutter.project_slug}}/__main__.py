@@ -1,4 +1,4 @@
-"""Command line: migrate, serve, seed, create-user, revoke-token, openapi.
+"""Command line: migrate, serve, seed, create-user, revoke-token, openapi, new-resource.
 
     python -m {{ cookiecutter.project_slug }} --help   (also installed as `{{ cookiecutter.__cli_name }}`)
 
@@ -124,6 +124,26 @@ def _openapi(settings: Settings, args: argparse.Namespace) -> None:
     print(f"wrote {target}")
 
 
+def _new_resource(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from .scaffold import ScaffoldError, find_project, new_resource, parse_resource
+
+    try:
+        spec = parse_resource(args.name, args.field, owned=args.owned, plural=args.plural)
+        project = find_project(Path(args.project), __package__)
+        written = new_resource(project, spec)
+    except ScaffoldError as exc:
+        sys.exit(f"error: {exc}")
+    print(f"added {spec.name}, served at API_PREFIX + {spec.url}:")
+    for path in written:
+        print(f"  {project.relative(path)}")
+    print(
+        f"next: `{_parser().prog} migrate` creates its table; "
+        f"`pytest tests/test_{spec.plural}.py` runs its tests"
+    )
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -166,6 +186,30 @@ def _parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser("openapi", help="write the OpenAPI schema (all routers)")
     schema.add_argument("--output", "-o", default=None, help="file to write (default: stdout)")
+
+    resource = commands.add_parser(
+        "new-resource",
+        help="add a resource: table, schemas, router, migration and tests",
+        description="Writes a paginated, exportable CRUD resource into this project "
+        "(run in the project's directory). Field types: "
+        "str, text, int, float, bool, decimal, date, datetime; NAME:TYPE? is optional.",
+    )
+    resource.add_argument("name", help="the resource's class name, like Room or RoomType")
+    resource.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="NAME:TYPE",
+        help="a field (repeat for more), like name:str or notes:text?",
+    )
+    resource.add_argument(
+        "--owned",
+        action="store_true",
+        help="rows belong to the user who creates them (default: read by users, "
+        "written by administrators)",
+    )
+    resource.add_argument("--plural", help="the table and URL name (default: NAME + s)")
+    resource.add_argument("--project", default=".", help="the project's directory")
     return parser
 
 
@@ -181,6 +225,9 @@ _HANDLERS = {
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.command == "new-resource":  # works on the source: needs no settings
+        _new_resource(args)
+        return
     try:
         settings = get_settings()
     except SettingsError as exc:

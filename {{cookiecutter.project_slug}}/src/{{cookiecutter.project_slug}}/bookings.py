@@ -8,12 +8,13 @@ from enum import StrEnum
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from .crud import columns_of
 from .errors import ServiceError
-from .models import Booking, BookingItem, BookingStatus, BookingSummary, User, Venue
+from .models import Booking, BookingItem, BookingStatus, BookingSummary, Venue
 from .pagination import SortKey
 
 # List queries select only these columns, never whole rows (notes can be long).
-SUMMARY_COLUMNS = [getattr(Booking, name) for name in BookingSummary.model_fields]
+SUMMARY_COLUMNS = columns_of(Booking, BookingSummary)
 # Exports carry every column of the booking itself (items are not included).
 BOOKING_FIELDS = (
     "id",
@@ -68,17 +69,6 @@ def utc_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
     """[start, end) of the current UTC day."""
     start = datetime.combine((now or datetime.now(UTC)).date(), time(), tzinfo=UTC)
     return start, start + timedelta(days=1)
-
-
-async def booking_for(session: AsyncSession, booking_id: int, user: User) -> Booking:
-    """The booking if the user owns it or is an administrator, else 404.
-
-    404 rather than 403 for someone else's booking, so ids do not leak.
-    """
-    booking = await session.get(Booking, booking_id)
-    if booking is None or (booking.user_id != user.id and not user.is_admin):
-        raise ServiceError(404, f"Booking {booking_id} not found")
-    return booking
 
 
 async def items_of(session: AsyncSession, booking_id: int) -> list[BookingItem]:

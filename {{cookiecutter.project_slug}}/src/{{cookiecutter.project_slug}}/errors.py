@@ -96,9 +96,12 @@ class ServiceError(Exception):
             headers,
         )
 
+    def response(self) -> JSONResponse:
+        return error_response(self.status_code, self.message, self.code, self.headers)
+
 
 async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-    return error_response(exc.status_code, exc.message, exc.code, exc.headers)
+    return exc.response()
 
 
 def _body_limit_message(scope: Scope) -> str:

@@ -16,6 +16,7 @@ import io
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -27,7 +28,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from .db import database_unavailable
-from .errors import ServiceError, error_response
+from .errors import ServiceError
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class ClosingStreamingResponse(StreamingResponse):
                 if (unavailable := database_unavailable(exc)) is None:
                     raise
                 logger.warning("export not started: %s", unavailable)
-                await _service_error_response(unavailable)(scope, receive, send)
+                await unavailable.response()(scope, receive, send)
                 return
             self.body_iterator = _prepend(first, rows)
             await super().__call__(scope, receive, send)
@@ -106,10 +107,6 @@ async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[by
         yield chunk
 
 
-def _service_error_response(error: ServiceError):
-    return error_response(error.status_code, error.message, error.code, error.headers)
-
-
 # ---------------------------------------------------------------- encoders
 
 
@@ -122,15 +119,23 @@ def _csv_value(value: Any) -> Any:
 # faster than json.dumps on these rows.
 
 
+def _other(value: Any) -> Any:
+    # What orjson leaves to its caller: decimals leave as strings, as the API
+    # sends them (a float would round money).
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot export a {type(value).__name__}")
+
+
 def _ndjson(keys: Sequence[str], rows: Iterable[tuple], _first: bool) -> bytes:
     option = orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
-    return b"".join(orjson.dumps(dict(zip(keys, row, strict=True)), option=option) for row in rows)
+    return b"".join(orjson.dumps(dict(zip(keys, row, strict=True)), _other, option) for row in rows)
 
 
 def _json(keys: Sequence[str], rows: Iterable[tuple], first: bool) -> bytes:
     # One dumps call per batch, then drop the list's brackets.
     body = orjson.dumps(
-        [dict(zip(keys, row, strict=True)) for row in rows], option=orjson.OPT_UTC_Z
+        [dict(zip(keys, row, strict=True)) for row in rows], _other, orjson.OPT_UTC_Z
     )
     return body[1:-1] if first else b"," + body[1:-1]
 

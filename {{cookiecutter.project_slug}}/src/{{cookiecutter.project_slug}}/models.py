@@ -7,6 +7,7 @@ schemas, so a client can never set a column the API does not expose.
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import ClassVar
 
 from pydantic import AwareDatetime, model_validator
 from sqlalchemy import (
@@ -145,8 +146,25 @@ class Upload(SQLModel, table=True):
 # Ids are INTEGER columns (32-bit on PostgreSQL): larger ones cannot exist,
 # and sending one to the database would fail there (a 500) instead of here.
 MAX_ID = 2**31 - 1
+MIN_INT = -(2**31)  # the other end of an INTEGER column
 # PostgreSQL text cannot hold NUL characters: refused here with a 422.
 NO_NUL = r"^[^\x00]*$"
+
+
+class PartialUpdate(SQLModel):
+    """Base of PATCH bodies: a field left out is kept; null is refused (422)
+    unless the field is in `nullable`, rather than failing in the database."""
+
+    nullable: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_null_for_required(cls, data):
+        if isinstance(data, dict):
+            for name, value in data.items():
+                if value is None and name in cls.model_fields and name not in cls.nullable:
+                    raise ValueError(f"{name} cannot be null")
+        return data
 
 
 class VenueCreate(SQLModel):
@@ -189,8 +207,10 @@ class BookingCreate(_BookingTimes):
     items: list[BookingItemCreate] = Field(default_factory=list, max_length=100)
 
 
-class BookingUpdate(_BookingTimes):
+class BookingUpdate(PartialUpdate, _BookingTimes):
     """Partial update: only the fields sent are changed."""
+
+    nullable = frozenset({"venue_id"})
 
     title: str | None = Field(default=None, min_length=1, max_length=200, regex=NO_NUL)
     venue_id: int | None = Field(default=None, ge=1, le=MAX_ID)
@@ -198,16 +218,6 @@ class BookingUpdate(_BookingTimes):
     start_datetime: AwareDatetime | None = None
     end_datetime: AwareDatetime | None = None
     notes: str | None = Field(default=None, max_length=10_000, regex=NO_NUL)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_null_for_required(cls, data):
-        # Omitting a field keeps it; sending null is only meaningful for venue_id.
-        if isinstance(data, dict):
-            for name in ("title", "status", "start_datetime", "end_datetime", "notes"):
-                if name in data and data[name] is None:
-                    raise ValueError(f"{name} cannot be null")
-        return data
 
 
 class BookingSummary(SQLModel):

@@ -1,8 +1,6 @@
 """The caller's own bookings: paginated lists and CRUD."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 from starlette.responses import StreamingResponse
 
@@ -11,7 +9,6 @@ from ..bookings import (
     BOOKING_SORTS,
     EXPORT_COLUMNS,
     BookingSort,
-    booking_for,
     ensure_venue,
     filtered,
     items_of,
@@ -19,11 +16,11 @@ from ..bookings import (
     summary_select,
     utc_day_bounds,
 )
+from ..crud import ResourceId, apply_changes, get_or_404, owned_by, read_as
 from ..db import SessionDep
 from ..errors import ServiceError
 from ..export import ExportFormat, export_response
 from ..models import (
-    MAX_ID,
     Booking,
     BookingCreate,
     BookingItem,
@@ -31,20 +28,15 @@ from ..models import (
     BookingStatus,
     BookingSummary,
     BookingUpdate,
-    utcnow,
 )
 from ..pagination import Page, PageParamsDep, paginate
 from ..ratelimit import rate_limit
-
-BookingId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 router = APIRouter(prefix="/bookings", tags=["bookings"])
 
 
 def _read(booking: Booking, items: list[BookingItem]) -> BookingRead:
-    return BookingRead.model_validate(
-        {**booking.model_dump(), "items": [item.model_dump() for item in items]}
-    )
+    return read_as(BookingRead, booking, items=[item.model_dump() for item in items])
 
 
 @router.get("")
@@ -55,7 +47,7 @@ async def list_my_bookings(
     status: BookingStatus | None = None,
     sort: BookingSort = BookingSort.newest_first,
 ) -> Page[BookingSummary]:
-    stmt = summary_select(status, user_id=user.id)
+    stmt = owned_by(summary_select(status), Booking, user)
     return await paginate(session, stmt, page, BOOKING_SORTS[sort])
 
 
@@ -68,7 +60,7 @@ async def list_my_bookings_today(
     sort: BookingSort = BookingSort.oldest_first,
 ) -> Page[BookingSummary]:
     start, end = utc_day_bounds()
-    stmt = summary_select(status, user_id=user.id).where(
+    stmt = owned_by(summary_select(status), Booking, user).where(
         Booking.start_datetime >= start, Booking.start_datetime < end
     )
     return await paginate(session, stmt, page, BOOKING_SORTS[sort])
@@ -84,7 +76,7 @@ async def export_my_bookings(
 ):
     """All your bookings as one streamed file; memory stays flat in row count."""
     order = BOOKING_SORTS[BookingSort.newest_first].order_by()
-    stmt = filtered(select(*EXPORT_COLUMNS), status, user_id=user.id).order_by(*order)
+    stmt = owned_by(filtered(select(*EXPORT_COLUMNS), status), Booking, user).order_by(*order)
     return export_response(request, stmt, format, "bookings")
 
 
@@ -108,34 +100,34 @@ async def create_booking(
 
 @router.get("/{booking_id:int}")
 async def read_booking(
-    booking_id: BookingId, user: CurrentUser, session: SessionDep
+    booking_id: ResourceId, user: CurrentUser, session: SessionDep
 ) -> BookingRead:
-    booking = await booking_for(session, booking_id, user)
+    booking = await get_or_404(session, Booking, booking_id, owner=user)
     items = await items_of(session, booking_id)
     return _read(booking, items)
 
 
 @router.patch("/{booking_id:int}")
 async def update_booking(
-    booking_id: BookingId, body: BookingUpdate, user: CurrentUser, session: SessionDep
+    booking_id: ResourceId, body: BookingUpdate, user: CurrentUser, session: SessionDep
 ) -> BookingRead:
-    booking = await booking_for(session, booking_id, user)
+    booking = await get_or_404(session, Booking, booking_id, owner=user)
     changes = body.model_dump(exclude_unset=True)
     if "venue_id" in changes:
         await ensure_venue(session, changes["venue_id"])
-    for name, value in changes.items():
-        setattr(booking, name, value)
+    apply_changes(booking, changes)
     if booking.end_datetime <= booking.start_datetime:
         raise ServiceError(422, "end_datetime must be after start_datetime")
-    booking.updated_at = utcnow()
     await session.commit()
     items = await items_of(session, booking_id)
     return _read(booking, items)
 
 
 @router.delete("/{booking_id:int}", status_code=204)
-async def delete_booking(booking_id: BookingId, user: CurrentUser, session: SessionDep) -> Response:
-    booking = await booking_for(session, booking_id, user)
+async def delete_booking(
+    booking_id: ResourceId, user: CurrentUser, session: SessionDep
+) -> Response:
+    booking = await get_or_404(session, Booking, booking_id, owner=user)
     await session.delete(booking)
     await session.commit()
     return Response(status_code=204)

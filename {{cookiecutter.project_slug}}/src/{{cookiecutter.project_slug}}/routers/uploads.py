@@ -7,6 +7,7 @@ from sqlalchemy import select
 from starlette.requests import ClientDisconnect
 
 from ..auth import CurrentUser
+from ..crud import columns_of, owned_by, read_as
 from ..db import SessionDep
 from ..models import Upload, UploadRead
 from ..pagination import Page, PageParamsDep, SortKey, paginate
@@ -16,7 +17,7 @@ from ..uploads import receive_upload
 router = APIRouter(prefix="/uploads", tags=["uploads"])
 logger = logging.getLogger(__name__)
 
-_UPLOAD_COLUMNS = [getattr(Upload, name) for name in UploadRead.model_fields]
+_UPLOAD_COLUMNS = columns_of(Upload, UploadRead)
 _NEWEST_FIRST = SortKey((Upload.created_at, Upload.id), descending=True)
 
 _BODY = {
@@ -66,12 +67,12 @@ async def upload_file(request: Request, user: CurrentUser, session: SessionDep) 
     except BaseException:
         stored.path.unlink(missing_ok=True)
         raise
-    return UploadRead.model_validate(upload.model_dump())
+    return read_as(UploadRead, upload)
 
 
 @router.get("")
 async def list_my_uploads(
     user: CurrentUser, session: SessionDep, page: PageParamsDep
 ) -> Page[UploadRead]:
-    stmt = select(*_UPLOAD_COLUMNS).where(Upload.user_id == user.id)
+    stmt = owned_by(select(*_UPLOAD_COLUMNS), Upload, user)
     return await paginate(session, stmt, page, _NEWEST_FIRST)

@@ -4,13 +4,14 @@ from fastapi import APIRouter, Request
 from sqlmodel import select
 
 from ..auth import AdminUser, CurrentUser
+from ..crud import columns_of, read_as
 from ..db import SessionDep
 from ..models import Venue, VenueCreate, VenueRead
 from ..pagination import Page, PageParamsDep, SortKey, paginate
 
 router = APIRouter(prefix="/venues", tags=["venues"])
 
-_VENUE_COLUMNS = [getattr(Venue, name) for name in VenueRead.model_fields]
+_VENUE_COLUMNS = columns_of(Venue, VenueRead)
 _BY_NAME = SortKey((Venue.name, Venue.id), descending=False)
 
 
@@ -32,4 +33,4 @@ async def create_venue(
     session.add(venue)
     await session.commit()
     request.app.state.cache.clear()
-    return VenueRead.model_validate(venue.model_dump())
+    return read_as(VenueRead, venue)

@@ -1,0 +1,63 @@
+"""What every resource router shares: ids in paths, list columns, ownership, updates.
+
+With pagination.py (pages) and export.py (streamed files) this is all a
+resource router needs, so each route stays a few lines (routers/bookings.py;
+the `new-resource` command writes routers on the same helpers).
+"""
+
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Path
+from pydantic import BaseModel
+from sqlalchemy import ColumnElement, Select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
+
+from .errors import ServiceError
+from .models import MAX_ID, User, utcnow
+
+Row = TypeVar("Row", bound=SQLModel)
+Schema = TypeVar("Schema", bound=BaseModel)
+
+# Ids are INTEGER columns: a larger one cannot exist, and is a 422 here
+# instead of an out-of-range error from the database.
+ResourceId = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+def columns_of(table: type[SQLModel], schema: type[BaseModel]) -> list[ColumnElement]:
+    """The table's columns that `schema` shows: lists select these, never whole
+    rows, so a page holds no column the response drops."""
+    return [getattr(table, name) for name in schema.model_fields]
+
+
+def owned_by(stmt: Select, table: type[SQLModel], user: User) -> Select:
+    """Only the user's own rows (`table.user_id`), administrators included:
+    lists of one's own rows are lists of one's own rows for everybody."""
+    return stmt.where(table.user_id == user.id)
+
+
+async def get_or_404(
+    session: AsyncSession, table: type[Row], row_id: Any, owner: User | None = None
+) -> Row:
+    """The row with this primary key, else 404.
+
+    With `owner`, a row of another user is a 404 as well (not a 403, so ids
+    do not tell anyone what exists), unless `owner` is an administrator.
+    """
+    row = await session.get(table, row_id)
+    if row is None or (owner is not None and row.user_id != owner.id and not owner.is_admin):
+        raise ServiceError(404, f"{table.__name__} {row_id} not found")
+    return row
+
+
+def apply_changes(row: SQLModel, changes: dict[str, Any]) -> None:
+    """Set the fields a partial update sent, and `updated_at` if the table has it."""
+    for name, value in changes.items():
+        setattr(row, name, value)
+    if "updated_at" in type(row).model_fields:
+        row.updated_at = utcnow()
+
+
+def read_as(schema: type[Schema], row: SQLModel, **extra: Any) -> Schema:
+    """A response schema from a row (plus fields the row does not hold)."""
+    return schema.model_validate({**row.model_dump(), **extra})

@@ -1,0 +1,176 @@
+"""`new-resource`: add a resource to this project, the way the bookings are built.
+
+    new-resource Room --field name:str --field capacity:int [--owned] [--plural rooms]
+
+writes four files and adds one line to RESOURCE_ROUTERS (routing.py):
+
+    src/<package>/resources/<plural>.py       table, request/response schemas, list orders
+    src/<package>/routers/<plural>.py         pages (offset and cursor), CRUD, streamed export
+    src/<package>/migrations/versions/NNNN_<plural>.py   the table and its list index
+    tests/test_<plural>.py                    tests of all of it
+
+Everything is checked before anything is written: a refused request (a bad
+name, a resource or table that exists, a registry that cannot be found)
+changes no file. If ruff is installed (the dev extra), the new files are
+passed through `ruff check --fix` and `ruff format`, so long names still
+give lines within the project's style.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import render
+from .spec import ResourceSpec, ScaffoldError, parse_resource
+
+__all__ = ["ScaffoldError", "new_resource", "parse_resource"]
+
+# The registry list in routing.py, up to its closing bracket.
+_REGISTRY = re.compile(r"^RESOURCE_ROUTERS: list\[LazyRouter\] = \[\n(?:[ \t]+.*\n)*(?=\]$)", re.M)
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    package: str
+
+    @property
+    def source(self) -> Path:
+        return self.root / "src" / self.package
+
+    def relative(self, path: Path) -> str:
+        return str(path.relative_to(self.root))
+
+
+def find_project(root: Path, package: str) -> Project:
+    project = Project(root.resolve(), package)
+    if (
+        not (project.root / "pyproject.toml").is_file()
+        or not (project.source / "routing.py").is_file()
+    ):
+        raise ScaffoldError(
+            f"{project.root} is not the project's directory (it needs pyproject.toml and "
+            f"src/{package}/routing.py): run the command there, or pass --project DIR"
+        )
+    return project
+
+
+def new_resource(project: Project, spec: ResourceSpec) -> list[Path]:
+    """Write the resource; returns the paths written (routing.py last)."""
+    files = plan(project, spec)
+    written = _write_all(files)
+    _ruff(project, [path for path in written if path.name != "routing.py"])
+    return written
+
+
+def plan(project: Project, spec: ResourceSpec) -> dict[Path, str]:
+    """Every file to write and its text, or ScaffoldError if anything is wrong."""
+    _refuse_existing(project, spec)
+    routing = project.source / "routing.py"
+    registry = _with_registry_line(routing.read_text(encoding="utf-8"), spec)
+    revision, down_revision = _next_revision(project)
+    versions = project.source / "migrations" / "versions"
+    return {
+        project.source / "resources" / f"{spec.plural}.py": render.resource_module(spec),
+        project.source / "routers" / f"{spec.plural}.py": render.router_module(spec),
+        versions / f"{revision}_{spec.plural}.py": render.migration_module(
+            spec, revision, down_revision
+        ),
+        project.root / "tests" / f"test_{spec.plural}.py": render.tests_module(
+            spec, project.package
+        ),
+        routing: registry,
+    }
+
+
+def _refuse_existing(project: Project, spec: ResourceSpec) -> None:
+    sources = {
+        path: path.read_text(encoding="utf-8") for path in sorted(project.source.rglob("*.py"))
+    }
+    table = re.compile(rf"""(__tablename__\s*=|create_table\()\s*["']{spec.plural}["']""")
+    cls = re.compile(rf"^class {spec.name}\b", re.M)
+    for path, text in sources.items():
+        where = project.relative(path)
+        if f'LazyRouter("{spec.url}"' in text:
+            raise ScaffoldError(f"resource {spec.url} already exists: it is registered in {where}")
+        if table.search(text):
+            raise ScaffoldError(
+                f"a table named {spec.plural!r} already exists ({where}); "
+                "choose another name, or another --plural"
+            )
+        if cls.search(text):
+            raise ScaffoldError(f"a class named {spec.name} already exists ({where})")
+    for path in (
+        project.source / "resources" / f"{spec.plural}.py",
+        project.source / "routers" / f"{spec.plural}.py",
+        project.root / "tests" / f"test_{spec.plural}.py",
+    ):
+        if path.exists():
+            raise ScaffoldError(f"{project.relative(path)} already exists")
+
+
+def _with_registry_line(routing: str, spec: ResourceSpec) -> str:
+    match = _REGISTRY.search(routing)
+    if match is None:
+        raise ScaffoldError(
+            "cannot find `RESOURCE_ROUTERS: list[LazyRouter] = [` ... `]` in routing.py; "
+            "restore that list (one LazyRouter per line) so new resources can be registered"
+        )
+    line = f'    LazyRouter("{spec.url}", ".routers.{spec.plural}"),\n'
+    return routing[: match.end()] + line + routing[match.end() :]
+
+
+def _next_revision(project: Project) -> tuple[str, str | None]:
+    """(new revision id, the head it follows): 0004 after 0003, as the others."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import rev_id
+
+    heads = ScriptDirectory(str(project.source / "migrations")).get_heads()
+    if len(heads) > 1:
+        raise ScaffoldError(
+            f"the migrations have several heads ({', '.join(sorted(heads))}): "
+            "merge them first (alembic merge), then add the resource"
+        )
+    head = heads[0] if heads else None
+    if head is None:
+        return "0001", None
+    if head.isdigit():
+        return str(int(head) + 1).zfill(len(head)), head
+    return rev_id(), head
+
+
+def _write_all(files: dict[Path, str]) -> list[Path]:
+    """New files are created exclusively; the registry is replaced last, by
+    rename. If anything fails, the files written so far are removed."""
+    written: list[Path] = []
+    try:
+        for path, text in files.items():
+            if path.exists():  # only routing.py: every other path was checked absent
+                partial = path.with_name(path.name + ".partial")
+                partial.write_text(text, encoding="utf-8")
+                partial.replace(path)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with path.open("x", encoding="utf-8") as file:
+                    file.write(text)
+            written.append(path)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return written
+
+
+def _ruff(project: Project, paths: list[Path]) -> None:
+    # The ruff beside this interpreter (a venv's) first, then PATH.
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    ruff = shutil.which("ruff", path=search)
+    if ruff is None or not paths:
+        return
+    names = [str(path) for path in paths]
+    for command in (["check", "--fix-only", "--quiet"], ["format", "--quiet"]):
+        subprocess.run([ruff, *command, *names], cwd=project.root, check=False)

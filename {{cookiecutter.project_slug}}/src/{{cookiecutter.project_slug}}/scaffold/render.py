@@ -1,0 +1,168 @@
+"""The text of each file `new-resource` writes, from the templates beside this module.
+
+string.Template ($name) rather than Jinja: the service does not depend on a
+template engine, and `$` never appears in the Python these templates hold.
+"""
+
+from pathlib import Path
+from string import Template
+
+from .spec import FieldSpec, ResourceSpec
+
+TEMPLATES = Path(__file__).parent / "templates"
+INDENT = " " * 4
+
+
+def _template(name: str) -> Template:
+    return Template((TEMPLATES / name).read_text(encoding="utf-8"))
+
+
+def _common(spec: ResourceSpec) -> dict[str, str]:
+    return {
+        "Name": spec.name,
+        "NAME": spec.snake.upper(),
+        "snake": spec.snake,
+        "plural": spec.plural,
+        "url": spec.url,
+        "tag": spec.url.removeprefix("/"),
+        "title": spec.title,
+        "Title": spec.title.capitalize(),
+    }
+
+
+def index_columns(spec: ResourceSpec) -> list[str]:
+    """The list order (created_at, id), behind the owner's id for owned rows:
+    each list is then one range of the index, read in order."""
+    return (["user_id"] if spec.owned else []) + ["created_at", "id"]
+
+
+# ---------------------------------------------------------------- table module
+
+
+def _table_field(field: FieldSpec) -> str:
+    kind = field.kind
+    annotation = f"{kind.annotation} | None" if field.optional else kind.annotation
+    column = f"Column({kind.column}, nullable={field.optional})"
+    default = "default=None, " if field.optional else ""
+    return f"{INDENT}{field.name}: {annotation} = Field({default}sa_column={column})"
+
+
+def _schema_field(field: FieldSpec, *, partial: bool) -> str:
+    kind = field.kind
+    optional = field.optional or partial
+    annotation = f"{kind.schema_annotation} | None" if optional else kind.schema_annotation
+    arguments = ", ".join(filter(None, ["default=None" if optional else "", kind.constraints]))
+    if not arguments:
+        return f"{INDENT}{field.name}: {annotation}"
+    if arguments == "default=None":
+        return f"{INDENT}{field.name}: {annotation} = None"
+    return f"{INDENT}{field.name}: {annotation} = Field({arguments})"
+
+
+def _imports(spec: ResourceSpec) -> str:
+    """The table module's imports, only those its fields use, in ruff's order."""
+    kinds = [field.kind for field in spec.fields]
+    annotations = {kind.annotation for kind in kinds}
+    schema_types = {kind.schema_annotation for kind in kinds}
+    constraints = " ".join(kind.constraints for kind in kinds)
+    columns = {kind.column.partition("(")[0] for kind in kinds} - {"UTCDateTime"}
+    if spec.owned:
+        columns |= {"ForeignKey", "Integer"}
+    dates = "date, datetime" if "date" in annotations else "datetime"
+    lines = [f"from datetime import {dates}"]
+    if "Decimal" in annotations:
+        lines.append("from decimal import Decimal")
+    lines += ["from enum import StrEnum", ""]
+    if pydantic := sorted(schema_types & {"AwareDatetime", "FiniteFloat"}):
+        lines.append(f"from pydantic import {', '.join(pydantic)}")
+    if columns:
+        lines.append(f"from sqlalchemy import {', '.join(sorted(columns))}")
+    lines += ["from sqlmodel import Column, Field, SQLModel", ""]
+    # Constants first, then classes, then functions: isort's order by type.
+    own = [name for name in ("MAX_ID", "MIN_INT", "NO_NUL") if name in constraints]
+    own += ["PartialUpdate", "UTCDateTime", "utcnow"]
+    lines += [f"from ..models import {', '.join(own)}", "from ..pagination import SortKey"]
+    return "\n".join(lines)
+
+
+def resource_module(spec: ResourceSpec) -> str:
+    table_fields = [_table_field(field) for field in spec.fields]
+    if spec.owned:
+        table_fields.insert(
+            0,
+            f"{INDENT}user_id: int = Field(\n"
+            f'{INDENT * 2}sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), '
+            "nullable=False)\n"
+            f"{INDENT})",
+        )
+    nullable = sorted(field.name for field in spec.fields if field.optional)
+    return _template("resource.py.tmpl").substitute(
+        _common(spec),
+        imports=_imports(spec),
+        table_fields="\n".join(table_fields),
+        create_fields="\n".join(_schema_field(field, partial=False) for field in spec.fields),
+        update_fields="\n".join(_schema_field(field, partial=True) for field in spec.fields),
+        read_fields=f"{INDENT}user_id: int\n" if spec.owned else "",
+        nullable="{" + ", ".join(f'"{name}"' for name in nullable) + "}" if nullable else "",
+    )
+
+
+# ---------------------------------------------------------------- router, migration, tests
+
+
+def router_module(spec: ResourceSpec) -> str:
+    name = "router_owned.py.tmpl" if spec.owned else "router_shared.py.tmpl"
+    return _template(name).substitute(_common(spec))
+
+
+def migration_module(spec: ResourceSpec, revision: str, down_revision: str | None) -> str:
+    columns = []
+    if spec.owned:
+        columns.append(
+            f'{INDENT * 2}sa.Column("user_id", sa.Integer, '
+            f'sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False),'
+        )
+    for field in spec.fields:
+        columns.append(
+            f'{INDENT * 2}sa.Column("{field.name}", {field.kind.migration}, '
+            f"nullable={field.optional}),"
+        )
+    index = index_columns(spec)
+    return _template("migration.py.tmpl").substitute(
+        _common(spec),
+        revision=revision,
+        down_revision=down_revision or "",
+        down_revision_literal=repr(down_revision).replace("'", '"'),
+        migration_columns="\n".join(columns),
+        index_name=f"ix_{spec.plural}_{'_'.join(index)}",
+        index_columns=_literal(index),
+    )
+
+
+def tests_module(spec: ResourceSpec, package: str) -> str:
+    tail = "tests_owned.py.tmpl" if spec.owned else "tests_shared.py.tmpl"
+    text = (TEMPLATES / "tests_common.py.tmpl").read_text(encoding="utf-8")
+    text += (TEMPLATES / tail).read_text(encoding="utf-8")
+    required = [field.name for field in spec.fields if not field.optional]
+    return Template(text).substitute(
+        _common(spec),
+        package=package,
+        access="ownership" if spec.owned else "who may write",
+        writer="alice" if spec.owned else "admin",
+        sample_new=_literal({field.name: field.kind.samples[0] for field in spec.fields}),
+        sample_changed=_literal({field.name: field.kind.samples[1] for field in spec.fields}),
+        required=_literal(required),
+        index_columns=_literal(index_columns(spec)),
+    )
+
+
+def _literal(value: object) -> str:
+    """A Python literal in the project's style (double quotes; ruff formats the rest)."""
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(item) for item in value) + "]"
+    if isinstance(value, dict):
+        items = ", ".join(f"{_literal(key)}: {_literal(item)}" for key, item in value.items())
+        return "{" + items + "}"
+    return repr(value)

@@ -1,0 +1,192 @@
+"""What `new-resource` is asked for: a resource name and its fields, checked.
+
+Everything here is refused before a single file is written, with a message
+that names the bad part and what is allowed.
+"""
+
+import builtins
+import keyword
+import re
+from dataclasses import dataclass
+
+
+class ScaffoldError(Exception):
+    """A request the command refuses; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class FieldType:
+    annotation: str  # the table's Python type
+    schema_annotation: str  # the request/response schemas' type (stricter where needed)
+    column: str  # SQLAlchemy type, in the table module
+    migration: str  # the same type, in the migration (sa.*)
+    constraints: str  # request validation (Field arguments)
+    samples: tuple[object, object]  # two JSON values the generated tests send
+
+
+# fmt: off
+FIELD_TYPES = {
+    "str": FieldType(
+        "str", "str", "String(200)", "sa.String(200)",
+        "min_length=1, max_length=200, regex=NO_NUL", ("First", "Second"),
+    ),
+    "text": FieldType(
+        "str", "str", "Text", "sa.Text",
+        "max_length=10_000, regex=NO_NUL", ("Some words", "Other words"),
+    ),
+    "int": FieldType(
+        "int", "int", "Integer", "sa.Integer", "ge=MIN_INT, le=MAX_ID", (7, 42),
+    ),
+    "float": FieldType(
+        "float", "FiniteFloat", "Float", "sa.Float", "", (1.5, 2.25),
+    ),
+    "bool": FieldType("bool", "bool", "Boolean", "sa.Boolean", "", (True, False)),
+    "decimal": FieldType(
+        "Decimal", "Decimal", "Numeric(12, 2)", "sa.Numeric(12, 2)",
+        "max_digits=12, decimal_places=2", ("12.50", "99.99"),
+    ),
+    "date": FieldType("date", "date", "Date", "sa.Date", "", ("2030-01-31", "2031-02-28")),
+    "datetime": FieldType(
+        "datetime", "AwareDatetime", "UTCDateTime", "sa.DateTime(timezone=True)", "",
+        ("2030-01-31T09:30:00Z", "2031-02-28T17:00:00Z"),
+    ),
+}
+# fmt: on
+
+# Columns every resource has; a field cannot take their names.
+_OWN_COLUMNS = {"id", "user_id", "created_at", "updated_at"}
+# Attributes of SQLModel/pydantic models that a field would shadow.
+_MODEL_ATTRIBUTES = {"metadata", "registry"}
+# Names the generated modules use themselves: a resource named like this would
+# shadow a parameter or an import of its own router.
+_ROUTER_NAMES = {"body", "format", "order", "page", "request", "router", "session", "sort", "stmt"}
+# fmt: off
+_ROUTER_CLASSES = {
+    "AdminUser", "APIRouter", "Column", "CurrentUser", "ExportFormat", "Field", "Page",
+    "PageParamsDep", "Request", "ResourceId", "Response", "SessionDep", "SortKey", "SQLModel",
+    "StreamingResponse", "StrEnum",
+}
+# fmt: on
+_CLASS_NAME = re.compile(r"[A-Z][A-Za-z0-9]*")
+_SNAKE_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    type: str
+    optional: bool
+
+    @property
+    def kind(self) -> FieldType:
+        return FIELD_TYPES[self.type]
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    name: str  # the table class: Room
+    snake: str  # one row: room
+    plural: str  # module, table, URL and tag: rooms
+    fields: tuple[FieldSpec, ...]
+    owned: bool
+
+    @property
+    def title(self) -> str:
+        return self.plural.replace("_", " ")
+
+    @property
+    def url(self) -> str:
+        return "/" + self.plural.replace("_", "-")
+
+
+def snake_case(name: str) -> str:
+    """RoomType -> room_type, HTTPLog -> http_log."""
+    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
+    return re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name).lower()
+
+
+def pluralize(word: str) -> str:
+    """English regular plurals; irregular ones are given with --plural."""
+    if re.search(r"[^aeiou]y$", word):
+        return word[:-1] + "ies"
+    if re.search(r"(s|x|z|ch|sh)$", word):
+        return word + "es"
+    return word + "s"
+
+
+def parse_resource(
+    name: str, fields: list[str], *, owned: bool, plural: str | None = None
+) -> ResourceSpec:
+    _check_class_name(name)
+    snake = snake_case(name)
+    _check_python_name(snake, f"resource name {name!r} gives the variable name {snake!r}")
+    if snake in _ROUTER_NAMES:
+        raise ScaffoldError(
+            f"resource name {name!r}: its variable name {snake!r} is used by the generated "
+            "router itself; choose another name"
+        )
+    plural = plural if plural is not None else pluralize(snake)
+    if not _SNAKE_NAME.fullmatch(plural):
+        raise ScaffoldError(
+            f"--plural {plural!r} must be lowercase letters, digits and underscores, "
+            "starting with a letter (like rooms or room_types)"
+        )
+    _check_python_name(plural, f"--plural {plural!r}")
+    if not fields:
+        raise ScaffoldError("give at least one --field NAME:TYPE, for example --field name:str")
+    parsed = tuple(parse_field(text) for text in fields)
+    seen: set[str] = set()
+    for field in parsed:
+        if field.name in seen:
+            raise ScaffoldError(f"field {field.name!r} is given twice")
+        seen.add(field.name)
+    return ResourceSpec(name, snake, plural, parsed, owned)
+
+
+def parse_field(text: str) -> FieldSpec:
+    """NAME:TYPE, or NAME:TYPE? for a field that may be left out (null)."""
+    allowed = ", ".join(FIELD_TYPES)
+    name, colon, kind = text.partition(":")
+    if not colon:
+        raise ScaffoldError(
+            f"--field {text!r} must be NAME:TYPE (TYPE one of {allowed}; "
+            "add ? for an optional field, as in notes:text?)"
+        )
+    optional = kind.endswith("?")
+    kind = kind.removesuffix("?")
+    if kind not in FIELD_TYPES:
+        raise ScaffoldError(f"--field {text!r}: unknown type {kind!r}; use one of {allowed}")
+    if not _SNAKE_NAME.fullmatch(name):
+        raise ScaffoldError(
+            f"--field {text!r}: the name must be lowercase letters, digits and underscores, "
+            "starting with a letter"
+        )
+    _check_python_name(name, f"--field {text!r}: the name {name!r}")
+    if name in _OWN_COLUMNS or name in _MODEL_ATTRIBUTES or name.startswith("model_"):
+        reserved = ", ".join(sorted(_OWN_COLUMNS | _MODEL_ATTRIBUTES))
+        raise ScaffoldError(
+            f"--field {text!r}: {name!r} is reserved ({reserved} and model_* are taken)"
+        )
+    return FieldSpec(name, kind, optional)
+
+
+def _check_class_name(name: str) -> None:
+    if not _CLASS_NAME.fullmatch(name):
+        raise ScaffoldError(
+            f"resource name {name!r} is not a class name: use letters and digits, "
+            "starting with a capital letter, like Room or RoomType"
+        )
+    if keyword.iskeyword(name):
+        raise ScaffoldError(f"resource name {name!r} is a Python keyword")
+    if name in _ROUTER_CLASSES or hasattr(builtins, name):
+        raise ScaffoldError(
+            f"resource name {name!r} would shadow a name the generated code imports or a "
+            "Python built-in; choose another name"
+        )
+
+
+def _check_python_name(name: str, what: str) -> None:
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        raise ScaffoldError(f"{what}, which is a Python keyword; choose another name")
+    if hasattr(builtins, name):
+        raise ScaffoldError(f"{what}, which is a Python built-in; choose another name")

@@ -6,10 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests import pgcluster
@@ -31,6 +33,26 @@ class Rendered:
     @property
     def bin(self) -> Path:
         return self.python.parent
+
+
+def wait_until(check, process: subprocess.Popen, seconds: float = 60):
+    """Poll `check()` until it returns something truthy, and return that.
+    Fails the test if `process` (the server polled) exits or time runs out;
+    a refused connection only means "not yet"."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            pytest.fail(
+                f"the server exited: {output.decode() if isinstance(output, bytes) else output}"
+            )
+        try:
+            if result := check():
+                return result
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail("the server did not get there in time")
 
 
 def uv(*args: str, **kwargs) -> subprocess.CompletedProcess:

@@ -9,7 +9,6 @@ SIGTERM the request in flight runs to its end before the process exits.
 import os
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import httpx
 import pytest
 
 from tests import pgcluster
-from tests.conftest import Rendered, bake
+from tests.conftest import Rendered, bake, wait_until
 from tests.variants import Variant
 
 POSTGRESQL = Variant("postgresql-faults", {"database": "postgresql", "with_docker": "no"})
@@ -65,7 +64,7 @@ def service(cookies_session, venv_for, tmp_path_factory):
             stderr=subprocess.STDOUT,
         )
         running.base = f"http://127.0.0.1:{port}/api"
-        _wait_for(lambda: running.get("/health/ready").status_code == 200, running.process)
+        wait_until(lambda: running.get("/health/ready").status_code == 200, running.process)
         yield running
     finally:
         if running.process and running.process.poll() is None:
@@ -88,7 +87,7 @@ def test_database_down_gives_503_and_the_service_recovers_without_restart(servic
     assert down.headers["retry-after"] == "5"
     assert ready.status_code == 503 and live.status_code == 200
     # Back: the pool replaces its dead connections (pre-ping) on its own.
-    _wait_for(lambda: service.get("/bookings").status_code == 200, service.process)
+    wait_until(lambda: service.get("/bookings").status_code == 200, service.process)
     assert service.get("/health/ready").status_code == 200
     assert service.process.poll() is None
 
@@ -113,17 +112,3 @@ def test_sigterm_lets_the_request_in_flight_finish(service):
     assert "Application shutdown complete" in output, output
     assert service.process.returncode in (0, -signal.SIGTERM), output
     assert "Traceback" not in output, output
-
-
-def _wait_for(check, process: subprocess.Popen, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the service exited: {process.stdout.read().decode()}")
-        try:
-            if check():
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail("the service did not get there in time")

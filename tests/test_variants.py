@@ -5,16 +5,15 @@ import hashlib
 import os
 import re
 import signal
-import socket
 import subprocess
-import time
 import tomllib
 
 import httpx
 import pytest
 import yaml
 
-from tests.conftest import Rendered
+from tests import pgcluster
+from tests.conftest import Rendered, wait_until
 
 LEFTOVER = re.compile(r"{{|{%")
 DOCKER_FILES = ["Dockerfile", ".dockerignore", "docker-compose.yml"]
@@ -207,12 +206,6 @@ def test_generated_tests_pass(project: Rendered, fresh_database, postgres_server
     _PASSED_SUITES[code] = (project.variant.id, slow)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_boots_and_serves(project: Rendered, fresh_database, tmp_path):
     if project.variant.database == "postgresql":
         url = fresh_database(project.python, f"b_{project.variant.id.replace('-', '_')}")
@@ -229,7 +222,7 @@ def test_boots_and_serves(project: Rendered, fresh_database, tmp_path):
         text=True,
     )
     token = created.stdout.strip().splitlines()[-1]
-    port = _free_port()
+    port = pgcluster.free_port()
     server = subprocess.Popen(
         [cli, "serve", "--port", str(port)],
         env=env,
@@ -240,7 +233,7 @@ def test_boots_and_serves(project: Rendered, fresh_database, tmp_path):
     )
     try:
         base = f"http://127.0.0.1:{port}/api"
-        ready = _wait_ready(f"{base}/health/ready", server)
+        ready = wait_until(lambda: httpx.get(f"{base}/health/ready", timeout=5), server)
         assert ready.status_code == 200, ready.text
         listed = httpx.get(f"{base}/bookings", headers={"Authorization": f"Bearer {token}"})
         assert listed.status_code == 200
@@ -250,15 +243,3 @@ def test_boots_and_serves(project: Rendered, fresh_database, tmp_path):
         os.killpg(server.pid, signal.SIGTERM)
         output = server.communicate(timeout=30)[0].decode()
     assert "Traceback" not in output, output
-
-
-def _wait_ready(url: str, server: subprocess.Popen, seconds: float = 60) -> httpx.Response:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"server exited: {server.stdout.read().decode()}")
-        try:
-            return httpx.get(url, timeout=5)
-        except httpx.TransportError:
-            time.sleep(0.2)
-    pytest.fail("server did not answer in time")

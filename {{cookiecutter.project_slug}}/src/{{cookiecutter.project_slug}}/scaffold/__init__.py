@@ -172,5 +172,6 @@ def _ruff(project: Project, paths: list[Path]) -> None:
     if ruff is None or not paths:
         return
     names = [str(path) for path in paths]
-    for command in (["check", "--fix-only", "--quiet"], ["format", "--quiet"]):
-        subprocess.run([ruff, *command, *names], cwd=project.root, check=False)
+    for command in ("check --fix-only", "format"):
+        arguments = [ruff, *command.split(), "--quiet", "--no-cache", *names]
+        subprocess.run(arguments, cwd=project.root, check=False)

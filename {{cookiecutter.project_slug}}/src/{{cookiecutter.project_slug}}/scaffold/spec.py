@@ -161,12 +161,12 @@ def parse_field(text: str) -> FieldSpec:
             f"--field {text!r}: the name must be lowercase letters, digits and underscores, "
             "starting with a letter"
         )
-    _check_python_name(name, f"--field {text!r}: the name {name!r}")
     if name in _OWN_COLUMNS or name in _MODEL_ATTRIBUTES or name.startswith("model_"):
         reserved = ", ".join(sorted(_OWN_COLUMNS | _MODEL_ATTRIBUTES))
         raise ScaffoldError(
             f"--field {text!r}: {name!r} is reserved ({reserved} and model_* are taken)"
         )
+    _check_python_name(name, f"--field {text!r}: the name {name!r}")
     return FieldSpec(name, kind, optional)
 
 

@@ -1,0 +1,182 @@
+"""A newcomer's path through the READMEs, on SQLite and on PostgreSQL:
+generate a service, install it for development, add two resources with
+`new-resource`, check the result is clean, migrate, run the new tests, then
+serve it and page through and export both resources over HTTP."""
+
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import pgcluster
+from tests.conftest import REPO, uv, wait_until
+
+ROOMS = ["Room", "--field", "name:str", "--field", "capacity:int"]
+INVOICES = [
+    "Invoice",
+    *("--field", "amount:decimal", "--field", "paid:bool", "--field", "due:date?"),
+    *("--field", "issued_at:datetime", "--field", "note:text?", "--owned"),
+]
+ROWS = 5
+
+
+class Project:
+    """A generated project in a directory of its own, with its own venv."""
+
+    def __init__(self, path: Path, slug: str, env: dict[str, str]) -> None:
+        self.path, self.slug, self.env = path, slug, env
+        self.bin = path / ".venv" / "bin"
+
+    def run(self, *command: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            command,
+            cwd=self.path,
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if check:
+            assert result.returncode == 0, f"{command}\n{result.stdout[-4000:]}{result.stderr}"
+        return result
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return self.run(str(self.bin / self.slug.replace("_", "-")), *args, check=check)
+
+    def tree(self) -> dict[str, bytes]:
+        return {
+            str(path.relative_to(self.path)): path.read_bytes()
+            for part in ("src", "tests")
+            for path in sorted((self.path / part).rglob("*"))
+            if path.is_file() and "__pycache__" not in path.parts
+        }
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def project(request, cookies_session, tmp_path, fresh_database, postgres_server) -> Project:
+    database = request.param
+    result = cookies_session.bake(extra_context={"database": database}, template=str(REPO))
+    assert result.exit_code == 0, result.exception
+    path = tmp_path / "service"
+    shutil.copytree(result.project_path, path)
+    slug = result.context["project_slug"]
+    # The generated README's development install: a venv, the project editable.
+    python = path / ".venv" / "bin" / "python"
+    uv("venv", "--quiet", "--python", sys.executable, str(path / ".venv"))
+    uv("pip", "install", "--quiet", "--python", str(python), "-e", ".[dev]", cwd=path)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TEST_DATABASE")}
+    if database == "postgresql":
+        url = fresh_database(python, "new_resource")
+        env["TEST_DATABASE_URL"] = url
+        if postgres_server[1]:
+            env["TEST_DATABASE_ROOT_CERT"] = postgres_server[1]
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
+    env |= {"DATABASE_URL": url, "RATE_LIMIT_ENABLED": "false"}
+    return Project(path, slug, env)
+
+
+def test_two_resources_added_migrated_paged_and_exported(project: Project):
+    for arguments in (ROOMS, INVOICES):
+        added = project.cli("new-resource", *arguments)
+        assert "added" in added.stdout
+    # A resource that exists now, and a bad name, are refused with nothing written.
+    before = project.tree()
+    again = project.cli("new-resource", *ROOMS, check=False)
+    assert again.returncode == 1 and "already exists" in again.stderr, again.stderr
+    keyword = project.cli("new-resource", "Class", "--field", "a:int", check=False)
+    assert keyword.returncode == 1 and "Python keyword" in keyword.stderr, keyword.stderr
+    assert "Traceback" not in again.stderr + keyword.stderr
+    assert project.tree() == before
+
+    # What the command wrote is clean and consistent.
+    project.run(str(project.bin / "ruff"), "check", ".")
+    project.run(str(project.bin / "ruff"), "format", "--check", ".")
+    assert not list(project.path.rglob("*.partial"))
+    project.cli("migrate")
+
+    # The new tests, and those the new routers and migrations touch.
+    tests = ["test_rooms", "test_invoices", "test_migrations", "test_routing", "test_scaffold"]
+    pytest_command = [str(project.bin / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    result = project.run(*pytest_command, *(f"tests/{name}.py" for name in tests))
+    assert " passed" in result.stdout and " failed" not in result.stdout, result.stdout[-3000:]
+
+    _serve_and_use(project)
+
+
+def _serve_and_use(project: Project) -> None:
+    admin = _token(project, "admin@example.org", "--admin")
+    user = _token(project, "user@example.org")
+    port = pgcluster.free_port()
+    server = subprocess.Popen(
+        [str(project.bin / project.slug.replace("_", "-")), "serve", "--port", str(port)],
+        cwd=project.path,
+        env=project.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}/api"
+        wait_until(lambda: httpx.get(f"{base}/health/ready", timeout=5).status_code == 200, server)
+        with httpx.Client(base_url=base, timeout=30) as client:
+            for number in range(ROWS):
+                room = {"name": f"Room {number}", "capacity": 10 + number}
+                _created(client.post("/rooms", json=room, headers=admin))
+                invoice = {
+                    "amount": f"{number}.50",
+                    "paid": number % 2 == 0,
+                    "issued_at": f"2030-01-0{number + 1}T09:00:00Z",
+                }
+                _created(client.post("/invoices", json=invoice, headers=user))
+            for url in ("/rooms", "/invoices"):
+                assert len(_every_page(client, url, user)) == ROWS
+                assert len(_export(client, url, user, "ndjson")) == ROWS
+                assert len(_export(client, url, user, "csv")) == ROWS
+            # Invoices belong to their user: the administrator has none of them.
+            assert _every_page(client, "/invoices", admin) == []
+            schema = client.get("/openapi.json").json()
+            assert {"/api/rooms", "/api/invoices/{invoice_id}"} <= set(schema["paths"])
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        output = server.communicate(timeout=30)[0].decode()
+    assert "Traceback" not in output, output
+
+
+def _token(project: Project, email: str, *flags: str) -> dict[str, str]:
+    token = project.cli("create-user", email, *flags).stdout.strip().splitlines()[-1]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _created(response: httpx.Response) -> None:
+    assert response.status_code == 201, response.text
+
+
+def _every_page(client: httpx.Client, url: str, headers: dict[str, str]) -> list[int]:
+    """Ids of every row, following next_cursor two rows at a time."""
+    ids, params = [], {"page_size": 2}
+    while True:
+        page = client.get(url, params=params, headers=headers)
+        assert page.status_code == 200, page.text
+        ids += [row["id"] for row in page.json()["items"]]
+        cursor = page.json()["pagination"]["next_cursor"]
+        if cursor is None:
+            assert len(ids) == len(set(ids))
+            return ids
+        params = {"page_size": 2, "cursor": cursor}
+
+
+def _export(client: httpx.Client, url: str, headers: dict[str, str], fmt: str) -> list:
+    response = client.get(f"{url}/export", params={"format": fmt}, headers=headers)
+    assert response.status_code == 200, response.text
+    if fmt == "csv":
+        return list(csv.DictReader(io.StringIO(response.text)))
+    return [json.loads(line) for line in response.text.splitlines()]

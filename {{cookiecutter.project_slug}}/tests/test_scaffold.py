@@ -1,0 +1,182 @@
+"""new-resource: what it writes, and what it refuses without writing anything.
+
+It runs on a copy of this project, so the project itself is never changed.
+The template's own tests go further: they add two resources to a fresh
+project, lint it, migrate it and run the new tests on SQLite and PostgreSQL.
+"""
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.script import ScriptDirectory
+
+from {{ cookiecutter.project_slug }}.scaffold import (
+    ScaffoldError,
+    find_project,
+    new_resource,
+    parse_resource,
+)
+from {{ cookiecutter.project_slug }}.scaffold.spec import pluralize, snake_case
+
+PROJECT = Path(__file__).resolve().parents[1]
+PACKAGE = "{{ cookiecutter.project_slug }}"
+# Names no project is likely to have: these tests pass after you add your own.
+NAME, OTHER = "ProbeRoomType", "ProbeDesk"
+
+
+def _head(root: Path) -> str:
+    (head,) = ScriptDirectory(str(root / "src" / PACKAGE / "migrations")).get_heads()
+    return head
+
+
+@pytest.fixture
+def copy(tmp_path) -> Path:
+    """The project's pyproject, sources and tests, copied."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copy(PROJECT / "pyproject.toml", tmp_path)
+    for part in ("src", "tests"):
+        shutil.copytree(PROJECT / part, tmp_path / part, ignore=ignore)
+    return tmp_path
+
+
+def _tree(root: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_a_resource_is_four_files_and_one_registry_line(copy):
+    before, head = _tree(copy), _head(copy)
+    spec = parse_resource(NAME, ["name:str", "seats:int?"], owned=True)
+    written = new_resource(find_project(copy, PACKAGE), spec)
+    source = copy / "src" / PACKAGE
+    revision = str(int(head) + 1).zfill(len(head))
+    assert [path.relative_to(copy) for path in written] == [
+        Path("src", PACKAGE, "resources", "probe_room_types.py"),
+        Path("src", PACKAGE, "routers", "probe_room_types.py"),
+        Path("src", PACKAGE, "migrations", "versions", f"{revision}_probe_room_types.py"),
+        Path("tests", "test_probe_room_types.py"),
+        Path("src", PACKAGE, "routing.py"),
+    ]
+    after = _tree(copy)
+    changed = {name for name in after if before.get(name) != after[name]}
+    assert changed == {str(path.relative_to(copy)) for path in written}
+    routing = (source / "routing.py").read_text()
+    line = 'LazyRouter("/probe-room-types", ".routers.probe_room_types"),'
+    assert routing.count(line) == 1
+    migration = written[2].read_text()
+    assert f'down_revision: str | None = "{head}"' in migration
+    assert '["user_id", "created_at", "id"]' in migration
+    for path in written:
+        compile(path.read_text(), str(path), "exec")  # valid Python
+
+
+def test_migrations_follow_on_from_each_other(copy):
+    project = find_project(copy, PACKAGE)
+    first = new_resource(project, parse_resource(NAME, ["name:str"], owned=False))[2]
+    second = new_resource(project, parse_resource(OTHER, ["label:str"], owned=False))[2]
+    first_revision = first.name.partition("_")[0]
+    assert second.name == f"{int(first_revision) + 1:04d}_probe_desks.py"
+    assert f'down_revision: str | None = "{first_revision}"' in second.read_text()
+    assert _head(copy) == second.name.partition("_")[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "fields", "message"),
+    [
+        ("room", ["name:str"], "is not a class name"),
+        ("2Rooms", ["name:str"], "is not a class name"),
+        ("Room-Type", ["name:str"], "is not a class name"),
+        ("None", ["name:str"], "Python keyword"),
+        ("Import", ["name:str"], "'import', which is a Python keyword"),
+        ("Match", ["name:str"], "'match', which is a Python keyword"),
+        ("Dict", ["name:str"], "Python built-in"),
+        ("Page", ["name:str"], "shadow a name"),
+        ("Session", ["name:str"], "used by the generated router"),
+        ("Room", [], "at least one --field"),
+        ("Room", ["name"], "must be NAME:TYPE"),
+        ("Room", ["name:string"], "unknown type 'string'"),
+        ("Room", ["Name:str"], "lowercase letters"),
+        ("Room", ["class:str"], "Python keyword"),
+        ("Room", ["id:int"], "reserved"),
+        ("Room", ["model_config:str"], "reserved"),
+        ("Room", ["name:str", "name:text"], "given twice"),
+    ],
+)
+def test_bad_requests_are_refused_by_name(name, fields, message):
+    with pytest.raises(ScaffoldError, match=message):
+        parse_resource(name, fields, owned=False)
+
+
+@pytest.mark.parametrize(
+    ("name", "plural", "message"),
+    [
+        ("Venue", None, "already exists"),  # registered, and its table exists
+        ("Booking", None, "already exists"),
+        ("BookingItem", None, "already exists"),  # a table without a router
+        ("Upload", None, "already exists"),
+        ("Place", "venues", "table named 'venues' already exists"),
+    ],
+)
+def test_existing_resources_are_refused_and_nothing_is_written(copy, name, plural, message):
+    before = _tree(copy)
+    spec = parse_resource(name, ["label:str"], owned=False, plural=plural)
+    with pytest.raises(ScaffoldError, match=message):
+        new_resource(find_project(copy, PACKAGE), spec)
+    assert _tree(copy) == before
+
+
+def test_adding_the_same_resource_twice_is_refused(copy):
+    project = find_project(copy, PACKAGE)
+    new_resource(project, parse_resource(NAME, ["name:str"], owned=False))
+    before = _tree(copy)
+    with pytest.raises(ScaffoldError, match="already exists"):
+        new_resource(project, parse_resource(NAME, ["name:str"], owned=True))
+    assert _tree(copy) == before
+
+
+def test_a_project_without_its_registry_list_is_refused(copy):
+    routing = copy / "src" / PACKAGE / "routing.py"
+    routing.write_text(routing.read_text().replace("RESOURCE_ROUTERS: list[LazyRouter]", "R"))
+    before = _tree(copy)
+    with pytest.raises(ScaffoldError, match="cannot find `RESOURCE_ROUTERS"):
+        new_resource(find_project(copy, PACKAGE), parse_resource(NAME, ["a:int"], owned=False))
+    assert _tree(copy) == before
+
+
+def test_another_directory_is_refused(tmp_path):
+    with pytest.raises(ScaffoldError, match="not the project's directory"):
+        find_project(tmp_path, PACKAGE)
+
+
+def test_the_command_prints_a_clear_error_and_exits_1(copy):
+    before = _tree(copy)
+    command = [sys.executable, "-m", PACKAGE, "new-resource", "class", "--field", "a:int"]
+    result = subprocess.run(command, cwd=copy, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: resource name 'class' is not a class name")
+    assert "Traceback" not in result.stderr
+    assert _tree(copy) == before
+
+
+@pytest.mark.parametrize(
+    ("word", "plural"),
+    [("room", "rooms"), ("category", "categories"), ("day", "days"), ("box", "boxes")],
+)
+def test_plurals(word, plural):
+    assert pluralize(word) == plural
+
+
+def test_snake_case():
+    assert [snake_case(name) for name in ("Room", "RoomType", "HTTPLog", "Room2")] == [
+        "room",
+        "room_type",
+        "http_log",
+        "room2",
+    ]

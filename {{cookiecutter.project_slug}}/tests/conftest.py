@@ -6,6 +6,7 @@ is reset: every table is dropped and migrated again).
 """
 
 import contextlib
+import functools
 import os
 from collections.abc import AsyncIterator
 
@@ -16,7 +17,8 @@ from sqlalchemy import MetaData, text
 from {{ cookiecutter.project_slug }}.app import create_app
 from {{ cookiecutter.project_slug }}.migrations import downgrade, upgrade
 from {{ cookiecutter.project_slug }}.settings import Settings, load_settings
-from {{ cookiecutter.project_slug }}.users import create_user
+
+from tests.helpers import bearer
 
 
 @pytest.fixture
@@ -113,11 +115,7 @@ def api(settings) -> str:
 def make_user(app):
     """make_user(email, admin=False) -> Authorization headers for a new user."""
 
-    async def make(email: str, admin: bool = False) -> dict[str, str]:
-        token = await create_user(app.state.engine, email, is_admin=admin)
-        return {"Authorization": f"Bearer {token}"}
-
-    return make
+    return functools.partial(bearer, app)
 
 
 @pytest.fixture

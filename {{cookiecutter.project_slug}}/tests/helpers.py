@@ -9,6 +9,11 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from sqlalchemy import select
+
+from {{ cookiecutter.project_slug }}.db import SessionDep
+from {{ cookiecutter.project_slug }}.models import Booking
+from {{ cookiecutter.project_slug }}.users import create_user
 
 BASE = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -21,6 +26,24 @@ def booking_body(title: str = "Quarterly review", hours_from_base: int = 0, **ex
         "end_datetime": (start + timedelta(hours=1)).isoformat(),
         **extra,
     }
+
+
+async def bearer(app, email: str, admin: bool = False) -> dict[str, str]:
+    """Authorization headers of a new user of `app`."""
+    token = await create_user(app.state.engine, email, is_admin=admin)
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def create_booking(client, api, headers, **kwargs) -> dict:
+    response = await client.post(f"{api}/bookings", json=booking_body(**kwargs), headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def load_every_booking(session: SessionDep) -> dict:
+    """A route written the way the scaffolds never are: the whole table in memory."""
+    bookings = (await session.scalars(select(Booking))).all()
+    return {"count": len(bookings)}
 
 
 def assert_error(response, status: int, code: str) -> dict:

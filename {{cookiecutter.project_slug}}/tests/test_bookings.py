@@ -5,15 +5,9 @@ from sqlalchemy import select
 
 from {{ cookiecutter.project_slug }}.models import BookingItem
 
-from tests.helpers import assert_error, booking_body
+from tests.helpers import assert_error, booking_body, create_booking
 
 pytestmark = pytest.mark.anyio
-
-
-async def create(client, api, headers, **kwargs) -> dict:
-    response = await client.post(f"{api}/bookings", json=booking_body(**kwargs), headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 async def test_requires_a_bearer_token(client, api):
@@ -25,7 +19,7 @@ async def test_requires_a_bearer_token(client, api):
 
 async def test_create_and_read_with_items(client, api, alice):
     items = [{"name": "Projector", "quantity": 2, "unit_price": "12.50"}]
-    created = await create(client, api, alice, notes="bring slides", items=items)
+    created = await create_booking(client, api, alice, notes="bring slides", items=items)
     assert created["booking_reference"].startswith("BK-")
     assert created["status"] == "pending"
     read = await client.get(f"{api}/bookings/{created['id']}", headers=alice)
@@ -40,7 +34,7 @@ async def test_create_and_read_with_items(client, api, alice):
 
 async def test_list_envelope_order_and_pages(client, api, alice):
     for hour in range(5):
-        await create(client, api, alice, title=f"b{hour}", hours_from_base=hour)
+        await create_booking(client, api, alice, title=f"b{hour}", hours_from_base=hour)
     response = await client.get(f"{api}/bookings?page=1&page_size=2", headers=alice)
     assert response.status_code == 200
     body = response.json()
@@ -60,7 +54,7 @@ async def test_list_envelope_order_and_pages(client, api, alice):
 
 
 async def test_list_returns_only_summary_columns(client, api, alice):
-    await create(client, api, alice, notes="long private notes")
+    await create_booking(client, api, alice, notes="long private notes")
     item = (await client.get(f"{api}/bookings", headers=alice)).json()["items"][0]
     assert set(item) == {
         "id",
@@ -96,16 +90,16 @@ async def test_max_page_size_is_allowed(client, api, alice, settings):
 
 
 async def test_status_filter(client, api, alice):
-    await create(client, api, alice, title="kept", status="confirmed")
-    await create(client, api, alice, title="other", status="cancelled")
+    await create_booking(client, api, alice, title="kept", status="confirmed")
+    await create_booking(client, api, alice, title="other", status="cancelled")
     body = (await client.get(f"{api}/bookings?status=confirmed", headers=alice)).json()
     assert [item["title"] for item in body["items"]] == ["kept"]
     assert body["pagination"]["total"] == 1
 
 
 async def test_users_see_only_their_own_bookings(client, api, alice, bob):
-    mine = await create(client, api, alice, title="alice's")
-    await create(client, api, bob, title="bob's")
+    mine = await create_booking(client, api, alice, title="alice's")
+    await create_booking(client, api, bob, title="bob's")
     listed = (await client.get(f"{api}/bookings", headers=alice)).json()
     assert [item["title"] for item in listed["items"]] == ["alice's"]
     url = f"{api}/bookings/{mine['id']}"
@@ -117,13 +111,13 @@ async def test_users_see_only_their_own_bookings(client, api, alice, bob):
 
 
 async def test_admin_may_read_any_booking(client, api, alice, admin):
-    booking = await create(client, api, alice)
+    booking = await create_booking(client, api, alice)
     response = await client.get(f"{api}/bookings/{booking['id']}", headers=admin)
     assert response.status_code == 200
 
 
 async def test_update_changes_only_sent_fields(client, api, alice):
-    booking = await create(client, api, alice, notes="keep me")
+    booking = await create_booking(client, api, alice, notes="keep me")
     url = f"{api}/bookings/{booking['id']}"
     response = await client.patch(url, json={"status": "confirmed"}, headers=alice)
     assert response.status_code == 200
@@ -137,7 +131,7 @@ async def test_update_changes_only_sent_fields(client, api, alice):
 
 
 async def test_update_rejects_nulls_and_inverted_times(client, api, alice):
-    booking = await create(client, api, alice)
+    booking = await create_booking(client, api, alice)
     url = f"{api}/bookings/{booking['id']}"
     assert_error(
         await client.patch(url, json={"title": None}, headers=alice), 422, "validation_error"
@@ -154,7 +148,7 @@ async def test_update_rejects_nulls_and_inverted_times(client, api, alice):
 
 async def test_delete_removes_booking_and_items(client, api, alice, app):
     items = [{"name": "Chair", "quantity": 10, "unit_price": "1.00"}]
-    booking = await create(client, api, alice, items=items)
+    booking = await create_booking(client, api, alice, items=items)
     url = f"{api}/bookings/{booking['id']}"
     assert (await client.delete(url, headers=alice)).status_code == 204
     assert_error(await client.get(url, headers=alice), 404, "not_found")

@@ -17,10 +17,9 @@ from {{ cookiecutter.project_slug }}.app import create_app
 from {{ cookiecutter.project_slug }}.db import SessionDep
 from {{ cookiecutter.project_slug }}.export import ClosingStreamingResponse
 from {{ cookiecutter.project_slug }}.settings import load_settings
-from {{ cookiecutter.project_slug }}.users import create_user
 
 from tests.conftest import client_for
-from tests.helpers import assert_error, free_port
+from tests.helpers import assert_error, bearer, free_port
 
 pytestmark = pytest.mark.anyio
 POOL_TIMEOUT = 30.0  # far above what any answer below may take
@@ -62,7 +61,7 @@ async def test_an_exhausted_pool_gives_503_quickly(app_with, api):
     holder = Holder()
     async with app_with(db_pool_size=1, db_max_overflow=0, db_pool_timeout=0.5) as app:
         app.router.add_api_route(f"{api}/hold", holder.route)
-        token = await _token(app)
+        token = await bearer(app, "f@example.org")
         async with client_for(app) as client:
             holding = asyncio.create_task(client.get(f"{api}/hold"))
             await holder.entered.wait()
@@ -114,7 +113,3 @@ async def test_shutdown_closes_the_pool(settings, api):
         pool = app.state.engine.pool
         assert pool.checkedin() >= 1
     assert pool.checkedin() == 0 and pool.checkedout() == 0  # disposed, nothing left open
-
-
-async def _token(app) -> dict[str, str]:
-    return {"Authorization": f"Bearer {await create_user(app.state.engine, 'f@example.org')}"}

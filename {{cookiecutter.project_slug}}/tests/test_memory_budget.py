@@ -7,17 +7,16 @@ prove that the helpers catch a route that loads too much and one that leaks.
 """
 
 import pytest
-from sqlalchemy import select
 
-from {{ cookiecutter.project_slug }}.db import SessionDep
 from {{ cookiecutter.project_slug }}.memory.testing import (
     assert_no_leak,
     drain,
     max_memory,
 )
-from {{ cookiecutter.project_slug }}.models import Booking
 from {{ cookiecutter.project_slug }}.seed import seed
 from {{ cookiecutter.project_slug }}.users import create_user
+
+from tests.helpers import load_every_booking
 
 pytestmark = pytest.mark.anyio
 
@@ -82,11 +81,6 @@ async def unlimited_app(app_with):
     async with app_with(rate_limit_enabled=False) as app:
         token = await create_user(app.state.engine, "leaks@example.org", is_admin=True)
         yield app, {"Authorization": f"Bearer {token}"}
-
-
-async def load_every_booking(session: SessionDep) -> dict:
-    bookings = (await session.scalars(select(Booking))).all()  # the whole table in memory
-    return {"count": len(bookings)}
 
 
 @pytest.mark.slow

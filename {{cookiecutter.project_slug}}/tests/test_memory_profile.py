@@ -6,24 +6,16 @@ import logging
 import tracemalloc
 
 import pytest
-from sqlalchemy import select
 
-from {{ cookiecutter.project_slug }}.db import SessionDep
 from {{ cookiecutter.project_slug }}.memory.profile import HEADER
-from {{ cookiecutter.project_slug }}.models import Booking
 from {{ cookiecutter.project_slug }}.seed import seed
 from {{ cookiecutter.project_slug }}.settings import SettingsError, load_settings
-from {{ cookiecutter.project_slug }}.users import create_user
 
 from tests.conftest import client_for
+from tests.helpers import bearer, load_every_booking
 
 pytestmark = pytest.mark.anyio
 LOGGER = "{{ cookiecutter.project_slug }}.memory.profile"
-
-
-async def load_every_booking(session: SessionDep) -> dict:
-    bookings = (await session.scalars(select(Booking))).all()
-    return {"count": len(bookings)}
 
 
 async def build_a_big_report() -> dict:
@@ -44,7 +36,7 @@ async def test_responses_carry_their_peak_and_heavy_ones_are_logged(app_with, ap
     async with app_with(memory_profile=True, memory_profile_log_kb=2048) as app:
         app.router.add_api_route(f"{api}/everything", load_every_booking)
         app.router.add_api_route(f"{api}/report", build_a_big_report)
-        token_headers = await _admin(app)
+        token_headers = await bearer(app, "profiler@example.org", admin=True)
         await seed(app.state.engine, users=5, bookings=5_000, venues=3)
         async with client_for(app) as client:
             page = await client.get(f"{api}/admin/bookings?page_size=10", headers=token_headers)
@@ -68,7 +60,7 @@ async def test_responses_carry_their_peak_and_heavy_ones_are_logged(app_with, ap
 
 async def test_light_requests_are_not_logged(app_with, api, caplog):
     async with app_with(memory_profile=True, memory_profile_log_kb=64 * 1024) as app:
-        token_headers = await _admin(app)
+        token_headers = await bearer(app, "profiler@example.org", admin=True)
         async with client_for(app) as client:
             with caplog.at_level(logging.WARNING, logger=LOGGER):
                 response = await client.get(f"{api}/bookings", headers=token_headers)
@@ -80,7 +72,7 @@ async def test_profiled_requests_are_traced_one_at_a_time(app_with, api):
     # tracemalloc counts the whole process: concurrent requests would be
     # charged for each other's allocations, so they wait for each other.
     async with app_with(memory_profile=True) as app:
-        token_headers = await _admin(app)
+        token_headers = await bearer(app, "profiler@example.org", admin=True)
         async with client_for(app) as client:
             responses = await asyncio.gather(
                 *(client.get(f"{api}/bookings", headers=token_headers) for _ in range(5))
@@ -104,8 +96,3 @@ def test_production_refuses_profiling_unless_forced():
     )
     assert forced.memory_profile
     assert load_settings(memory_profile=True, environment="staging", _env_file=None).memory_profile
-
-
-async def _admin(app) -> dict[str, str]:
-    token = await create_user(app.state.engine, "profiler@example.org", is_admin=True)
-    return {"Authorization": f"Bearer {token}"}

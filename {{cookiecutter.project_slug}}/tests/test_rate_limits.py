@@ -11,22 +11,17 @@ import pytest
 import redis
 
 from {{ cookiecutter.project_slug }}.settings import SettingsError, load_settings
-from {{ cookiecutter.project_slug }}.users import create_user
 
 from tests.conftest import client_for
-from tests.helpers import assert_error, free_port
+from tests.helpers import assert_error, bearer, free_port
 
 pytestmark = pytest.mark.anyio
 LOGGER = "{{ cookiecutter.project_slug }}.ratelimit"
 
 
-async def _user(app, email: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {await create_user(app.state.engine, email)}"}
-
-
 async def test_the_default_limit_is_per_client_and_answers_429_json(app_with, api):
     async with app_with(rate_limit_default="3/minute") as app, client_for(app) as client:
-        alice, bob = await _user(app, "a@example.org"), await _user(app, "b@example.org")
+        alice, bob = await bearer(app, "a@example.org"), await bearer(app, "b@example.org")
         statuses = [
             (await client.get(f"{api}/bookings", headers=alice)).status_code for _ in range(3)
         ]
@@ -44,7 +39,7 @@ async def test_the_default_limit_is_per_client_and_answers_429_json(app_with, ap
 
 async def test_exports_have_their_own_stricter_limit(app_with, api):
     async with app_with(rate_limit_default="1000/minute") as app, client_for(app) as client:
-        alice = await _user(app, "a@example.org")
+        alice = await bearer(app, "a@example.org")
         url = f"{api}/bookings/export?format=ndjson"
         statuses = [(await client.get(url, headers=alice)).status_code for _ in range(11)]
         listed = await client.get(f"{api}/bookings", headers=alice)
@@ -65,7 +60,7 @@ async def test_without_a_valid_token_the_client_address_is_limited(app_with, api
 async def test_limits_can_be_switched_off(app_with, api):
     off = {"rate_limit_default": "1/minute", "rate_limit_enabled": False}
     async with app_with(**off) as app, client_for(app) as client:
-        alice = await _user(app, "a@example.org")
+        alice = await bearer(app, "a@example.org")
         statuses = {
             (await client.get(f"{api}/bookings", headers=alice)).status_code for _ in range(5)
         }
@@ -138,7 +133,7 @@ async def test_workers_sharing_redis_share_the_limit(app_with, api, redis_server
     # Two apps stand for two workers (or two instances) with one store.
     settings = {"rate_limit_default": "4/minute", "rate_limit_storage": redis_server.url}
     async with app_with(**settings) as first, app_with(**settings) as second:
-        alice = await _user(first, "a@example.org")
+        alice = await bearer(first, "a@example.org")
         async with client_for(first) as one, client_for(second) as two:
             statuses = [
                 (await client.get(f"{api}/bookings", headers=alice)).status_code
@@ -152,7 +147,7 @@ async def test_when_redis_goes_away_requests_pass_with_a_warning(
 ):
     settings = {"rate_limit_default": "2/minute", "rate_limit_storage": redis_server.url}
     async with app_with(**settings) as app, client_for(app) as client:
-        alice = await _user(app, "a@example.org")
+        alice = await bearer(app, "a@example.org")
         limited = [
             (await client.get(f"{api}/bookings", headers=alice)).status_code for _ in range(3)
         ]

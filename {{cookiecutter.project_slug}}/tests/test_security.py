@@ -10,19 +10,13 @@ from {{ cookiecutter.project_slug }}.db import SessionDep
 from {{ cookiecutter.project_slug }}.models import Booking
 
 from tests.conftest import client_for
-from tests.helpers import assert_error, booking_body
+from tests.helpers import assert_error, create_booking
 
 pytestmark = pytest.mark.anyio
 
 
-async def _book(client, api, headers, title: str) -> dict:
-    response = await client.post(f"{api}/bookings", json=booking_body(title), headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
 async def test_exports_and_uploads_hold_only_the_owners_rows(client, api, alice, bob):
-    await _book(client, api, alice, "alice's")
+    await create_booking(client, api, alice, title="alice's")
     upload = await client.post(
         f"{api}/uploads",
         content=b"alice's file",
@@ -96,7 +90,7 @@ async def test_unexpected_errors_reveal_no_trace_and_no_sql(app, api):
     ],
 )
 async def test_parameters_never_reach_the_sql(client, api, admin, app, query):
-    await _book(client, api, admin, "still here")
+    await create_booking(client, api, admin, title="still here")
     response = await client.get(f"{api}/admin/bookings?{query}", headers=admin)
     assert response.status_code in (400, 422), response.text
     async with app.state.sessionmaker() as session:
@@ -105,7 +99,7 @@ async def test_parameters_never_reach_the_sql(client, api, admin, app, query):
 
 async def test_text_is_stored_as_text(client, api, alice):
     title = "'); DROP TABLE bookings; --"
-    created = await _book(client, api, alice, title)
+    created = await create_booking(client, api, alice, title=title)
     read = await client.get(f"{api}/bookings/{created['id']}", headers=alice)
     assert read.json()["title"] == title
 

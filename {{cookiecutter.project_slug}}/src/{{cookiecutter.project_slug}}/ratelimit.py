@@ -24,6 +24,7 @@ outage of its counter store into an outage of the service would do more harm
 than a few minutes without limits.
 """
 
+import functools
 import logging
 import math
 import time
@@ -73,7 +74,7 @@ class RateLimiter:
     async def check(self, request: Request, client: str) -> None:
         endpoint = request.scope.get("endpoint")
         items = getattr(endpoint, ATTRIBUTE, self.default)
-        route = f"{getattr(endpoint, '__module__', '')}.{getattr(endpoint, '__qualname__', '')}"
+        route = _route_key(endpoint)
         for item in items:
             try:
                 allowed = await self.strategy.hit(item, client, route)
@@ -117,6 +118,11 @@ def _storage(uri: str):
         socket_timeout=REDIS_TIMEOUT_SECONDS,
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
     )
+
+
+@functools.cache  # one entry per endpoint function: bounded by the routes
+def _route_key(endpoint: Callable | None) -> str:
+    return f"{getattr(endpoint, '__module__', '')}.{getattr(endpoint, '__qualname__', '')}"
 
 
 async def enforce_rate_limit(request: Request, user: OptionalUser) -> None:

@@ -20,7 +20,7 @@ from {{ cookiecutter.project_slug }}.scaffold import (
     new_resource,
     parse_resource,
 )
-from {{ cookiecutter.project_slug }}.scaffold.spec import pluralize, snake_case
+from {{ cookiecutter.project_slug }}.scaffold.spec import FIELD_TYPES, pluralize, snake_case
 
 PROJECT = Path(__file__).resolve().parents[1]
 PACKAGE = "{{ cookiecutter.project_slug }}"
@@ -75,6 +75,26 @@ def test_a_resource_is_four_files_and_one_registry_line(copy):
     assert '["user_id", "created_at", "id"]' in migration
     for path in written:
         compile(path.read_text(), str(path), "exec")  # valid Python
+
+
+@pytest.mark.parametrize("owned", [False, True])
+def test_every_field_type_gives_clean_code(copy, owned):
+    fields = [f"{kind}_field:{kind}{'?' if n % 2 else ''}" for n, kind in enumerate(FIELD_TYPES)]
+    written = new_resource(find_project(copy, PACKAGE), parse_resource("Room", fields, owned=owned))
+    ruff = str(Path(sys.executable).parent / "ruff")
+    for command in (["check"], ["format", "--check"]):
+        arguments = [ruff, *command, "--no-cache", *map(str, written)]
+        result = subprocess.run(arguments, cwd=copy, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_without_ruff_the_files_are_written_and_a_note_says_so(copy, monkeypatch, capsys):
+    monkeypatch.setattr(shutil, "which", lambda *args, **kwargs: None)
+    written = new_resource(
+        find_project(copy, PACKAGE), parse_resource(NAME, ["a:int"], owned=False)
+    )
+    assert all(path.exists() for path in written)
+    assert "ruff is not installed" in capsys.readouterr().err
 
 
 def test_migrations_follow_on_from_each_other(copy):

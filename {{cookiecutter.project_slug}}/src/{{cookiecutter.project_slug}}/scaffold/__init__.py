@@ -12,8 +12,7 @@ writes four files and adds one line to RESOURCE_ROUTERS (routing.py):
 Everything is checked before anything is written: a refused request (a bad
 name, a resource or table that exists, a registry that cannot be found)
 changes no file. If ruff is installed (the dev extra), the new files are
-passed through `ruff check --fix` and `ruff format`, so long names still
-give lines within the project's style.
+passed through `ruff check --fix` and `ruff format`.
 """
 
 import os
@@ -63,7 +62,12 @@ def new_resource(project: Project, spec: ResourceSpec) -> list[Path]:
     """Write the resource; returns the paths written (routing.py last)."""
     files = plan(project, spec)
     written = _write_all(files)
-    _ruff(project, [path for path in written if path.name != "routing.py"])
+    if not _ruff(project, [path for path in written if path.name != "routing.py"]):
+        print(
+            "note: ruff is not installed (the dev extra), so the new files were not "
+            "formatted: run `ruff check --fix` and `ruff format` on them",
+            file=sys.stderr,
+        )
     return written
 
 
@@ -165,13 +169,20 @@ def _write_all(files: dict[Path, str]) -> list[Path]:
     return written
 
 
-def _ruff(project: Project, paths: list[Path]) -> None:
+def _ruff(project: Project, paths: list[Path]) -> bool:
+    """Bring the new files to the project's style; False if there is no ruff.
+
+    The templates give clean code for ordinary names, but only a formatter
+    knows where a long name must break a line, and the project's style is
+    ruff's: so ruff has the last word rather than a copy of its rules here.
+    """
     # The ruff beside this interpreter (a venv's) first, then PATH.
     search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     ruff = shutil.which("ruff", path=search)
-    if ruff is None or not paths:
-        return
+    if ruff is None:
+        return False
     names = [str(path) for path in paths]
     for command in ("check --fix-only", "format"):
         arguments = [ruff, *command.split(), "--quiet", "--no-cache", *names]
         subprocess.run(arguments, cwd=project.root, check=False)
+    return True

@@ -80,7 +80,7 @@ def test_a_resource_is_four_files_and_one_registry_line(copy):
 @pytest.mark.parametrize("owned", [False, True])
 def test_every_field_type_gives_clean_code(copy, owned):
     fields = [f"{kind}_field:{kind}{'?' if n % 2 else ''}" for n, kind in enumerate(FIELD_TYPES)]
-    written = new_resource(find_project(copy, PACKAGE), parse_resource("Room", fields, owned=owned))
+    written = new_resource(find_project(copy, PACKAGE), parse_resource(NAME, fields, owned=owned))
     ruff = str(Path(sys.executable).parent / "ruff")
     for command in (["check"], ["format", "--check"]):
         arguments = [ruff, *command, "--no-cache", *map(str, written)]

@@ -20,7 +20,11 @@ from {{ cookiecutter.project_slug }}.scaffold import (
     new_resource,
     parse_resource,
 )
-from {{ cookiecutter.project_slug }}.scaffold.spec import FIELD_TYPES, pluralize, snake_case
+from {{ cookiecutter.project_slug }}.scaffold.spec import (
+    FIELD_TYPES,
+    pluralize,
+    snake_case,
+)
 
 PROJECT = Path(__file__).resolve().parents[1]
 PACKAGE = "{{ cookiecutter.project_slug }}"

@@ -55,6 +55,13 @@ def wait_until(check, process: subprocess.Popen, seconds: float = 60):
     pytest.fail("the server did not get there in time")
 
 
+# Installs compile bytecode up front: where PYTHONDONTWRITEBYTECODE is set
+# (as on CI machines), each of the many service processes the tests start
+# would otherwise compile every module it imports again (measured: a CLI
+# call took 4.3 s instead of 2.0 s).
+COMPILE = "--compile-bytecode"
+
+
 def uv(*args: str, **kwargs) -> subprocess.CompletedProcess:
     uv_bin = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
     return subprocess.run([uv_bin, *args], check=True, capture_output=True, text=True, **kwargs)
@@ -125,14 +132,8 @@ def venv_for(tmp_path_factory):
         if key not in venvs:
             venv = tmp_path_factory.mktemp(f"venv-{key}")
             uv("venv", "--quiet", "--python", sys.executable, str(venv))
-            uv(
-                "pip",
-                "install",
-                "--quiet",
-                "--python",
-                str(venv / "bin" / "python"),
-                f"{project}[dev]",
-            )
+            python = str(venv / "bin" / "python")
+            uv("pip", "install", "--quiet", COMPILE, "--python", python, f"{project}[dev]")
             venvs[key] = venv
         return venvs[key] / "bin" / "python"
 
@@ -154,6 +155,16 @@ def bake(cookies_session, venv_for, variant: Variant) -> Rendered:
     path = Path(result.project_path)
     python = venv_for(path)
     # Installs the variant itself (a real, non-editable install).
-    uv("pip", "install", "--quiet", "--no-deps", "--reinstall", "--python", str(python), str(path))
+    uv(
+        "pip",
+        "install",
+        "-q",
+        COMPILE,
+        "--no-deps",
+        "--reinstall",
+        "--python",
+        str(python),
+        str(path),
+    )
     slug = result.context["project_slug"]
     return Rendered(variant, path, slug, slug.replace("_", "-"), python)

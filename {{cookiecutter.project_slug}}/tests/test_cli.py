@@ -63,6 +63,14 @@ async def test_create_user_refuses_a_duplicate(database_url, app):
     assert "already exists" in result.stderr
 
 
+def test_a_database_without_tables_is_a_message_not_a_traceback(tmp_path):
+    empty = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    result = run(empty, "create-user", "early@example.org")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: the database failed: no such table: users")
+    assert "migrate" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_migrate_is_idempotent(database_url):
     assert "latest revision" in cli(database_url, "migrate").stdout
     cli(database_url, "migrate")

@@ -232,7 +232,26 @@ def main(argv: list[str] | None = None) -> None:
         settings = get_settings()
     except SettingsError as exc:
         sys.exit(str(exc))
-    _HANDLERS[args.command](settings, args)
+    try:
+        _HANDLERS[args.command](settings, args)
+    except Exception as exc:
+        if (reason := _database_failure(exc)) is None:
+            raise
+        # A message, not a traceback (and never the URL: it may hold a password).
+        sys.exit(
+            f"error: the database failed: {reason}\n"
+            f"is it reachable, and migrated? `{_parser().prog} migrate` creates the tables"
+        )
+
+
+def _database_failure(exc: Exception) -> str | None:
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(exc, DBAPIError):
+        return str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+    if isinstance(exc, OSError):  # the driver could not connect
+        return str(exc)
+    return None
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """The text of each file `new-resource` writes, from the templates beside this module.
 
-string.Template ($name) rather than Jinja: the service does not depend on a
-template engine, and `$` never appears in the Python these templates hold.
+string.Template ($name) rather than Jinja: these files pass through the
+project template's own Jinja rendering first, which would consume Jinja
+syntax; the service needs no template engine; and `$` never appears in
+the Python these templates hold.
 """
 
 from pathlib import Path

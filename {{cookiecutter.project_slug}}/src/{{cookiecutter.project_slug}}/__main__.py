@@ -13,6 +13,8 @@ import sys
 
 from .settings import Settings, SettingsError, get_settings
 
+PROG = "{{ cookiecutter.__cli_name }}"
+
 
 def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
     from .migrations import upgrade
@@ -88,13 +90,13 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _revoke_token(settings: Settings, args: argparse.Namespace) -> None:
-    from .users import UnknownUserError, revoke_token
+    from .users import UnknownUserError, normalize_email, revoke_token
 
     try:
         token = asyncio.run(_with_engine(settings, lambda e: revoke_token(e, args.email)))
     except UnknownUserError as exc:
         sys.exit(f"error: {exc}")
-    print(f"the token of {args.email.strip().lower()} no longer works")
+    print(f"the token of {normalize_email(args.email)} no longer works")
     if args.new:
         print("new bearer token (shown only once):")
         print(token)
@@ -139,7 +141,7 @@ def _new_resource(args: argparse.Namespace) -> None:
     for path in written:
         print(f"  {project.relative(path)}")
     print(
-        f"next: `{_parser().prog} migrate` creates its table; "
+        f"next: `{PROG} migrate` creates its table; "
         f"`pytest tests/test_{spec.plural}.py` runs its tests"
     )
 
@@ -153,7 +155,7 @@ def _positive_int(value: str) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="{{ cookiecutter.__cli_name }}",
+        prog=PROG,
         description=__doc__.split("\n")[0],
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -240,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
         # A message, not a traceback (and never the URL: it may hold a password).
         sys.exit(
             f"error: the database failed: {reason}\n"
-            f"is it reachable, and migrated? `{_parser().prog} migrate` creates the tables"
+            f"is it reachable, and migrated? `{PROG} migrate` creates the tables"
         )
 
 

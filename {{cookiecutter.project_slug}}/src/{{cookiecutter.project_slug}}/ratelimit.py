@@ -52,7 +52,7 @@ Endpoint = TypeVar("Endpoint", bound=Callable)
 
 def rate_limit(limit: str) -> Callable[[Endpoint], Endpoint]:
     """Give one route its own limit ("10/minute", "5/second;100/hour" ...)."""
-    items = parse_limits(limit)
+    items = parse_many(limit)
 
     def mark(endpoint: Endpoint) -> Endpoint:
         setattr(endpoint, ATTRIBUTE, items)
@@ -61,13 +61,9 @@ def rate_limit(limit: str) -> Callable[[Endpoint], Endpoint]:
     return mark
 
 
-def parse_limits(text: str) -> list[RateLimitItem]:
-    return parse_many(text)
-
-
 class RateLimiter:
     def __init__(self, settings: Settings) -> None:
-        self.default = parse_limits(settings.rate_limit_default)
+        self.default = parse_many(settings.rate_limit_default)
         self.strategy = SlidingWindowCounterRateLimiter(_storage(settings.rate_limit_storage))
         self.last_warning = -math.inf
 

@@ -20,9 +20,14 @@ class UnknownUserError(Exception):
     pass
 
 
+def normalize_email(email: str) -> str:
+    """Emails are stored and looked up trimmed and in lower case."""
+    return email.strip().lower()
+
+
 async def create_user(engine: AsyncEngine, email: str, *, is_admin: bool = False) -> str:
     """Create the user and return its bearer token; only the hash is stored."""
-    email = email.strip().lower()
+    email = normalize_email(email)
     if not _EMAIL.fullmatch(email):
         raise ValueError(f"EMAIL must look like name@example.org, got {email!r}")
     token = new_token()
@@ -41,7 +46,7 @@ async def revoke_token(engine: AsyncEngine, email: str) -> str:
     """Make the user's current token stop working at once; return its
     replacement (only its hash is stored; the caller decides whether anyone
     sees it)."""
-    email = email.strip().lower()
+    email = normalize_email(email)
     token = new_token()
     async with engine.begin() as conn:
         changed = await conn.execute(

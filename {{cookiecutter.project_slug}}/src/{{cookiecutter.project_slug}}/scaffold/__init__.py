@@ -73,25 +73,24 @@ def new_resource(project: Project, spec: ResourceSpec) -> list[Path]:
 
 def plan(project: Project, spec: ResourceSpec) -> dict[Path, str]:
     """Every file to write and its text, or ScaffoldError if anything is wrong."""
-    _refuse_existing(project, spec)
+    resource = project.source / "resources" / f"{spec.plural}.py"
+    router = project.source / "routers" / f"{spec.plural}.py"
+    tests = project.root / "tests" / f"test_{spec.plural}.py"
+    _refuse_existing(project, spec, [resource, router, tests])
     routing = project.source / "routing.py"
     registry = _with_registry_line(routing.read_text(encoding="utf-8"), spec)
     revision, down_revision = _next_revision(project)
-    versions = project.source / "migrations" / "versions"
+    migration = project.source / "migrations" / "versions" / f"{revision}_{spec.plural}.py"
     return {
-        project.source / "resources" / f"{spec.plural}.py": render.resource_module(spec),
-        project.source / "routers" / f"{spec.plural}.py": render.router_module(spec),
-        versions / f"{revision}_{spec.plural}.py": render.migration_module(
-            spec, revision, down_revision
-        ),
-        project.root / "tests" / f"test_{spec.plural}.py": render.tests_module(
-            spec, project.package
-        ),
+        resource: render.resource_module(spec),
+        router: render.router_module(spec),
+        migration: render.migration_module(spec, revision, down_revision),
+        tests: render.tests_module(spec, project.package),
         routing: registry,
     }
 
 
-def _refuse_existing(project: Project, spec: ResourceSpec) -> None:
+def _refuse_existing(project: Project, spec: ResourceSpec, new_files: list[Path]) -> None:
     sources = {
         path: path.read_text(encoding="utf-8") for path in sorted(project.source.rglob("*.py"))
     }
@@ -108,11 +107,7 @@ def _refuse_existing(project: Project, spec: ResourceSpec) -> None:
             )
         if cls.search(text):
             raise ScaffoldError(f"a class named {spec.name} already exists ({where})")
-    for path in (
-        project.source / "resources" / f"{spec.plural}.py",
-        project.source / "routers" / f"{spec.plural}.py",
-        project.root / "tests" / f"test_{spec.plural}.py",
-    ):
+    for path in new_files:
         if path.exists():
             raise ScaffoldError(f"{project.relative(path)} already exists")
 

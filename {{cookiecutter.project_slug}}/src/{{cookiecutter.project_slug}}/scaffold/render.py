@@ -15,8 +15,9 @@ TEMPLATES = Path(__file__).parent / "templates"
 INDENT = " " * 4
 
 
-def _template(name: str) -> Template:
-    return Template((TEMPLATES / name).read_text(encoding="utf-8"))
+def _template(*names: str) -> Template:
+    """The named template files, one after the other."""
+    return Template("".join((TEMPLATES / name).read_text(encoding="utf-8") for name in names))
 
 
 def _common(spec: ResourceSpec) -> dict[str, str]:
@@ -97,7 +98,7 @@ def resource_module(spec: ResourceSpec) -> str:
             "nullable=False)\n"
             f"{INDENT})",
         )
-    nullable = sorted(field.name for field in spec.fields if field.optional)
+    nullable = {field.name for field in spec.fields if field.optional}
     return _template("resource.py.tmpl").substitute(
         _common(spec),
         imports=_imports(spec),
@@ -105,7 +106,7 @@ def resource_module(spec: ResourceSpec) -> str:
         create_fields="\n".join(_schema_field(field, partial=False) for field in spec.fields),
         update_fields="\n".join(_schema_field(field, partial=True) for field in spec.fields),
         read_fields=f"{INDENT}user_id: int\n" if spec.owned else "",
-        nullable="{" + ", ".join(f'"{name}"' for name in nullable) + "}" if nullable else "",
+        nullable=_literal(nullable) if nullable else "",
     )
 
 
@@ -143,10 +144,8 @@ def migration_module(spec: ResourceSpec, revision: str, down_revision: str | Non
 
 def tests_module(spec: ResourceSpec, package: str) -> str:
     tail = "tests_owned.py.tmpl" if spec.owned else "tests_shared.py.tmpl"
-    text = (TEMPLATES / "tests_common.py.tmpl").read_text(encoding="utf-8")
-    text += (TEMPLATES / tail).read_text(encoding="utf-8")
     required = [field.name for field in spec.fields if not field.optional]
-    return Template(text).substitute(
+    return _template("tests_common.py.tmpl", tail).substitute(
         _common(spec),
         package=package,
         access="ownership" if spec.owned else "who may write",
@@ -164,6 +163,8 @@ def _literal(value: object) -> str:
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if isinstance(value, list):
         return "[" + ", ".join(_literal(item) for item in value) + "]"
+    if isinstance(value, set):  # sorted: the same fields give the same text
+        return "{" + ", ".join(_literal(item) for item in sorted(value)) + "}"
     if isinstance(value, dict):
         items = ", ".join(f"{_literal(key)}: {_literal(item)}" for key, item in value.items())
         return "{" + items + "}"

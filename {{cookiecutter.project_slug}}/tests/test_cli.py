@@ -11,6 +11,8 @@ from sqlalchemy import func, select
 
 from {{ cookiecutter.project_slug }}.models import Booking, User, Venue
 
+from tests.helpers import free_port
+
 pytestmark = pytest.mark.anyio
 
 
@@ -69,6 +71,14 @@ def test_a_database_without_tables_is_a_message_not_a_traceback(tmp_path):
     assert result.returncode == 1
     assert result.stderr.startswith("error: the database failed: no such table: users")
     assert "migrate" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unreachable_database_is_a_message_not_a_traceback():
+    nowhere = f"postgresql+asyncpg://nobody@127.0.0.1:{free_port()}/none"
+    result = run(nowhere, "create-user", "early@example.org")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: the database failed:"), result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_migrate_is_idempotent(database_url):

@@ -249,10 +249,14 @@ def main(argv: list[str] | None = None) -> None:
 def _database_failure(exc: Exception) -> str | None:
     from sqlalchemy.exc import DBAPIError
 
+    from .db import database_unavailable
+
     if isinstance(exc, DBAPIError):
         return str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
-    if isinstance(exc, OSError):  # the driver could not connect
-        return str(exc)
+    # Refused, reset or timed out while connecting: the service's own test
+    # (db.py), not any OSError, which could be a file or a port as well.
+    if database_unavailable(exc) is not None:
+        return str(exc) or type(exc).__name__
     return None
 
 

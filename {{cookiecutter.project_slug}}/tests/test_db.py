@@ -34,7 +34,7 @@ def test_postgresql_pool_follows_settings(monkeypatch):
     engine = db.create_engine(settings)  # creating an engine does not connect
     pool = engine.sync_engine.pool
     assert (pool.size(), pool._max_overflow, pool._timeout, pool._recycle) == (4, 2, 7, 600)
-    assert pool._pre_ping is True
+    assert pool._pre_ping is False  # reads retry on a dead connection instead
     assert pool._pool.use_lifo is True
     connect_args = seen["connect_args"]
     assert connect_args["statement_cache_size"] == 0

@@ -8,9 +8,12 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 
+from .auth import TokenCache
+from .bodylimit import BodyLimitMiddleware
 from .cache import ReadCache
-from .db import create_engine, create_read_sessionmaker, create_sessionmaker
-from .errors import BodyLimitErrorMiddleware, install_error_handlers
+from .counts import CountCache, track_writes
+from .db import Reader, create_engine, create_read_sessionmaker, create_sessionmaker
+from .errors import install_error_handlers
 from .export import ExportSlots
 from .memory.gc import PeriodicCollector, settle_heap
 from .memory.guard import MemoryGuard, MemoryGuardMiddleware
@@ -36,6 +39,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.read_sessionmaker = create_read_sessionmaker(engine)
+    counts = CountCache(settings.count_cache_seconds, settings.cache_max_entries)
+    track_writes(engine, counts)
+    app.state.reader = Reader(engine, counts, settings)
+    app.state.token_cache = TokenCache(settings.auth_cache_seconds, settings.auth_cache_max_entries)
     app.state.cache = ReadCache(settings.cache_ttl_seconds, settings.cache_max_entries)
     app.state.export_slots = ExportSlots(settings.max_concurrent_exports)
     app.state.rate_limiter = RateLimiter(settings)
@@ -66,7 +73,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(BodyLimitErrorMiddleware)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
     if settings.cors_origins:  # none by default: browsers on other origins get no access
         app.add_middleware(
@@ -77,6 +83,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.state.routers = include_routers(app, settings)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default=settings.max_body_size_mb << 20,
+        by_prefix=app.state.routers.body_limits,
+    )
     guard = _memory_guard(app, settings)
     exempt = [f"{settings.api_prefix}/health"]
 {%- if cookiecutter.with_prometheus == "yes" %}

@@ -1,26 +1,65 @@
-"""Bearer-token authentication.
+"""Bearer-token authentication, with signed-in users cached per worker.
 
 Tokens are 32 random bytes from `secrets`, shown once when created. Only
 their sha256 is stored: a token has far more entropy than a password, so a
-fast hash is safe here and keeps every request to one indexed lookup (a slow
-password hash would cost tens of milliseconds per request).
+fast hash is safe here (a slow password hash would cost tens of
+milliseconds per request).
+
+A token's user (id and admin flag) is kept for AUTH_CACHE_SECONDS, and an
+unknown token for at most NEGATIVE_SECONDS, so most requests send no query
+to authenticate. The cost: a revoked token, or a changed admin flag, takes
+effect within AUTH_CACHE_SECONDS in workers that have it cached.
 """
 
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends
+from cachetools import TTLCache
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlmodel import select
+from sqlalchemy import select
 
-from .db import SessionDep
+from .db import Reader, ReaderDep
 from .errors import ServiceError
 from .models import User
 
 TOKEN_BYTES = 32
+# Unknown tokens are remembered briefly: a client repeating a bad token costs
+# no queries, and a token created meanwhile is usable within seconds.
+NEGATIVE_SECONDS = 5.0
 _bearer = HTTPBearer(auto_error=False, description="A token from the create-user command")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The signed-in user, as requests need it: immutable, shared through the cache."""
+
+    id: int
+    is_admin: bool
+
+
+class TokenCache:
+    def __init__(self, ttl_seconds: float, max_entries: int) -> None:
+        self.enabled = ttl_seconds > 0
+        self._known: TTLCache = TTLCache(maxsize=max_entries, ttl=ttl_seconds or 1)
+        # Its own, smaller cache: a flood of bad tokens cannot evict good ones.
+        negative_ttl = min(ttl_seconds, NEGATIVE_SECONDS) or 1
+        self._unknown: TTLCache = TTLCache(maxsize=max(1, max_entries // 4), ttl=negative_ttl)
+
+    def get(self, digest: str) -> Principal | bool | None:
+        """The cached user, None for a cached unknown token, False for a miss."""
+        if not self.enabled:
+            return False
+        if (principal := self._known.get(digest)) is not None:
+            return principal
+        return None if digest in self._unknown else False
+
+    def put(self, digest: str, principal: Principal | None) -> None:
+        if self.enabled:
+            (self._known if principal else self._unknown)[digest] = principal
 
 
 def new_token() -> str:
@@ -39,35 +78,50 @@ def _unauthorized() -> ServiceError:
     )
 
 
+_BY_HASH = select(User.id, User.is_admin, User.token_hash)
+
+
+async def _lookup(reader: Reader, digest: str) -> Principal | None:
+    row = await reader.first(_BY_HASH.where(User.token_hash == digest))
+    # Compare in constant time as well, so no code path depends on how much
+    # of a guessed hash matched.
+    if row is None or not hmac.compare_digest(row["token_hash"], digest):
+        return None
+    return Principal(row["id"], row["is_admin"])
+
+
 async def get_optional_user(
-    session: SessionDep,
+    request: Request,
+    reader: ReaderDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User | None:
+) -> Principal | None:
     """The user the bearer token belongs to, or None. Resolved once per
-    request: the rate limiter and the route share the lookup."""
+    request: the rate limiter and the route share it."""
     if credentials is None or not credentials.credentials:
         return None
     digest = hash_token(credentials.credentials)
-    user = await session.scalar(select(User).where(User.token_hash == digest))
-    # Compare in constant time as well, so no code path depends on how much
-    # of a guessed hash matched.
-    if user is None or not hmac.compare_digest(user.token_hash, digest):
-        return None
-    return user
+    cache: TokenCache = request.app.state.token_cache
+    principal = cache.get(digest)
+    if principal is False:
+        principal = await _lookup(reader, digest)
+        cache.put(digest, principal)
+    return principal
 
 
-async def get_current_user(user: Annotated[User | None, Depends(get_optional_user)]) -> User:
+async def get_current_user(
+    user: Annotated[Principal | None, Depends(get_optional_user)],
+) -> Principal:
     if user is None:
         raise _unauthorized()
     return user
 
 
-async def get_admin_user(user: Annotated[User, Depends(get_current_user)]) -> User:
+async def get_admin_user(user: Annotated[Principal, Depends(get_current_user)]) -> Principal:
     if not user.is_admin:
         raise ServiceError(403, "Administrator access required")
     return user
 
 
-OptionalUser = Annotated[User | None, Depends(get_optional_user)]
-CurrentUser = Annotated[User, Depends(get_current_user)]
-AdminUser = Annotated[User, Depends(get_admin_user)]
+OptionalUser = Annotated[Principal | None, Depends(get_optional_user)]
+CurrentUser = Annotated[Principal, Depends(get_current_user)]
+AdminUser = Annotated[Principal, Depends(get_admin_user)]

@@ -8,9 +8,19 @@ from enum import StrEnum
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from .crud import columns_of
+from .auth import Principal
+from .crud import columns_of, not_found, owned_by
+from .db import Reader
 from .errors import ServiceError
-from .models import Booking, BookingItem, BookingStatus, BookingSummary, Venue
+from .models import (
+    Booking,
+    BookingItem,
+    BookingItemRead,
+    BookingRead,
+    BookingStatus,
+    BookingSummary,
+    Venue,
+)
 from .pagination import SortKey
 
 # List queries select only these columns, never whole rows (notes can be long).
@@ -69,6 +79,36 @@ def utc_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
     """[start, end) of the current UTC day."""
     start = datetime.combine((now or datetime.now(UTC)).date(), time(), tzinfo=UTC)
     return start, start + timedelta(days=1)
+
+
+# A booking and its items in one statement: the booking's columns repeat on
+# each item's row (at most 100 items), which costs less than a second round trip.
+_READ_FIELDS = [name for name in BookingRead.model_fields if name != "items"]
+_ITEM_FIELDS = list(BookingItemRead.model_fields)
+_READ_SELECT = (
+    select(
+        *(getattr(Booking, name) for name in _READ_FIELDS),
+        *(getattr(BookingItem, name).label(f"item_{name}") for name in _ITEM_FIELDS),
+    )
+    .outerjoin(BookingItem, BookingItem.booking_id == Booking.id)
+    .order_by(BookingItem.id)
+)
+
+
+async def read_booking_or_404(reader: Reader, booking_id: int, owner: Principal) -> dict:
+    """A booking with its items, as BookingRead's fields, else 404 (also for
+    another user's booking, unless `owner` is an administrator)."""
+    stmt = _READ_SELECT.where(Booking.id == booking_id)
+    rows = await reader.rows(stmt if owner.is_admin else owned_by(stmt, Booking, owner))
+    if not rows:
+        raise not_found(Booking, booking_id)
+    booking = {name: rows[0][name] for name in _READ_FIELDS}
+    booking["items"] = [
+        {name: row[f"item_{name}"] for name in _ITEM_FIELDS}
+        for row in rows
+        if row["item_id"] is not None
+    ]
+    return booking
 
 
 async def items_of(session: AsyncSession, booking_id: int) -> list[BookingItem]:

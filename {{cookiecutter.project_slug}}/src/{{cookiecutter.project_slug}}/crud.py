@@ -2,19 +2,22 @@
 
 With pagination.py (pages) and export.py (streamed files) this is all a
 resource router needs, so each route stays a few lines (routers/bookings.py;
-the `new-resource` command writes routers on the same helpers).
+the `new-resource` command writes routers on the same helpers). Reads go
+through db.Reader and answer RowsJSONResponse; writes use the ORM session.
 """
 
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Path
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
+from .auth import Principal
+from .db import Reader
 from .errors import ServiceError
-from .models import MAX_ID, User, utcnow
+from .models import MAX_ID, utcnow
 
 Row = TypeVar("Row", bound=SQLModel)
 Schema = TypeVar("Schema", bound=BaseModel)
@@ -30,23 +33,50 @@ def columns_of(table: type[SQLModel], schema: type[BaseModel]) -> list[ColumnEle
     return [getattr(table, name) for name in schema.model_fields]
 
 
-def owned_by(stmt: Select, table: type[SQLModel], user: User) -> Select:
+def owned_by(stmt: Select, table: type[SQLModel], user: Principal) -> Select:
     """Only the user's own rows (`table.user_id`), administrators included:
     lists of one's own rows are lists of one's own rows for everybody."""
     return stmt.where(table.user_id == user.id)
 
 
+def not_found(table: type[SQLModel], row_id: Any) -> ServiceError:
+    return ServiceError(404, f"{table.__name__} {row_id} not found")
+
+
+def visible_to(owner: Principal | None, user_id: int) -> bool:
+    """Whether a row of `user_id` may be seen by `owner` (None: no ownership)."""
+    return owner is None or owner.is_admin or user_id == owner.id
+
+
 async def get_or_404(
-    session: AsyncSession, table: type[Row], row_id: Any, owner: User | None = None
+    session: AsyncSession, table: type[Row], row_id: Any, owner: Principal | None = None
 ) -> Row:
-    """The row with this primary key, else 404.
+    """The row with this primary key, for a write, else 404.
 
     With `owner`, a row of another user is a 404 as well (not a 403, so ids
     do not tell anyone what exists), unless `owner` is an administrator.
     """
     row = await session.get(table, row_id)
-    if row is None or (owner is not None and row.user_id != owner.id and not owner.is_admin):
-        raise ServiceError(404, f"{table.__name__} {row_id} not found")
+    if row is None or not visible_to(owner, row.user_id):
+        raise not_found(table, row_id)
+    return row
+
+
+async def read_or_404(
+    reader: Reader,
+    table: type[SQLModel],
+    columns: list[ColumnElement],
+    row_id: Any,
+    owner: Principal | None = None,
+) -> dict[str, Any]:
+    """`columns` of the row with this `id`, in one statement, else 404 (the
+    same ownership rule as get_or_404, checked in the query itself)."""
+    stmt = select(*columns).where(table.id == row_id)
+    if owner is not None and not owner.is_admin:
+        stmt = owned_by(stmt, table, owner)
+    row = await reader.first(stmt)
+    if row is None:
+        raise not_found(table, row_id)
     return row
 
 

@@ -6,17 +6,13 @@ Validation errors keep FastAPI's list of problems under error.details, so
 clients get both a readable message and the exact field locations.
 """
 
-import json
 import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 
@@ -104,57 +100,9 @@ async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
     return exc.response()
 
 
-def _body_limit_message(scope: Scope) -> str:
-    limit = scope.get(MAX_BODY_SIZE_SCOPE_KEY)
-    if isinstance(limit, int):
-        return f"Request body exceeds this endpoint's limit of {limit} bytes"
-    return "Request body too large"
-
-
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    if exc.status_code == 413:
-        message = _body_limit_message(request.scope)
-    else:
-        message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+    message = exc.detail if isinstance(exc.detail, str) else "Request failed"
     return error_response(exc.status_code, message, headers=exc.headers)
-
-
-class BodyLimitErrorMiddleware:
-    """Gives Starlette's own 413 answers the service's JSON error shape.
-
-    When a Content-Length is over the limit, Starlette's body-limit middleware
-    replaces whatever response the app started with a plain-text 413, after
-    every exception handler has run. This pure ASGI wrapper sits outside it
-    and rewrites exactly that response; everything else passes untouched.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        replaced = False
-
-        async def send_json_413(message: Message) -> None:
-            nonlocal replaced
-            if message["type"] == "http.response.start" and message["status"] == 413:
-                content_type = Headers(raw=message["headers"]).get("content-type", "")
-                if content_type.startswith("text/plain"):
-                    replaced = True
-                    body = json.dumps(error_body(413, _body_limit_message(scope))).encode()
-                    headers = [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode()),
-                    ]
-                    await send({"type": "http.response.start", "status": 413, "headers": headers})
-                    await send({"type": "http.response.body", "body": body})
-                    return
-            if not replaced:  # drop the plain-text body of a replaced response
-                await send(message)
-
-        await self.app(scope, receive, send_json_413)
 
 
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -9,7 +9,8 @@ the page size, not by the table size.
 
 Two modes share that envelope:
 - offset (`?page=N`): the guide's shape, with a total. Cost grows with depth,
-  since the database walks past every skipped row, and COUNT scans the match.
+  since the database walks past every skipped row. The total is at most
+  COUNT_CACHE_SECONDS old (counts.py); `with_total=true` counts now.
 - keyset (`?cursor=...`): continues after the last row of the previous page
   with a range condition on the sort key, so page 1,000 costs what page 1
   does. `total`/`pages` are null unless `with_total=true`.
@@ -33,9 +34,9 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, func, literal, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import ColumnElement, Select, literal, tuple_
 
+from .db import Reader
 from .errors import ServiceError
 
 # Offset pages deeper than this are refused (keyset cursors go anywhere):
@@ -112,8 +113,8 @@ async def page_params(
     with_total: Annotated[
         bool | None,
         Query(
-            description="Count the matching rows (a COUNT query). "
-            "Default: yes in offset mode, no in keyset mode"
+            description="true: count the matching rows now; false: no total. "
+            "Default: a total at most COUNT_CACHE_SECONDS old in offset mode, none in keyset mode"
         ),
     ] = None,
 ) -> PageParams:
@@ -234,20 +235,20 @@ def page_select(
     return ordered.offset(offset).limit(limit)
 
 
-async def paginate(session: AsyncSession, stmt: Select, params: PageParams, key: SortKey) -> dict:
+async def paginate(reader: Reader, stmt: Select, params: PageParams, key: SortKey) -> dict:
     """One page of `stmt` (a select of summary columns, filters applied, no
-    ORDER BY) in offset or keyset mode, with the next page's cursor."""
+    ORDER BY) in offset or keyset mode, with the next page's cursor; ready for
+    RowsJSONResponse. The total comes from the count cache unless the client
+    asked for it (`with_total=true`)."""
     after = decode_cursor(params, key) if params.cursor is not None else None
     page = params.page if after is None else None
     # One row more than asked tells whether another page exists.
     query = page_select(stmt, key, limit=params.page_size + 1, offset=params.offset, after=after)
-    result = await session.execute(query)
-    rows = [dict(row) for row in result.mappings()]
+    rows = await reader.rows(query)
     items, more = rows[: params.page_size], len(rows) > params.page_size
     total = None
     if params.with_total or (params.with_total is None and after is None):
-        count = stmt.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
-        total = await session.scalar(count) or 0
+        total = await reader.count(stmt, exact=params.with_total is True)
     last = items[-1] if items else None
     return {
         "items": items,

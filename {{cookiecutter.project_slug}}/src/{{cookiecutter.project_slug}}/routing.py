@@ -10,10 +10,8 @@ share the imported code by fork instead of each importing it again.
 The OpenAPI schema (and so /docs and the `openapi` command) loads every router
 first, so it is complete whatever has been requested so far.
 
-Request-body limits are FastAPI's own (`max_body_size`), set on each included
-router rather than on the application: there they run inside the service's
-middleware, which gives their 413 the JSON error shape
-(errors.BodyLimitErrorMiddleware).
+A registry line may give its prefix a request-body limit of its own
+(`body_limit`, a setting in MB); bodylimit.py enforces them.
 """
 
 import importlib
@@ -62,6 +60,11 @@ class RouterRegistry:
         self.api_prefix = settings.api_prefix
         self.settings = settings
         self.pending = {self.api_prefix + entry.prefix: entry for entry in routers}
+        self.body_limits = {
+            self.api_prefix + entry.prefix: getattr(settings, entry.body_limit) << 20
+            for entry in routers
+            if entry.body_limit
+        }
         self.lock = anyio.Lock()
         # Health and memory routes are included elsewhere: never rate limited.
         self.dependencies = [Depends(enforce_rate_limit)] if settings.rate_limit_enabled else []
@@ -102,11 +105,9 @@ class RouterRegistry:
                 f"{entry.module} declares prefix {router.prefix!r} "
                 f"but is registered under {entry.prefix!r} in RESOURCE_ROUTERS"
             )
-        limit_mb = getattr(self.settings, entry.body_limit or "max_body_size_mb")
         self.app.include_router(
             router,
             prefix=self.api_prefix,
-            max_body_size=limit_mb << 20,
             dependencies=self.dependencies,
             responses=RESOURCE_ERRORS,
         )
@@ -137,9 +138,7 @@ def include_routers(app: FastAPI, settings: Settings) -> RouterRegistry:
     from .routers import health, memory
 
     for router in (health.router, memory.router):
-        app.include_router(
-            router, prefix=settings.api_prefix, max_body_size=settings.max_body_size_mb << 20
-        )
+        app.include_router(router, prefix=settings.api_prefix)
     registry = RouterRegistry(app, settings, RESOURCE_ROUTERS)
     if settings.lazy_routers:
         app.add_middleware(LazyRouterMiddleware, registry=registry)

@@ -70,7 +70,10 @@ class Settings(BaseSettings):
     db_max_overflow: Annotated[int, Field(ge=0)] = {{ cookiecutter.db_max_overflow }}
     db_pool_timeout: Annotated[float, Field(gt=0)] = 10.0
     db_pool_recycle: Annotated[int, Field(ge=-1)] = 1800
-    db_pool_pre_ping: bool = True
+    # Off: a round trip per checkout. A connection that died in the pool
+    # (database restart) is detected by the read itself, which is retried
+    # once on a fresh connection (db.Reader).
+    db_pool_pre_ping: bool = False
     # asyncpg's statement cache; 0 when connecting through PgBouncer in transaction mode.
     db_statement_cache_size: Annotated[int, Field(ge=0)] = 100
     # TLS to PostgreSQL: disable, require (encrypted, certificate not checked)
@@ -86,6 +89,13 @@ class Settings(BaseSettings):
 
     cache_ttl_seconds: Annotated[float, Field(gt=0)] = 60.0
     cache_max_entries: PositiveInt = 1024
+    # Signed-in users per token, kept per worker: a revoked token keeps
+    # working for at most this long in a worker that has seen it. 0: off.
+    auth_cache_seconds: Annotated[float, Field(ge=0)] = 10.0
+    auth_cache_max_entries: PositiveInt = 4096
+    # List totals, per worker: at most this old, dropped at once when this
+    # worker writes the table. 0: a COUNT with every page that has a total.
+    count_cache_seconds: Annotated[float, Field(ge=0)] = 10.0
 
     rate_limit_enabled: bool = True
     rate_limit_default: str = "120/minute"

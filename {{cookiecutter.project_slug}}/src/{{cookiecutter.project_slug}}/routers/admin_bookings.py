@@ -10,11 +10,12 @@ from starlette.responses import StreamingResponse
 
 from ..auth import AdminUser
 from ..bookings import BOOKING_SORTS, EXPORT_COLUMNS, SUMMARY_COLUMNS, BookingSort, filtered
-from ..db import SessionDep
+from ..db import ReaderDep
 from ..export import ExportFormat, export_response
 from ..models import MAX_ID, Booking, BookingStatus, BookingSummary
 from ..pagination import Page, PageParamsDep, paginate
 from ..ratelimit import rate_limit
+from ..responses import RowsJSONResponse
 
 router = APIRouter(prefix="/admin/bookings", tags=["admin"])
 
@@ -54,16 +55,16 @@ async def admin_filters(
 Filters = Annotated[AdminFilters, Depends(admin_filters)]
 
 
-@router.get("")
+@router.get("", response_model=Page[BookingSummary])
 async def list_all_bookings(
     _admin: AdminUser,
-    session: SessionDep,
+    reader: ReaderDep,
     page: PageParamsDep,
     filters: Filters,
     sort: BookingSort = BookingSort.newest_first,
-) -> Page[BookingSummary]:
+) -> RowsJSONResponse:
     stmt = filters.apply(select(*SUMMARY_COLUMNS))
-    return await paginate(session, stmt, page, BOOKING_SORTS[sort])
+    return RowsJSONResponse(await paginate(reader, stmt, page, BOOKING_SORTS[sort]))
 
 
 @router.get("/export", response_class=StreamingResponse)

@@ -13,11 +13,12 @@ from ..bookings import (
     filtered,
     items_of,
     new_reference,
+    read_booking_or_404,
     summary_select,
     utc_day_bounds,
 )
 from ..crud import ResourceId, apply_changes, get_or_404, owned_by, read_as
-from ..db import SessionDep
+from ..db import ReaderDep, SessionDep
 from ..errors import ServiceError
 from ..export import ExportFormat, export_response
 from ..models import (
@@ -31,6 +32,7 @@ from ..models import (
 )
 from ..pagination import Page, PageParamsDep, paginate
 from ..ratelimit import rate_limit
+from ..responses import RowsJSONResponse
 
 router = APIRouter(prefix="/bookings", tags=["bookings"])
 
@@ -39,31 +41,31 @@ def _read(booking: Booking, items: list[BookingItem]) -> BookingRead:
     return read_as(BookingRead, booking, items=[item.model_dump() for item in items])
 
 
-@router.get("")
+@router.get("", response_model=Page[BookingSummary])
 async def list_my_bookings(
     user: CurrentUser,
-    session: SessionDep,
+    reader: ReaderDep,
     page: PageParamsDep,
     status: BookingStatus | None = None,
     sort: BookingSort = BookingSort.newest_first,
-) -> Page[BookingSummary]:
+) -> RowsJSONResponse:
     stmt = owned_by(summary_select(status), Booking, user)
-    return await paginate(session, stmt, page, BOOKING_SORTS[sort])
+    return RowsJSONResponse(await paginate(reader, stmt, page, BOOKING_SORTS[sort]))
 
 
-@router.get("/today")
+@router.get("/today", response_model=Page[BookingSummary])
 async def list_my_bookings_today(
     user: CurrentUser,
-    session: SessionDep,
+    reader: ReaderDep,
     page: PageParamsDep,
     status: BookingStatus | None = None,
     sort: BookingSort = BookingSort.oldest_first,
-) -> Page[BookingSummary]:
+) -> RowsJSONResponse:
     start, end = utc_day_bounds()
     stmt = owned_by(summary_select(status), Booking, user).where(
         Booking.start_datetime >= start, Booking.start_datetime < end
     )
-    return await paginate(session, stmt, page, BOOKING_SORTS[sort])
+    return RowsJSONResponse(await paginate(reader, stmt, page, BOOKING_SORTS[sort]))
 
 
 @router.get("/export", response_class=StreamingResponse)
@@ -98,13 +100,11 @@ async def create_booking(
     return _read(booking, items)
 
 
-@router.get("/{booking_id:int}")
+@router.get("/{booking_id:int}", response_model=BookingRead)
 async def read_booking(
-    booking_id: ResourceId, user: CurrentUser, session: SessionDep
-) -> BookingRead:
-    booking = await get_or_404(session, Booking, booking_id, owner=user)
-    items = await items_of(session, booking_id)
-    return _read(booking, items)
+    booking_id: ResourceId, user: CurrentUser, reader: ReaderDep
+) -> RowsJSONResponse:
+    return RowsJSONResponse(await read_booking_or_404(reader, booking_id, user))
 
 
 @router.patch("/{booking_id:int}")

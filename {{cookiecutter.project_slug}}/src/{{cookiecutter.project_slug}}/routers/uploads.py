@@ -8,10 +8,11 @@ from starlette.requests import ClientDisconnect
 
 from ..auth import CurrentUser
 from ..crud import columns_of, owned_by, read_as
-from ..db import SessionDep
+from ..db import ReaderDep, SessionDep
 from ..models import Upload, UploadRead
 from ..pagination import Page, PageParamsDep, SortKey, paginate
 from ..ratelimit import rate_limit
+from ..responses import RowsJSONResponse
 from ..uploads import receive_upload
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
@@ -70,9 +71,9 @@ async def upload_file(request: Request, user: CurrentUser, session: SessionDep) 
     return read_as(UploadRead, upload)
 
 
-@router.get("")
+@router.get("", response_model=Page[UploadRead])
 async def list_my_uploads(
-    user: CurrentUser, session: SessionDep, page: PageParamsDep
-) -> Page[UploadRead]:
+    user: CurrentUser, reader: ReaderDep, page: PageParamsDep
+) -> RowsJSONResponse:
     stmt = owned_by(select(*_UPLOAD_COLUMNS), Upload, user)
-    return await paginate(session, stmt, page, _NEWEST_FIRST)
+    return RowsJSONResponse(await paginate(reader, stmt, page, _NEWEST_FIRST))

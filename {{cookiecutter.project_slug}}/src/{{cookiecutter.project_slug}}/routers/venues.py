@@ -5,9 +5,10 @@ from sqlmodel import select
 
 from ..auth import AdminUser, CurrentUser
 from ..crud import columns_of, read_as
-from ..db import SessionDep
+from ..db import ReaderDep, SessionDep
 from ..models import Venue, VenueCreate, VenueRead
 from ..pagination import Page, PageParamsDep, SortKey, paginate
+from ..responses import RowsJSONResponse
 
 router = APIRouter(prefix="/venues", tags=["venues"])
 
@@ -15,13 +16,15 @@ _VENUE_COLUMNS = columns_of(Venue, VenueRead)
 _BY_NAME = SortKey((Venue.name, Venue.id), descending=False)
 
 
-@router.get("")
+@router.get("", response_model=Page[VenueRead])
 async def list_venues(
-    request: Request, _user: CurrentUser, session: SessionDep, page: PageParamsDep
-) -> Page[VenueRead]:
+    request: Request, _user: CurrentUser, reader: ReaderDep, page: PageParamsDep
+) -> RowsJSONResponse:
     key = ("venues", page.page, page.page_size, page.cursor, page.with_total)
-    return await request.app.state.cache.get_or_load(
-        key, lambda: paginate(session, select(*_VENUE_COLUMNS), page, _BY_NAME)
+    return RowsJSONResponse(
+        await request.app.state.cache.get_or_load(
+            key, lambda: paginate(reader, select(*_VENUE_COLUMNS), page, _BY_NAME)
+        )
     )
 
 

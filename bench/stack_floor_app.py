@@ -1,0 +1,79 @@
+"""The stack floor: what FastAPI + SQLAlchemy Core + asyncpg + orjson can do.
+
+    python bench/stack_floor_app.py PORT      (DATABASE_URL from the environment)
+
+GET /api/admin/bookings?page_size=N&page=P answers the same page of summary
+columns, in the same order, as the service's admin list, with one query and
+nothing else: no authentication, no count, no middleware, no validation of
+the rows. It is the ceiling the chosen stack sets; bench/floor_app.py
+(Starlette + asyncpg, no SQLAlchemy) is the one below the stack.
+"""
+
+import os
+import sys
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+import orjson
+import uvicorn
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import Response
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, select
+from sqlalchemy.ext.asyncio import create_async_engine
+
+bookings = Table(
+    "bookings",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("booking_reference", String),
+    Column("title", String),
+    Column("status", String),
+    Column("start_datetime", DateTime(timezone=True)),
+    Column("end_datetime", DateTime(timezone=True)),
+    Column("venue_id", Integer),
+)
+PAGE = select(
+    bookings.c.id,
+    bookings.c.booking_reference,
+    bookings.c.title,
+    bookings.c.status,
+    bookings.c.start_datetime,
+    bookings.c.end_datetime,
+    bookings.c.venue_id,
+).order_by(bookings.c.start_datetime.desc(), bookings.c.id.desc())
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    app.state.engine = create_async_engine(
+        os.environ["DATABASE_URL"], pool_size=3, max_overflow=3, pool_use_lifo=True
+    )
+    yield
+    await app.state.engine.dispose()
+
+
+app = FastAPI(lifespan=lifespan, openapi_url=None)
+
+
+@app.get("/api/health")
+async def health() -> Response:
+    return Response(b'{"status":"ok"}', media_type="application/json")
+
+
+@app.get("/api/admin/bookings")
+async def admin_bookings(
+    request: Request,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> Response:
+    stmt = PAGE.limit(page_size).offset((page - 1) * page_size)
+    async with request.app.state.engine.connect() as connection:
+        result = await connection.execute(stmt)
+        rows = result.all()
+    keys = [str(key) for key in result.keys()]  # SQLAlchemy's names are str subclasses
+    body = {"items": [dict(zip(keys, row)) for row in rows], "page": page, "page_size": page_size}
+    return Response(orjson.dumps(body), media_type="application/json")
+
+
+if __name__ == "__main__":
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")

@@ -1,0 +1,95 @@
+"""List totals without a COUNT per request: cached per query, dropped on writes.
+
+A total is kept for COUNT_CACHE_SECONDS under the query's SQLAlchemy cache
+key (its structure and its parameter values: the filters and the owner), so a
+client sees a total at most that old. Every INSERT, UPDATE or DELETE this
+worker sends through the engine marks its table written (when the statement
+runs and again when it commits): totals over that table are recounted on
+their next use. Other workers and other writers are bounded by the lifetime.
+Concurrent requests needing the same total share one COUNT, so an expiry
+under load costs one query, not one per request in flight.
+"""
+
+import asyncio
+import collections
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from cachetools import TTLCache
+from sqlalchemy import Select, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.util import find_tables
+
+_WRITTEN = "counts.written"  # Connection.info key: tables written in this transaction
+
+
+class CountCache:
+    def __init__(self, ttl_seconds: float, max_entries: int) -> None:
+        self.enabled = ttl_seconds > 0
+        self._entries: TTLCache = TTLCache(maxsize=max_entries, ttl=ttl_seconds or 1)
+        self._writes: collections.Counter[str] = collections.Counter()
+        self._counting: dict[tuple, asyncio.Future[int]] = {}
+
+    def snapshot(self, stmt: Select) -> tuple[Any, tuple]:
+        """The statement's key and how often its tables had been written, taken
+        before counting: a write that lands while the COUNT runs invalidates it."""
+        cache_key = stmt._generate_cache_key()  # what SQLAlchemy's own statement cache uses
+        key = (cache_key.key, tuple(param.effective_value for param in cache_key.bindparams))
+        tables = sorted({table.name for table in find_tables(stmt)})
+        return key, tuple((name, self._writes[name]) for name in tables)
+
+    def get(self, key: Any, writes: tuple) -> int | None:
+        entry = self._entries.get(key) if self.enabled else None
+        if entry is None or entry[1] != writes:
+            return None
+        return entry[0]
+
+    def put(self, key: Any, writes: tuple, total: int) -> None:
+        if self.enabled:
+            self._entries[key] = (total, writes)
+
+    async def shared(self, key: Any, writes: tuple, count: Callable[[], Awaitable[int]]) -> int:
+        """`count()` once for every caller waiting on the same key, then cached.
+
+        It runs as a task of its own (shielded), so a caller that goes away
+        does not cancel the others' count."""
+        pending = self._counting.get((key, writes))
+        if pending is None:
+            pending = asyncio.ensure_future(count())
+            self._counting[(key, writes)] = pending
+            pending.add_done_callback(lambda done: self._settle(key, writes, done))
+        return await asyncio.shield(pending)
+
+    def _settle(self, key: Any, writes: tuple, done: asyncio.Future[int]) -> None:
+        del self._counting[(key, writes)]
+        if not done.cancelled() and done.exception() is None:
+            self.put(key, writes, done.result())
+
+    def written(self, table: str) -> None:
+        self._writes[table] += 1
+
+
+def track_writes(engine: AsyncEngine, counts: CountCache) -> None:
+    """Tell `counts` about every table written through `engine`."""
+
+    def after_execute(conn: Connection, _cursor, _statement, _params, context, _many) -> None:
+        if context.isinsert or context.isupdate or context.isdelete:
+            table = getattr(context.compiled.statement, "table", None)
+            if name := getattr(table, "name", None):
+                counts.written(name)
+                conn.info.setdefault(_WRITTEN, set()).add(name)
+
+    # The commit event comes just before the COMMIT is sent: a count racing
+    # that instant may keep the old total, for at most the lifetime.
+    def on_commit(conn: Connection) -> None:
+        for name in conn.info.pop(_WRITTEN, ()):
+            counts.written(name)
+
+    def on_rollback(conn: Connection) -> None:
+        conn.info.pop(_WRITTEN, None)
+
+    sync_engine = engine.sync_engine
+    event.listen(sync_engine, "after_cursor_execute", after_execute)
+    event.listen(sync_engine, "commit", on_commit)
+    event.listen(sync_engine, "rollback", on_rollback)

@@ -70,8 +70,12 @@ async def admin_bookings(
     async with request.app.state.engine.connect() as connection:
         result = await connection.execute(stmt)
         rows = result.all()
-    keys = [str(key) for key in result.keys()]  # SQLAlchemy's names are str subclasses
-    body = {"items": [dict(zip(keys, row)) for row in rows], "page": page, "page_size": page_size}
+    keys = list(map(str, result.keys()))  # SQLAlchemy's names are str subclasses
+    body = {
+        "items": [dict(zip(keys, row, strict=True)) for row in rows],
+        "page": page,
+        "page_size": page_size,
+    }
     return Response(orjson.dumps(body), media_type="application/json")
 
 

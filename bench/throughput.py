@@ -1,15 +1,21 @@
-"""Lists under load: the service against the floor and the naive baseline.
+"""Lists under load: the service against two floors and the naive baseline.
 
-- lists: the admin list at page sizes 10 and 50, wrk at 32 connections after a
-  warm-up: req/s, p50/p95/p99 and peak RSS, for the service (one uvicorn
-  worker) and for the floor (bench/floor_app.py: Starlette + asyncpg doing
-  the same queries), alternating which goes first from run to run;
-- ab: the guide's success metrics, `ab -n 1000 -c 50` on the list;
+- lists: wrk at 32 connections after a warm-up: req/s, p50/p95/p99, CPU per
+  request and peak RSS. The service (one uvicorn worker, every default on:
+  authentication, the page's total, the rate limiter, the memory guard,
+  gzip) serves the admin list at page sizes 10 and 50 and the caller's own
+  list of 50; the floors serve the same admin page: bench/floor_app.py
+  (Starlette + asyncpg: below the chosen stack) and bench/stack_floor_app.py
+  (FastAPI + SQLAlchemy Core + asyncpg + orjson, one query: the stack's own
+  ceiling). Systems alternate which goes first from run to run;
+- ab: the guide's success metrics, `ab -n 1000 -c 50` on the caller's own
+  list, with one worker and with `serve --workers 2`;
 - naive: the same load on the naive baseline (bench/naive_app.py), whose
   list loads every row, against the service's paginated list; and one
   buffered export against the service's streamed one.
 """
 
+import os
 import statistics
 import time
 from pathlib import Path
@@ -21,7 +27,15 @@ from bench.procmem import MIB, PeakGrowth, Sampler
 BENCH = Path(__file__).resolve().parent
 CONNECTIONS = 32
 PAGE_SIZES = (10, 50)
-LIST = "/api/admin/bookings?page_size={size}&with_total=false"
+LIST = "/api/admin/bookings?page_size={size}"
+OWN_LIST = "/api/bookings?page_size=50"
+# What each system serves, by figure name: the floors only have the admin list.
+SERVICE_LISTS = {"10": LIST.format(size=10), "50": LIST.format(size=50), "own 50": OWN_LIST}
+FLOOR_LISTS = {"10": LIST.format(size=10), "50": LIST.format(size=50)}
+FLOORS = {"floor": "floor_app.py", "stack": "stack_floor_app.py"}
+# The limiter runs on every request, as by default, with a limit no load here reaches.
+RATE_LIMITED = {"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_DEFAULT": "100000000/minute"}
+FIGURES = ("rps", "p50_ms", "p95_ms", "p99_ms", "peak_rss_mib", "cpu_ms_per_request")
 # The naive list answers in seconds and holds every row while it does: eight
 # at a time already shows the difference without exhausting the machine.
 NAIVE_CONNECTIONS = 8
@@ -31,59 +45,80 @@ def _median(runs: list[dict], key: str) -> float:
     return statistics.median(run[key] for run in runs)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process has used (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _under_load(pid: int, url: str, seconds: float, connections: int, headers, work, charts=None):
-    """wrk against `url`, with the server's peak RSS over the load."""
+    """wrk against `url`, with the server's peak RSS and CPU per request over the load."""
+    cpu_before = cpu_seconds(pid)
     with Sampler(pid) as sampler, PeakGrowth(pid) as peak:
         result = wrk(url, seconds, connections, headers, work, timeout_s=60)
+    cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / max(1, result["requests"])
     if charts is not None:
         charts.append(sampler.samples)
-    return {**result, "peak_rss_mib": peak.peak / MIB}
+    return {**result, "peak_rss_mib": peak.peak / MIB, "cpu_ms_per_request": cpu_ms}
 
 
-def _lists_on(pid: int, port: int, headers, seconds, warmup, work) -> dict:
+def _lists_on(pid: int, port: int, paths: dict, headers, seconds, warmup, work) -> dict:
     base = f"http://127.0.0.1:{port}"
     figures = {}
-    for size in PAGE_SIZES:
-        url = base + LIST.format(size=size)
-        wrk(url, warmup, CONNECTIONS, headers, work)
-        figures[size] = _under_load(pid, url, seconds, CONNECTIONS, headers, work)
+    for name, path in paths.items():
+        wrk(base + path, warmup, CONNECTIONS, headers, work)
+        figures[name] = _under_load(pid, base + path, seconds, CONNECTIONS, headers, work)
     return figures
 
 
+def _measure_system(system: str, service, headers, seconds, warmup, work) -> dict:
+    if system == "service":
+        service.start(cpu=SERVER_CPU, env=RATE_LIMITED)
+        try:
+            return _lists_on(
+                service.pid, service.port, SERVICE_LISTS, headers, seconds, warmup, work
+            )
+        finally:
+            service.stop()
+    floor = pinned([str(service.python), str(BENCH / FLOORS[system])], SERVER_CPU)
+    with running(floor, service.env) as (process, port):
+        return _lists_on(process.pid, port, FLOOR_LISTS, headers, seconds, warmup, work)
+
+
 def phase_lists(service, headers: dict, seconds: float, warmup: float, runs: int, work) -> dict:
-    floor = pinned([str(service.python), str(BENCH / "floor_app.py")], SERVER_CPU)
-    measured: dict[str, dict[int, list[dict]]] = {
-        system: {size: [] for size in PAGE_SIZES} for system in ("service", "floor")
-    }
+    systems = ("service", *FLOORS)
+    measured: dict[str, dict[str, list[dict]]] = {system: {} for system in systems}
     for run in range(runs):
-        order = ("service", "floor") if run % 2 == 0 else ("floor", "service")
+        order = systems[run % len(systems) :] + systems[: run % len(systems)]
         for system in order:
-            if system == "service":
-                service.start(cpu=SERVER_CPU)
-                try:
-                    result = _lists_on(service.pid, service.port, headers, seconds, warmup, work)
-                finally:
-                    service.stop()
-            else:
-                with running(floor, service.env) as (process, port):
-                    result = _lists_on(process.pid, port, headers, seconds, warmup, work)
-            for size, figures in result.items():
-                assert figures["errors"] == 0, (system, size, figures)
-                measured[system][size].append(figures)
+            result = _measure_system(system, service, headers, seconds, warmup, work)
+            for name, figures in result.items():
+                assert figures["errors"] == 0, (system, name, figures)
+                measured[system].setdefault(name, []).append(figures)
     summary: dict = {"connections": CONNECTIONS, "seconds": seconds}
-    for size in PAGE_SIZES:
-        service_runs, floor_runs = measured["service"][size], measured["floor"][size]
+    for name in SERVICE_LISTS:
+        # The own list is read against the floors' admin list of the same size.
+        floor_name = name.split()[-1]
         figures = {
-            system: {
-                key: _median(runs_, key)
-                for key in ("rps", "p50_ms", "p95_ms", "p99_ms", "peak_rss_mib")
-            }
-            for system, runs_ in (("service", service_runs), ("floor", floor_runs))
+            system: {key: _median(measured[system][list_name], key) for key in FIGURES}
+            for system, list_name in (
+                ("service", name),
+                ("floor", floor_name),
+                ("stack", floor_name),
+            )
         }
-        figures["rps_ratio"] = figures["service"]["rps"] / figures["floor"]["rps"]
-        figures["p95_ratio"] = figures["service"]["p95_ms"] / figures["floor"]["p95_ms"]
-        figures["runs"] = {"service": service_runs, "floor": floor_runs}
-        summary[str(size)] = figures  # string keys: the same after a JSON round trip
+        service_figures = figures["service"]
+        figures["rps_ratio"] = service_figures["rps"] / figures["floor"]["rps"]
+        figures["stack_rps_ratio"] = service_figures["rps"] / figures["stack"]["rps"]
+        figures["p95_ratio"] = service_figures["p95_ms"] / figures["floor"]["p95_ms"]
+        figures["p99_ratio"] = service_figures["p99_ms"] / figures["floor"]["p99_ms"]
+        figures["runs"] = {
+            "service": measured["service"][name],
+            "floor": measured["floor"][floor_name],
+            "stack": measured["stack"][floor_name],
+        }
+        summary[name] = figures
+    floor = pinned([str(service.python), str(BENCH / "floor_app.py")], SERVER_CPU)
     summary["floor_export"] = _floor_export(floor, service.env, headers)
     return summary
 
@@ -99,13 +134,19 @@ def _floor_export(floor: list[str], env: dict, headers: dict) -> dict:
 
 
 def phase_ab(service, headers: dict) -> dict:
-    """The guide's success metrics: 1,000 list requests, 50 at a time."""
-    service.start(cpu=SERVER_CPU)
-    try:
-        url = f"http://127.0.0.1:{service.port}" + LIST.format(size=50)
-        return ab(url, 1000, 50, headers)
-    finally:
-        service.stop()
+    """The guide's success metrics: 1,000 requests for the caller's own list,
+    50 at a time, with every default on; one worker (on its own core), then
+    `serve --workers 2` (not pinned: two workers need two cores)."""
+    results = {}
+    for workers, cpu in ((1, SERVER_CPU), (2, None)):
+        service.start("--workers", str(workers), cpu=cpu, env=RATE_LIMITED)
+        try:
+            url = f"http://127.0.0.1:{service.port}{OWN_LIST}"
+            ab(url, 50, 50, headers)  # warm-up: the first requests of each worker
+            results[f"{workers}_workers"] = ab(url, 1000, 50, headers)
+        finally:
+            service.stop()
+    return {"path": OWN_LIST, **results}
 
 
 def phase_naive(service, headers: dict, seconds: float, work, charts: dict) -> dict:

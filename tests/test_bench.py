@@ -39,7 +39,9 @@ def test_quick_benchmark_runs(tmp_path):
     for size in ("10", "50"):
         assert phases["lists"][size]["service"]["rps"] > 0
         assert phases["lists"][size]["floor"]["p95_ms"] > 0
-    assert phases["ab"]["requests"] == 1000
+    assert phases["ab"]["1_workers"]["requests"] == 1000
+    assert phases["ab"]["2_workers"]["requests"] == 1000
+    assert phases["lists"]["own 50"]["stack"]["cpu_ms_per_request"] > 0
     assert phases["naive"]["naive"]["peak_rss_mib"] > 0
     assert phases["deep_page"]["keyset_deep_ms"] > 0
     assert len(phases["exports"]) == 4

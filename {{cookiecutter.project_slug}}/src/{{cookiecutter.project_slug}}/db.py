@@ -160,7 +160,7 @@ class Reader:
     def __init__(self, engine: AsyncEngine, counts: CountCache, settings: Settings) -> None:
         self.engine = _autocommit(engine)
         self.counts = counts
-        self._slots = asyncio.Semaphore(settings.db_pool_size + settings.db_max_overflow)
+        self._slots = asyncio.Semaphore(settings.db_pool_size)
         self._wait_seconds = settings.db_pool_timeout
 
     async def rows(self, stmt: Select) -> list[dict[str, Any]]:

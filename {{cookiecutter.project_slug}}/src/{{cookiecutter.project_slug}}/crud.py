@@ -43,11 +43,6 @@ def not_found(table: type[SQLModel], row_id: Any) -> ServiceError:
     return ServiceError(404, f"{table.__name__} {row_id} not found")
 
 
-def visible_to(owner: Principal | None, user_id: int) -> bool:
-    """Whether a row of `user_id` may be seen by `owner` (None: no ownership)."""
-    return owner is None or owner.is_admin or user_id == owner.id
-
-
 async def get_or_404(
     session: AsyncSession, table: type[Row], row_id: Any, owner: Principal | None = None
 ) -> Row:
@@ -57,7 +52,7 @@ async def get_or_404(
     do not tell anyone what exists), unless `owner` is an administrator.
     """
     row = await session.get(table, row_id)
-    if row is None or not visible_to(owner, row.user_id):
+    if row is None or (owner is not None and row.user_id != owner.id and not owner.is_admin):
         raise not_found(table, row_id)
     return row
 

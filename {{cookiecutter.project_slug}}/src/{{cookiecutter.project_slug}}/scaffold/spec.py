@@ -59,12 +59,15 @@ _OWN_COLUMNS = {"id", "user_id", "created_at", "updated_at"}
 _MODEL_ATTRIBUTES = {"metadata", "registry"}
 # Names the generated modules use themselves: a resource named like this would
 # shadow a parameter or an import of its own router.
-_ROUTER_NAMES = {"body", "format", "order", "page", "request", "router", "session", "sort", "stmt"}
 # fmt: off
+_ROUTER_NAMES = {
+    "body", "format", "order", "page", "reader", "request", "router", "row", "session", "sort",
+    "stmt",
+}
 _ROUTER_CLASSES = {
     "AdminUser", "APIRouter", "Column", "CurrentUser", "ExportFormat", "Field", "Page",
-    "PageParamsDep", "Request", "ResourceId", "Response", "SessionDep", "SortKey", "SQLModel",
-    "StreamingResponse", "StrEnum",
+    "PageParamsDep", "ReaderDep", "Request", "ResourceId", "Response", "RowsJSONResponse",
+    "SessionDep", "SortKey", "SQLModel", "StreamingResponse", "StrEnum",
 }
 # fmt: on
 _CLASS_NAME = re.compile(r"[A-Z][A-Za-z0-9]*")

@@ -1,0 +1,311 @@
+"""The database work of a request: how many statements each kind sends (the
+token and count caches let most reads send one), how long those caches may be
+stale, that a slow client holds no pooled connection, and that a connection
+which died in the pool costs a GET nothing."""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import event, insert, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from {{ cookiecutter.project_slug }}.bookings import new_reference
+from {{ cookiecutter.project_slug }}.models import Booking
+from {{ cookiecutter.project_slug }}.users import revoke_token
+
+from tests.conftest import client_for
+from tests.helpers import assert_error, bearer, create_booking
+
+pytestmark = pytest.mark.anyio
+
+TWO_ITEMS = [
+    {"name": "Projector", "quantity": 1, "unit_price": "12.50"},
+    {"name": "Chair", "quantity": 10, "unit_price": "1.00"},
+]
+
+
+@contextlib.contextmanager
+def statements(app) -> Iterator[list[str]]:
+    """The SQL of every statement sent through the app's engine inside the block
+    (the Reader's autocommit engine shares these events), so a failed
+    assertion on how many shows which."""
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, _params, _context, _executemany) -> None:
+        sent.append(statement)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def token_lookups(sql: list[str]) -> list[str]:
+    return [statement for statement in sql if "FROM users" in statement]
+
+
+def counts(sql: list[str]) -> list[str]:
+    return [statement for statement in sql if "count(" in statement.lower()]
+
+
+@contextlib.asynccontextmanager
+async def separate_connection(app):
+    """A connection of another engine on the same database: what it writes, the
+    service does not see being written (as with another worker)."""
+    engine = create_async_engine(app.state.settings.database_url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            yield conn
+    finally:
+        await engine.dispose()
+
+
+async def insert_behind_the_back(app, like: dict) -> None:
+    """One more booking of the owner of `like` (a booking as the API returned
+    it), written around the service."""
+    start, end = (datetime.fromisoformat(like[name]) for name in ("start_datetime", "end_datetime"))
+    now = datetime.now(UTC)
+    async with separate_connection(app) as conn:
+        await conn.execute(
+            insert(Booking.__table__).values(
+                booking_reference=new_reference(),
+                user_id=like["user_id"],
+                title="written around the service",
+                status="pending",
+                start_datetime=start,
+                end_datetime=end,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+
+
+# ---------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("path", ["/bookings", "/admin/bookings", "/bookings/{id}"])
+async def test_a_warm_read_sends_one_statement(app, client, api, alice, admin, path):
+    booking = await create_booking(client, api, alice, items=TWO_ITEMS)
+    url = api + path.format(id=booking["id"])
+    headers = admin if path.startswith("/admin") else alice
+    # The same request once before: the token and the list's total are cached.
+    assert (await client.get(url, headers=headers)).status_code == 200
+    with statements(app) as sql:
+        response = await client.get(url, headers=headers)
+    assert response.status_code == 200, response.text
+    assert len(sql) == 1, sql
+    body = response.json()
+    if path == "/bookings/{id}":
+        assert len(body["items"]) == 2
+    else:
+        assert body["pagination"]["total"] == 1  # the default total, from the cache
+
+
+async def test_a_create_sends_at_most_three_statements(app, client, api, alice, admin):
+    venue = await client.post(f"{api}/venues", json={"name": "Main hall"}, headers=admin)
+    assert venue.status_code == 201, venue.text
+    assert (await client.get(f"{api}/bookings?with_total=false", headers=alice)).status_code == 200
+    body = {"venue_id": venue.json()["id"], "items": TWO_ITEMS}
+    with statements(app) as sql:
+        created = await create_booking(client, api, alice, **body)
+    # The venue check, the booking, its items (one INSERT for both).
+    assert len(sql) <= 3, sql
+    assert len(created["items"]) == 2
+
+
+async def test_a_write_drops_the_cached_total(app, client, api, alice):
+    await create_booking(client, api, alice, title="first")
+    url = f"{api}/bookings"
+    assert (await client.get(url, headers=alice)).json()["pagination"]["total"] == 1
+    await create_booking(client, api, alice, title="second")
+    with statements(app) as sql:
+        response = await client.get(url, headers=alice)
+    assert response.json()["pagination"]["total"] == 2
+    assert len(sql) == 2 and len(counts(sql)) == 1, sql  # the page, then a new COUNT
+
+
+# ---------------------------------------------------------------- the token cache
+
+
+async def test_a_cached_token_costs_no_statement(app, client, api, alice):
+    url = f"{api}/bookings?with_total=false"  # a page, no COUNT
+    with statements(app) as cold:
+        assert (await client.get(url, headers=alice)).status_code == 200
+    assert len(token_lookups(cold)) == 1, cold
+    with statements(app) as warm:
+        assert (await client.get(url, headers=alice)).status_code == 200
+    assert token_lookups(warm) == [] and len(warm) == 1, warm
+
+
+async def test_an_unknown_token_is_looked_up_once(app, client, api):
+    url = f"{api}/bookings"
+    unknown = {"Authorization": "Bearer not-a-real-token"}
+    with statements(app) as cold:
+        assert_error(await client.get(url, headers=unknown), 401, "unauthorized")
+    assert len(cold) == 1 and len(token_lookups(cold)) == 1, cold
+    # Remembered as unknown: a client repeating a bad token costs no query.
+    with statements(app) as repeated:
+        assert_error(await client.get(url, headers=unknown), 401, "unauthorized")
+    assert repeated == []
+
+
+async def test_a_replaced_token_works_until_its_cache_entry_expires(app_with, api):
+    # Long enough that the two requests after the first surely fall within it
+    # on a busy machine; the test sleeps past it once.
+    ttl = 1.0
+    async with app_with(auth_cache_seconds=ttl) as app, client_for(app) as client:
+        email = "carol@example.org"
+        old = await bearer(app, email)
+        url = f"{api}/bookings?with_total=false"
+        assert (await client.get(url, headers=old)).status_code == 200  # now cached
+        new = {"Authorization": f"Bearer {await revoke_token(app.state.engine, email)}"}
+        assert (await client.get(url, headers=old)).status_code == 200  # still cached
+        assert (await client.get(url, headers=new)).status_code == 200
+        await asyncio.sleep(ttl + 0.3)
+        assert_error(await client.get(url, headers=old), 401, "unauthorized")
+        assert (await client.get(url, headers=new)).status_code == 200
+
+
+async def test_auth_cache_seconds_0_looks_every_token_up(app_with, api):
+    async with app_with(auth_cache_seconds=0) as app, client_for(app) as client:
+        headers = await bearer(app, "dave@example.org")
+        url = f"{api}/bookings?with_total=false"
+        for _ in range(3):
+            with statements(app) as sql:
+                assert (await client.get(url, headers=headers)).status_code == 200
+            assert len(sql) == 2 and len(token_lookups(sql)) == 1, sql
+
+
+# ---------------------------------------------------------------- the count cache
+
+
+async def test_the_default_total_may_be_cached_with_total_true_is_exact(app, client, api, alice):
+    booking = await create_booking(client, api, alice)
+    url = f"{api}/bookings"
+    assert (await client.get(url, headers=alice)).json()["pagination"]["total"] == 1
+    await insert_behind_the_back(app, booking)
+    cached = (await client.get(url, headers=alice)).json()
+    # The page is read now, its total came from the cache.
+    assert (len(cached["items"]), cached["pagination"]["total"]) == (2, 1)
+    exact = (await client.get(f"{url}?with_total=true", headers=alice)).json()
+    assert exact["pagination"]["total"] == 2
+
+
+async def test_count_cache_seconds_0_counts_every_page(app_with, api):
+    async with app_with(count_cache_seconds=0) as app, client_for(app) as client:
+        headers = await bearer(app, "erin@example.org")
+        booking = await create_booking(client, api, headers)
+        url = f"{api}/bookings"
+        assert (await client.get(url, headers=headers)).json()["pagination"]["total"] == 1
+        await insert_behind_the_back(app, booking)
+        with statements(app) as sql:
+            page = (await client.get(url, headers=headers)).json()
+        assert page["pagination"]["total"] == 2
+        assert len(counts(sql)) == 1, sql
+
+
+async def test_concurrent_requests_share_one_count(app_with, api):
+    # One connection: reads queue in arrival order, so every request has read
+    # its page and waits for the total before the first COUNT can run; eight
+    # COUNTs unless they share one.
+    async with app_with(db_pool_size=1) as app, client_for(app) as client:
+        headers = await bearer(app, "frank@example.org")
+        await create_booking(client, api, headers)  # also caches the token
+        with statements(app) as sql:
+            responses = await asyncio.gather(
+                *(client.get(f"{api}/bookings", headers=headers) for _ in range(8))
+            )
+        assert [r.json()["pagination"]["total"] for r in responses] == [1] * 8
+        assert len(counts(sql)) == 1, sql
+
+
+# ---------------------------------------------------------------- the pool
+
+
+async def test_slow_uploads_hold_no_connection(app_with, api):
+    settings = {"db_pool_size": 1, "db_max_overflow": 0, "db_pool_timeout": 0.5}
+    async with app_with(**settings, rate_limit_enabled=False) as app, client_for(app) as client:
+        # Neither token is cached yet: their lookups run while bodies stream.
+        uploader = await bearer(app, "uploader@example.org")
+        lister = await bearer(app, "lister@example.org")
+        headers = {
+            **uploader,
+            "Content-Type": "application/octet-stream",
+            "X-Filename": "slow.bin",
+        }
+
+        async def slow_body():
+            for _ in range(8):
+                yield b"x" * 1024
+                await asyncio.sleep(0.25)
+
+        async def upload():
+            return await client.post(f"{api}/uploads", content=slow_body(), headers=headers)
+
+        lists = []
+        uploads_done = asyncio.Event()
+
+        async def keep_listing():
+            while not uploads_done.is_set():
+                lists.append(await client.get(f"{api}/bookings", headers=lister))
+                await asyncio.sleep(0.1)
+
+        listing = asyncio.create_task(keep_listing())
+        started = time.monotonic()
+        try:
+            uploads = await asyncio.gather(*(upload() for _ in range(6)))
+        finally:
+            uploads_done.set()
+            await listing
+        assert time.monotonic() - started >= 2 * 0.25 * 4  # the bodies did stream slowly
+        assert [r.status_code for r in uploads] == [201] * 6, [r.text for r in uploads]
+        assert len(lists) >= 5
+        failed = [(r.status_code, r.text) for r in lists if r.status_code != 200]
+        assert failed == [], failed
+
+
+async def _fill_pool(client, urls: list[str], headers) -> None:
+    """Concurrent reads: the pool opens several connections and keeps them."""
+    responses = await asyncio.gather(*(client.get(url, headers=headers) for url in urls * 3))
+    assert [r.status_code for r in responses] == [200] * len(responses)
+
+
+async def _kill_pooled_connections(app) -> int:
+    """Terminate every other client backend of the database, as a restart
+    would, and wait until they are gone; return how many there were."""
+    others = (
+        "FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+    )
+    async with separate_connection(app) as conn:
+        killed = len((await conn.execute(text(f"SELECT pg_terminate_backend(pid) {others}"))).all())
+        deadline = time.monotonic() + 10
+        while await conn.scalar(text(f"SELECT count(*) {others}")):
+            assert time.monotonic() < deadline, "terminated backends did not exit"
+            await asyncio.sleep(0.05)
+    return killed
+
+
+async def test_a_dead_pooled_connection_costs_no_failed_get(app, client, api, alice):
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip("needs PostgreSQL: its backends can be terminated under the pool")
+    # With pre-ping the pool would hide dead connections; here the Reader must.
+    assert app.state.settings.db_pool_pre_ping is False
+    booking = await create_booking(client, api, alice, items=TWO_ITEMS)
+    urls = [f"{api}/bookings", f"{api}/bookings/{booking['id']}"]
+    # Each kind of read alone (the first statement after the kill meets a dead
+    # connection), then all at once (several meet one).
+    for batch in ([urls[0]], [urls[1]], urls * 3):
+        await _fill_pool(client, urls, alice)
+        assert app.state.engine.sync_engine.pool.checkedin() >= 2
+        assert await _kill_pooled_connections(app) >= 2
+        responses = await asyncio.gather(*(client.get(url, headers=alice) for url in batch))
+        failed = [(r.request.url.path, r.status_code, r.text) for r in responses]
+        assert [status for _path, status, _text in failed] == [200] * len(batch), failed

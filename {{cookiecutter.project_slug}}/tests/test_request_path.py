@@ -58,10 +58,12 @@ def counts(sql: list[str]) -> list[str]:
 @contextlib.asynccontextmanager
 async def separate_connection(app):
     """A connection of another engine on the same database: what it writes, the
-    service does not see being written (as with another worker)."""
+    service does not see being written (as with another worker). Autocommit:
+    each statement commits, and sees the database as it is now."""
     engine = create_async_engine(app.state.settings.database_url, poolclass=NullPool)
     try:
-        async with engine.begin() as conn:
+        async with engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
             yield conn
     finally:
         await engine.dispose()

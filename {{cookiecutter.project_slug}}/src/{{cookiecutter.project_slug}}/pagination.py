@@ -24,6 +24,7 @@ foreign cursor is a 400, never a 500.
 """
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -68,8 +69,14 @@ class SortKey:
     columns: tuple[ColumnElement, ...]
     descending: bool = True
 
+    @functools.cached_property
+    def _ordering(self) -> tuple:
+        # Built once: new clause objects on every request cost time twice,
+        # building them and deriving the statement's cache key from them.
+        return tuple(column.desc() if self.descending else column.asc() for column in self.columns)
+
     def order_by(self) -> list:
-        return [column.desc() if self.descending else column.asc() for column in self.columns]
+        return list(self._ordering)
 
     def after(self, values: list[Any]) -> ColumnElement[bool]:
         """Rows strictly after `values` in this order (a row-value comparison,

@@ -5,7 +5,7 @@ import secrets
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .auth import Principal
@@ -15,6 +15,7 @@ from .errors import ServiceError
 from .models import (
     Booking,
     BookingItem,
+    BookingItemCreate,
     BookingItemRead,
     BookingRead,
     BookingStatus,
@@ -109,6 +110,21 @@ async def read_booking_or_404(reader: Reader, booking_id: int, owner: Principal)
         if row["item_id"] is not None
     ]
     return booking
+
+
+async def add_items(
+    session: AsyncSession, booking_id: int, items: list[BookingItemCreate]
+) -> list[dict]:
+    """Insert a booking's items in one statement on both databases (the ORM's
+    unit of work sends one INSERT per row on SQLite, to learn each new id);
+    returned as BookingItemRead's fields, as stored, in id order."""
+    if not items:
+        return []
+    rows = await session.execute(
+        insert(BookingItem).returning(*(getattr(BookingItem, name) for name in _ITEM_FIELDS)),
+        [{**item.model_dump(), "booking_id": booking_id} for item in items],
+    )
+    return sorted((row._asdict() for row in rows), key=lambda item: item["id"])
 
 
 async def items_of(session: AsyncSession, booking_id: int) -> list[BookingItem]:

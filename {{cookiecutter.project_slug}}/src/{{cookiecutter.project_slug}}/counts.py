@@ -82,12 +82,16 @@ def track_writes(engine: AsyncEngine, counts: CountCache) -> None:
 
     # The commit event comes just before the COMMIT is sent: a count racing
     # that instant may keep the old total, for at most the lifetime.
+    # A connection found dead is invalidated before its rollback event, and
+    # its `info` can no longer be read: the error being handled is what counts.
     def on_commit(conn: Connection) -> None:
-        for name in conn.info.pop(_WRITTEN, ()):
-            counts.written(name)
+        if not conn.invalidated:
+            for name in conn.info.pop(_WRITTEN, ()):
+                counts.written(name)
 
     def on_rollback(conn: Connection) -> None:
-        conn.info.pop(_WRITTEN, None)
+        if not conn.invalidated:
+            conn.info.pop(_WRITTEN, None)
 
     sync_engine = engine.sync_engine
     event.listen(sync_engine, "after_cursor_execute", after_execute)

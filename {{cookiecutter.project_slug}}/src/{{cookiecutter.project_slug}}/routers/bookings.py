@@ -9,6 +9,7 @@ from ..bookings import (
     BOOKING_SORTS,
     EXPORT_COLUMNS,
     BookingSort,
+    add_items,
     ensure_venue,
     filtered,
     items_of,
@@ -24,7 +25,6 @@ from ..export import ExportFormat, export_response
 from ..models import (
     Booking,
     BookingCreate,
-    BookingItem,
     BookingRead,
     BookingStatus,
     BookingSummary,
@@ -37,8 +37,8 @@ from ..responses import RowsJSONResponse
 router = APIRouter(prefix="/bookings", tags=["bookings"])
 
 
-def _read(booking: Booking, items: list[BookingItem]) -> BookingRead:
-    return read_as(BookingRead, booking, items=[item.model_dump() for item in items])
+def _read(booking: Booking, items: list[dict]) -> BookingRead:
+    return read_as(BookingRead, booking, items=items)
 
 
 @router.get("", response_model=Page[BookingSummary])
@@ -94,8 +94,7 @@ async def create_booking(
     )
     session.add(booking)
     await session.flush()
-    items = [BookingItem(**item.model_dump(), booking_id=booking.id) for item in body.items]
-    session.add_all(items)
+    items = await add_items(session, booking.id, body.items)
     await session.commit()
     return _read(booking, items)
 
@@ -120,7 +119,7 @@ async def update_booking(
         raise ServiceError(422, "end_datetime must be after start_datetime")
     await session.commit()
     items = await items_of(session, booking_id)
-    return _read(booking, items)
+    return _read(booking, [item.model_dump() for item in items])
 
 
 @router.delete("/{booking_id:int}", status_code=204)

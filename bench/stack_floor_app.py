@@ -46,7 +46,7 @@ PAGE = select(
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     app.state.engine = create_async_engine(
-        os.environ["DATABASE_URL"], pool_size=3, max_overflow=3, pool_use_lifo=True
+        os.environ["DATABASE_URL"], pool_size=6, max_overflow=0, pool_use_lifo=True
     )
     yield
     await app.state.engine.dispose()

@@ -2,13 +2,15 @@
 shutdown in the middle of a request.
 
 While the database is down, requests that need it get a JSON 503 and
-readiness fails; when it is back, the same process serves again. On
-SIGTERM the request in flight runs to its end before the process exits.
+readiness fails; when it is back, the same process serves again, and a
+restart costs no failed GET. On SIGTERM the request in flight runs to its
+end before the process exits.
 """
 
 import os
 import signal
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,10 +88,26 @@ def test_database_down_gives_503_and_the_service_recovers_without_restart(servic
     assert down.json()["error"]["code"] == "database_unavailable"
     assert down.headers["retry-after"] == "5"
     assert ready.status_code == 503 and live.status_code == 200
-    # Back: the pool replaces its dead connections (pre-ping) on its own.
+    # Back: the pool replaces its dead connections on its own.
     wait_until(lambda: service.get("/bookings").status_code == 200, service.process)
     assert service.get("/health/ready").status_code == 200
     assert service.process.poll() is None
+
+
+def _statuses(service, paths: list[str]) -> list[int]:
+    with ThreadPoolExecutor(6) as pool:
+        return list(pool.map(lambda path: service.get(path).status_code, paths))
+
+
+def test_a_restart_costs_no_failed_get(service):
+    # Several requests at once: the pool holds several connections, all of
+    # which the restart kills. Without pre-ping, each read that finds its
+    # connection dead runs once more on a fresh one.
+    assert _statuses(service, ["/bookings"] * 12) == [200] * 12
+    pgcluster.pause(service.cluster)
+    pgcluster.resume(service.cluster)
+    paths = ["/bookings", "/admin/bookings", "/venues", "/health/ready"] * 3
+    assert _statuses(service, paths) == [200] * len(paths)
 
 
 def test_sigterm_lets_the_request_in_flight_finish(service):

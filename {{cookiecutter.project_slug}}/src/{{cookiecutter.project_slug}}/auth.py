@@ -22,7 +22,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
-from .db import Reader, ReaderDep
+from .db import Reader
 from .errors import ServiceError
 from .models import User
 
@@ -90,9 +90,10 @@ async def _lookup(reader: Reader, digest: str) -> Principal | None:
     return Principal(row["id"], row["is_admin"])
 
 
+# The dependency graph is kept shallow on purpose: FastAPI walks every node
+# of it on every request, cached or not, and each costs a few microseconds.
 async def get_optional_user(
     request: Request,
-    reader: ReaderDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal | None:
     """The user the bearer token belongs to, or None. Resolved once per
@@ -100,11 +101,11 @@ async def get_optional_user(
     if credentials is None or not credentials.credentials:
         return None
     digest = hash_token(credentials.credentials)
-    cache: TokenCache = request.app.state.token_cache
-    principal = cache.get(digest)
+    state = request.app.state
+    principal = state.token_cache.get(digest)
     if principal is False:
-        principal = await _lookup(reader, digest)
-        cache.put(digest, principal)
+        principal = await _lookup(state.reader, digest)
+        state.token_cache.put(digest, principal)
     return principal
 
 
@@ -116,7 +117,11 @@ async def get_current_user(
     return user
 
 
-async def get_admin_user(user: Annotated[Principal, Depends(get_current_user)]) -> Principal:
+async def get_admin_user(
+    user: Annotated[Principal | None, Depends(get_optional_user)],
+) -> Principal:
+    if user is None:
+        raise _unauthorized()
     if not user.is_admin:
         raise ServiceError(403, "Administrator access required")
     return user

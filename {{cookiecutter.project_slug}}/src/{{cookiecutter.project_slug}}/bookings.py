@@ -24,6 +24,7 @@ from .models import (
 )
 from .pagination import SortKey
 
+BOOKINGS = Booking.__table__
 # List queries select only these columns, never whole rows (notes can be long).
 SUMMARY_COLUMNS = columns_of(Booking, BookingSummary)
 # Exports carry every column of the booking itself (items are not included).
@@ -40,7 +41,7 @@ BOOKING_FIELDS = (
     "created_at",
     "updated_at",
 )
-EXPORT_COLUMNS = [getattr(Booking, name) for name in BOOKING_FIELDS]
+EXPORT_COLUMNS = [BOOKINGS.c[name] for name in BOOKING_FIELDS]
 
 
 class BookingSort(StrEnum):
@@ -69,10 +70,10 @@ def summary_select(status: BookingStatus | None = None, **equal: object) -> Sele
 def filtered(stmt: Select, status: BookingStatus | None = None, **equal: object) -> Select:
     """Apply the status filter and equality filters on columns (None: no filter)."""
     if status is not None:
-        stmt = stmt.where(Booking.status == status)
+        stmt = stmt.where(BOOKINGS.c.status == status)
     for column, value in equal.items():
         if value is not None:
-            stmt = stmt.where(getattr(Booking, column) == value)
+            stmt = stmt.where(BOOKINGS.c[column] == value)
     return stmt
 
 
@@ -86,20 +87,21 @@ def utc_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
 # each item's row (at most 100 items), which costs less than a second round trip.
 _READ_FIELDS = [name for name in BookingRead.model_fields if name != "items"]
 _ITEM_FIELDS = list(BookingItemRead.model_fields)
+_ITEMS = BookingItem.__table__
 _READ_SELECT = (
     select(
-        *(getattr(Booking, name) for name in _READ_FIELDS),
-        *(getattr(BookingItem, name).label(f"item_{name}") for name in _ITEM_FIELDS),
+        *(BOOKINGS.c[name] for name in _READ_FIELDS),
+        *(_ITEMS.c[name].label(f"item_{name}") for name in _ITEM_FIELDS),
     )
-    .outerjoin(BookingItem, BookingItem.booking_id == Booking.id)
-    .order_by(BookingItem.id)
+    .outerjoin(_ITEMS, _ITEMS.c.booking_id == BOOKINGS.c.id)
+    .order_by(_ITEMS.c.id)
 )
 
 
 async def read_booking_or_404(reader: Reader, booking_id: int, owner: Principal) -> dict:
     """A booking with its items, as BookingRead's fields, else 404 (also for
     another user's booking, unless `owner` is an administrator)."""
-    stmt = _READ_SELECT.where(Booking.id == booking_id)
+    stmt = _READ_SELECT.where(BOOKINGS.c.id == booking_id)
     rows = await reader.rows(stmt if owner.is_admin else owned_by(stmt, Booking, owner))
     if not rows:
         raise not_found(Booking, booking_id)

@@ -31,19 +31,29 @@ class CountCache:
         self._writes: collections.Counter[str] = collections.Counter()
         self._counting: dict[tuple, asyncio.Future[int]] = {}
 
-    def snapshot(self, stmt: Select) -> tuple[Any, tuple]:
-        """The statement's key and how often its tables had been written, taken
-        before counting: a write that lands while the COUNT runs invalidates it."""
-        cache_key = stmt._generate_cache_key()  # what SQLAlchemy's own statement cache uses
-        key = (cache_key.key, tuple(param.effective_value for param in cache_key.bindparams))
-        tables = sorted({table.name for table in find_tables(stmt)})
-        return key, tuple((name, self._writes[name]) for name in tables)
+    @staticmethod
+    def key(stmt: Select) -> Any:
+        """The statement's SQLAlchemy cache key (what its own statement cache
+        uses): its structure and its parameter values (filters, owner). None
+        for a statement SQLAlchemy cannot cache (a type without cache_ok)."""
+        cache_key = stmt._generate_cache_key()
+        if cache_key is None:
+            return None
+        return cache_key.key, tuple(param.effective_value for param in cache_key.bindparams)
 
-    def get(self, key: Any, writes: tuple) -> int | None:
+    def get(self, key: Any) -> int | None:
         entry = self._entries.get(key) if self.enabled else None
-        if entry is None or entry[1] != writes:
+        if entry is None or entry[1] != self._writes_to(entry[1]):
             return None
         return entry[0]
+
+    def writes(self, stmt: Select) -> tuple:
+        """How often `stmt`'s tables had been written, taken before counting:
+        a write that lands while the COUNT runs makes its result stale."""
+        return tuple((name, self._writes[name]) for name in sorted(_table_names(stmt)))
+
+    def _writes_to(self, seen: tuple) -> tuple:
+        return tuple((name, self._writes[name]) for name, _ in seen)
 
     def put(self, key: Any, writes: tuple, total: int) -> None:
         if self.enabled:
@@ -68,6 +78,10 @@ class CountCache:
 
     def written(self, table: str) -> None:
         self._writes[table] += 1
+
+
+def _table_names(stmt: Select) -> set[str]:
+    return {table.name for table in find_tables(stmt)}
 
 
 def track_writes(engine: AsyncEngine, counts: CountCache) -> None:

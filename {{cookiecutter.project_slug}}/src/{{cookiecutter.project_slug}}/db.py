@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import Result, Select, event, func
+from sqlalchemy import Result, Select, event, func, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -170,15 +170,20 @@ class Reader:
         rows = await self._run(stmt.limit(1), _dicts)
         return rows[0] if rows else None
 
+    async def ping(self) -> None:
+        await self._run(select(1), Result.scalar_one)
+
     async def count(self, stmt: Select, *, exact: bool = False) -> int:
         """How many rows `stmt` selects; from the count cache unless `exact`."""
-        count = stmt.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
-        key, writes = self.counts.snapshot(count)
-        if exact:
-            total = await self._run(count, Result.scalar_one)
-            self.counts.put(key, writes, total)
+        key = self.counts.key(stmt)
+        if key is not None and not exact and (total := self.counts.get(key)) is not None:
             return total
-        if (total := self.counts.get(key, writes)) is not None:
+        writes = self.counts.writes(stmt)
+        count = stmt.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
+        if key is None or exact:
+            total = await self._run(count, Result.scalar_one)
+            if key is not None:
+                self.counts.put(key, writes, total)
             return total
         return await self.counts.shared(key, writes, lambda: self._run(count, Result.scalar_one))
 

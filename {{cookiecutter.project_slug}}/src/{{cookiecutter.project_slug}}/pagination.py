@@ -37,6 +37,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, literal, tuple_
 
+from .crud import table_column
 from .db import Reader
 from .errors import ServiceError
 
@@ -68,6 +69,10 @@ class SortKey:
 
     columns: tuple[ColumnElement, ...]
     descending: bool = True
+
+    def __post_init__(self) -> None:
+        # Model attributes become table columns (crud.table_column).
+        object.__setattr__(self, "columns", tuple(map(table_column, self.columns)))
 
     @functools.cached_property
     def _ordering(self) -> tuple:

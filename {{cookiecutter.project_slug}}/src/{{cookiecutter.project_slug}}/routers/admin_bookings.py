@@ -9,10 +9,17 @@ from sqlalchemy import Select, select
 from starlette.responses import StreamingResponse
 
 from ..auth import AdminUser
-from ..bookings import BOOKING_SORTS, EXPORT_COLUMNS, SUMMARY_COLUMNS, BookingSort, filtered
+from ..bookings import (
+    BOOKING_SORTS,
+    BOOKINGS,
+    EXPORT_COLUMNS,
+    SUMMARY_COLUMNS,
+    BookingSort,
+    filtered,
+)
 from ..db import ReaderDep
 from ..export import ExportFormat, export_response
-from ..models import MAX_ID, Booking, BookingStatus, BookingSummary
+from ..models import MAX_ID, BookingStatus, BookingSummary
 from ..pagination import Page, PageParamsDep, paginate
 from ..ratelimit import rate_limit
 from ..responses import RowsJSONResponse
@@ -33,9 +40,9 @@ class AdminFilters:
     def apply(self, stmt: Select) -> Select:
         stmt = filtered(stmt, self.status, user_id=self.user_id, venue_id=self.venue_id)
         if self.start_from is not None:
-            stmt = stmt.where(Booking.start_datetime >= self.start_from)
+            stmt = stmt.where(BOOKINGS.c.start_datetime >= self.start_from)
         if self.start_before is not None:
-            stmt = stmt.where(Booking.start_datetime < self.start_before)
+            stmt = stmt.where(BOOKINGS.c.start_datetime < self.start_before)
         return stmt
 
 

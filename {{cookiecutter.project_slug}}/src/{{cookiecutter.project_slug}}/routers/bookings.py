@@ -7,6 +7,7 @@ from starlette.responses import StreamingResponse
 from ..auth import CurrentUser
 from ..bookings import (
     BOOKING_SORTS,
+    BOOKINGS,
     EXPORT_COLUMNS,
     BookingSort,
     add_items,
@@ -63,7 +64,7 @@ async def list_my_bookings_today(
 ) -> RowsJSONResponse:
     start, end = utc_day_bounds()
     stmt = owned_by(summary_select(status), Booking, user).where(
-        Booking.start_datetime >= start, Booking.start_datetime < end
+        BOOKINGS.c.start_datetime >= start, BOOKINGS.c.start_datetime < end
     )
     return RowsJSONResponse(await paginate(reader, stmt, page, BOOKING_SORTS[sort]))
 

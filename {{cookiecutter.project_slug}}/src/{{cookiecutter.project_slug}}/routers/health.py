@@ -9,7 +9,6 @@ import asyncio
 import logging
 
 from fastapi import APIRouter, Request
-from sqlalchemy import text
 
 from ..errors import error_response
 
@@ -32,8 +31,7 @@ async def readiness(request: Request):
         )
     try:
         async with asyncio.timeout(state.settings.db_pool_timeout):
-            async with state.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
+            await state.reader.ping()  # retried once on a connection that died in the pool
     except Exception as exc:  # any failure means "not ready"; the reason goes to the log
         logger.warning("readiness check failed: %s", type(exc).__name__)
         return error_response(503, "Database unreachable", headers={"Retry-After": "5"})

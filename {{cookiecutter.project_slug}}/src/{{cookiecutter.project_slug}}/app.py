@@ -12,7 +12,7 @@ from .auth import TokenCache
 from .bodylimit import BodyLimitMiddleware
 from .cache import ReadCache
 from .counts import CountCache, track_writes
-from .db import Reader, create_engine, create_read_sessionmaker, create_sessionmaker
+from .db import create_engine, create_read_sessionmaker, create_sessionmaker
 from .errors import install_error_handlers
 from .export import ExportSlots
 from .memory.gc import PeriodicCollector, settle_heap
@@ -20,6 +20,7 @@ from .memory.guard import MemoryGuard, MemoryGuardMiddleware
 from .memory.probe import MemoryProbe
 from .memory.profile import MemoryProfileMiddleware
 from .ratelimit import RateLimiter
+from .reads import Reader
 from .routing import include_routers
 from .settings import Settings, get_settings
 

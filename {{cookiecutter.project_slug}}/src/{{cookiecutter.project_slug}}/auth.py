@@ -19,18 +19,17 @@ from typing import Annotated
 
 from cachetools import TTLCache
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPBearer
 from sqlalchemy import select
 
-from .db import Reader
 from .errors import ServiceError
 from .models import User
+from .reads import Reader
 
 TOKEN_BYTES = 32
 # Unknown tokens are remembered briefly: a client repeating a bad token costs
 # no queries, and a token created meanwhile is usable within seconds.
 NEGATIVE_SECONDS = 5.0
-_bearer = HTTPBearer(auto_error=False, description="A token from the create-user command")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,43 +89,59 @@ async def _lookup(reader: Reader, digest: str) -> Principal | None:
     return Principal(row["id"], row["is_admin"])
 
 
-# The dependency graph is kept shallow on purpose: FastAPI walks every node
-# of it on every request, cached or not, and each costs a few microseconds.
-async def get_optional_user(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal | None:
-    """The user the bearer token belongs to, or None. Resolved once per
-    request: the rate limiter and the route share it."""
-    if credentials is None or not credentials.credentials:
-        return None
-    digest = hash_token(credentials.credentials)
-    state = request.app.state
-    principal = state.token_cache.get(digest)
-    if principal is False:
-        principal = await _lookup(state.reader, digest)
-        state.token_cache.put(digest, principal)
+_PRINCIPAL = "auth.principal"  # request scope key: resolved once per request
+
+
+async def principal_of(request: Request) -> Principal | None:
+    """The user the request's bearer token belongs to, or None; resolved once
+    per request, so the rate limiter and the route share it.
+
+    The rate limiter calls this directly rather than through a dependency:
+    FastAPI walks every node of a route's dependency graph on every request,
+    cached or not, and that walk measured more than the limiter itself.
+    """
+    if _PRINCIPAL in request.scope:
+        return request.scope[_PRINCIPAL]
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    principal = None
+    if scheme.lower() == "bearer" and token.strip():
+        digest = hash_token(token.strip())
+        state = request.app.state
+        principal = state.token_cache.get(digest)
+        if principal is False:
+            principal = await _lookup(state.reader, digest)
+            state.token_cache.put(digest, principal)
+    request.scope[_PRINCIPAL] = principal
     return principal
 
 
-async def get_current_user(
-    user: Annotated[Principal | None, Depends(get_optional_user)],
-) -> Principal:
-    if user is None:
-        raise _unauthorized()
-    return user
+class _SignedIn(HTTPBearer):
+    """The bearer scheme as a dependency answering with the signed-in user.
+
+    One dependency per check, not a chain of them (token, user, admin):
+    FastAPI walks every node of a route's dependency graph on every request.
+    Being an HTTPBearer, it shows the scheme in the OpenAPI document.
+    """
+
+    def __init__(self, *, required: bool, admin: bool = False) -> None:
+        super().__init__(
+            auto_error=False,
+            scheme_name="BearerToken",
+            description="A token from the create-user command",
+        )
+        self.required, self.admin = required, admin
+
+    async def __call__(self, request: Request) -> Principal | None:
+        user = await principal_of(request)
+        if user is None:
+            if self.required:
+                raise _unauthorized()
+            return None
+        if self.admin and not user.is_admin:
+            raise ServiceError(403, "Administrator access required")
+        return user
 
 
-async def get_admin_user(
-    user: Annotated[Principal | None, Depends(get_optional_user)],
-) -> Principal:
-    if user is None:
-        raise _unauthorized()
-    if not user.is_admin:
-        raise ServiceError(403, "Administrator access required")
-    return user
-
-
-OptionalUser = Annotated[Principal | None, Depends(get_optional_user)]
-CurrentUser = Annotated[Principal, Depends(get_current_user)]
-AdminUser = Annotated[Principal, Depends(get_admin_user)]
+OptionalUser = Annotated[Principal | None, Depends(_SignedIn(required=False))]
+CurrentUser = Annotated[Principal, Depends(_SignedIn(required=True))]
+AdminUser = Annotated[Principal, Depends(_SignedIn(required=True, admin=True))]

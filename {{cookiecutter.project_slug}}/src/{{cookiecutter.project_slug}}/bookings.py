@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .auth import Principal
 from .crud import columns_of, not_found, owned_by
-from .db import Reader
 from .errors import ServiceError
 from .models import (
     Booking,
@@ -23,6 +22,7 @@ from .models import (
     Venue,
 )
 from .pagination import SortKey
+from .reads import Reader
 
 BOOKINGS = Booking.__table__
 # List queries select only these columns, never whole rows (notes can be long).

@@ -3,7 +3,7 @@
 With pagination.py (pages) and export.py (streamed files) this is all a
 resource router needs, so each route stays a few lines (routers/bookings.py;
 the `new-resource` command writes routers on the same helpers). Reads go
-through db.Reader and answer RowsJSONResponse; writes use the ORM session.
+through reads.Reader and answer RowsJSONResponse; writes use the ORM session.
 """
 
 from typing import Annotated, Any, TypeVar
@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from .auth import Principal
-from .db import Reader
 from .errors import ServiceError
 from .models import MAX_ID, utcnow
+from .reads import Reader
 
 Row = TypeVar("Row", bound=SQLModel)
 Schema = TypeVar("Schema", bound=BaseModel)

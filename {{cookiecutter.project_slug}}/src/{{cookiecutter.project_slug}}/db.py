@@ -1,22 +1,21 @@
-"""The async engine, its pool, the request's reads and its write session.
+"""The async engine, its pool, and the write session dependency.
 
 The engine is created in the application's lifespan, so each worker process
 builds its own pool after fork and never shares connections with another.
-Reads (Reader) take a pooled connection only around each statement; writes
-use a session (SessionDep) that connects at its first statement.
+Writes use a session (SessionDep) that connects at its first statement;
+reads go through reads.Reader.
 """
 
-import asyncio
 import contextlib
 import logging
 import socket
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import Result, Select, event, func, select
+from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -25,12 +24,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from .counts import CountCache
 from .errors import ServiceError
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -48,7 +45,7 @@ def _postgresql_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=settings.db_pool_recycle,
         # Off by default: a round trip per checkout. Reads retry once on a
-        # connection found dead instead (Reader).
+        # connection found dead instead (reads.Reader).
         pool_pre_ping=settings.db_pool_pre_ping,
         # Most recently used first: a few connections stay warm (their prepared
         # statements cached) and the rest can idle out on the server side.
@@ -134,100 +131,11 @@ def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSes
     per request. Reads only: a GET that wrote would commit statement by
     statement, so writes belong in POST, PATCH and DELETE routes.
     """
-    return async_sessionmaker(_autocommit(engine), expire_on_commit=False)
+    return async_sessionmaker(autocommit(engine), expire_on_commit=False)
 
 
-def _autocommit(engine: AsyncEngine) -> AsyncEngine:
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(isolation_level="AUTOCOMMIT")
-
-
-class Reader:
-    """The service's reads: SQLAlchemy Core on a pooled connection, no ORM.
-
-    A connection is taken for one statement and returned at once, so a
-    request holds none while it waits on its client. No transaction (see
-    create_read_sessionmaker). A connection that died in the pool (the
-    database restarted) fails its statement, SQLAlchemy then discards every
-    connection older than that, and the read runs once more on a fresh one:
-    what pool_pre_ping bought, without a round trip per checkout. Reads only:
-    a write must never be sent twice.
-
-    Reads queue for the pool's connections in arrival order (`_turn`): the
-    pool's own queue lets a newcomer take a connection a waiter was woken
-    for, and under load some requests waited seconds while others passed.
-    """
-
-    def __init__(self, engine: AsyncEngine, counts: CountCache, settings: Settings) -> None:
-        self.engine = _autocommit(engine)
-        self.counts = counts
-        self._slots = asyncio.Semaphore(settings.db_pool_size)
-        self._wait_seconds = settings.db_pool_timeout
-
-    async def rows(self, stmt: Select) -> list[dict[str, Any]]:
-        return await self._run(stmt, _dicts)
-
-    async def first(self, stmt: Select) -> dict[str, Any] | None:
-        rows = await self._run(stmt.limit(1), _dicts)
-        return rows[0] if rows else None
-
-    async def ping(self) -> None:
-        await self._run(select(1), Result.scalar_one)
-
-    async def count(self, stmt: Select, *, exact: bool = False) -> int:
-        """How many rows `stmt` selects; from the count cache unless `exact`."""
-        key = self.counts.key(stmt)
-        if key is not None and not exact and (total := self.counts.get(key)) is not None:
-            return total
-        writes = self.counts.writes(stmt)
-        count = stmt.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
-        if key is None or exact:
-            total = await self._run(count, Result.scalar_one)
-            if key is not None:
-                self.counts.put(key, writes, total)
-            return total
-        return await self.counts.shared(key, writes, lambda: self._run(count, Result.scalar_one))
-
-    @contextlib.asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
-        """A place among the pool's connections, first come first served
-        (asyncio's semaphore lets no newcomer pass a waiter)."""
-        try:
-            async with asyncio.timeout(self._wait_seconds):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise sa_exc.TimeoutError("no free connection within DB_POOL_TIMEOUT") from None
-        try:
-            yield
-        finally:
-            self._slots.release()
-
-    async def _run(self, stmt: Select, take: Callable[[Result], T]) -> T:
-        for retry in (True, False):
-            try:
-                async with self._turn(), self.engine.connect() as connection:
-                    return take(await connection.execute(stmt))
-            except Exception as exc:
-                if retry and isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-                    logger.info("a pooled connection was dead; reading again: %s", _reason(exc))
-                    continue
-                if (unavailable := database_unavailable(exc)) is not None:
-                    logger.warning("read failed: %s (%s)", unavailable, _reason(exc))
-                    raise unavailable from None
-                raise
-        raise AssertionError("unreachable")
-
-
-def _dicts(result: Result) -> list[dict[str, Any]]:
-    # str(): SQLAlchemy's column names are str subclasses, which orjson refuses as keys.
-    keys = list(map(str, result.keys()))
-    return [dict(zip(keys, row, strict=True)) for row in result.all()]
-
-
-async def get_reader(request: Request) -> Reader:
-    return request.app.state.reader
-
-
-ReaderDep = Annotated[Reader, Depends(get_reader)]
 
 
 _READ_METHODS = frozenset({"GET", "HEAD"})
@@ -250,7 +158,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
                 await session.rollback()
             if (unavailable := database_unavailable(exc)) is not None:
                 logger.warning(
-                    "%s %s: %s (%s)", request.method, request.url.path, unavailable, _reason(exc)
+                    "%s %s: %s (%s)", request.method, request.url.path, unavailable, describe(exc)
                 )
                 raise unavailable from None
             raise
@@ -282,7 +190,7 @@ def _sqlstate(exc: sa_exc.DBAPIError) -> str:
     return str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
 
 
-def _reason(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     original = getattr(exc, "orig", None) or exc
     return f"{type(original).__name__}: {original}"[:200]
 

@@ -38,8 +38,8 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, literal, tuple_
 
 from .crud import table_column
-from .db import Reader
 from .errors import ServiceError
+from .reads import Reader
 
 # Offset pages deeper than this are refused (keyset cursors go anywhere):
 # it also keeps OFFSET within what the databases accept.

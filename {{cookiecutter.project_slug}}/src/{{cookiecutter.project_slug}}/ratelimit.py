@@ -36,7 +36,7 @@ from limits import RateLimitItem, parse_many
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
-from .auth import OptionalUser
+from .auth import principal_of
 from .errors import ServiceError
 from .settings import Settings
 
@@ -121,8 +121,9 @@ def _route_key(endpoint: Callable | None) -> str:
     return f"{getattr(endpoint, '__module__', '')}.{getattr(endpoint, '__qualname__', '')}"
 
 
-async def enforce_rate_limit(request: Request, user: OptionalUser) -> None:
+async def enforce_rate_limit(request: Request) -> None:
     """Added to every resource router when RATE_LIMIT_ENABLED (routing.py)."""
+    user = await principal_of(request)
     client = f"user:{user.id}" if user is not None else f"ip:{_address(request)}"
     await request.app.state.rate_limiter.check(request, client)
 

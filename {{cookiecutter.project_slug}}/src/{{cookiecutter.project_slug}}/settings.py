@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     db_pool_recycle: Annotated[int, Field(ge=-1)] = 1800
     # Off: a round trip per checkout. A connection that died in the pool
     # (database restart) is detected by the read itself, which is retried
-    # once on a fresh connection (db.Reader).
+    # once on a fresh connection (reads.Reader).
     db_pool_pre_ping: bool = False
     # asyncpg's statement cache; 0 when connecting through PgBouncer in transaction mode.
     db_statement_cache_size: Annotated[int, Field(ge=0)] = 100

@@ -17,11 +17,11 @@ from ..bookings import (
     BookingSort,
     filtered,
 )
-from ..db import ReaderDep
 from ..export import ExportFormat, export_response
 from ..models import MAX_ID, BookingStatus, BookingSummary
 from ..pagination import Page, PageParamsDep, paginate
 from ..ratelimit import rate_limit
+from ..reads import ReaderDep
 from ..responses import RowsJSONResponse
 
 router = APIRouter(prefix="/admin/bookings", tags=["admin"])

@@ -20,7 +20,7 @@ from ..bookings import (
     utc_day_bounds,
 )
 from ..crud import ResourceId, apply_changes, get_or_404, owned_by, read_as
-from ..db import ReaderDep, SessionDep
+from ..db import SessionDep
 from ..errors import ServiceError
 from ..export import ExportFormat, export_response
 from ..models import (
@@ -33,6 +33,7 @@ from ..models import (
 )
 from ..pagination import Page, PageParamsDep, paginate
 from ..ratelimit import rate_limit
+from ..reads import ReaderDep
 from ..responses import RowsJSONResponse
 
 router = APIRouter(prefix="/bookings", tags=["bookings"])

@@ -8,10 +8,11 @@ from starlette.requests import ClientDisconnect
 
 from ..auth import CurrentUser
 from ..crud import columns_of, owned_by, read_as
-from ..db import ReaderDep, SessionDep
+from ..db import SessionDep
 from ..models import Upload, UploadRead
 from ..pagination import Page, PageParamsDep, SortKey, paginate
 from ..ratelimit import rate_limit
+from ..reads import ReaderDep
 from ..responses import RowsJSONResponse
 from ..uploads import receive_upload
 

@@ -5,9 +5,10 @@ from sqlmodel import select
 
 from ..auth import AdminUser, CurrentUser
 from ..crud import columns_of, read_as
-from ..db import ReaderDep, SessionDep
+from ..db import SessionDep
 from ..models import Venue, VenueCreate, VenueRead
 from ..pagination import Page, PageParamsDep, SortKey, paginate
+from ..reads import ReaderDep
 from ..responses import RowsJSONResponse
 
 router = APIRouter(prefix="/venues", tags=["venues"])

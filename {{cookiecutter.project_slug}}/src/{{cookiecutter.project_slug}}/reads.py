@@ -1,0 +1,116 @@
+"""The service's reads: SQLAlchemy Core on the pool, one statement at a time.
+
+Routes that read take `reader: ReaderDep` and answer what it returns (plain
+dicts, as the database typed them) with responses.RowsJSONResponse.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from sqlalchemy import Result, Select, func, select
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from .counts import CountCache
+from .db import autocommit, database_unavailable, describe
+from .settings import Settings
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Reader:
+    """The service's reads: SQLAlchemy Core on a pooled connection, no ORM.
+
+    A connection is taken for one statement and returned at once, so a
+    request holds none while it waits on its client. No transaction (see
+    db.create_read_sessionmaker). A connection that died in the pool (the
+    database restarted) fails its statement, SQLAlchemy then discards every
+    connection older than that, and the read runs once more on a fresh one:
+    what pool_pre_ping bought, without a round trip per checkout. Reads only:
+    a write must never be sent twice.
+
+    Reads queue for DB_POOL_SIZE connections in arrival order (`_turn`).
+    In arrival order: the pool's own queue lets a newcomer take a connection
+    a waiter was woken for, and under load some requests waited seconds
+    while others passed. DB_POOL_SIZE, not the overflow too: an overflow
+    connection is closed when it is returned, so steady reads through it
+    would connect (and prepare their statements) again and again; the
+    overflow is left to writes and exports.
+    """
+
+    def __init__(self, engine: AsyncEngine, counts: CountCache, settings: Settings) -> None:
+        self.engine = autocommit(engine)
+        self.counts = counts
+        self._slots = asyncio.Semaphore(settings.db_pool_size)
+        self._wait_seconds = settings.db_pool_timeout
+
+    async def rows(self, stmt: Select) -> list[dict[str, Any]]:
+        return await self._run(stmt, _dicts)
+
+    async def first(self, stmt: Select) -> dict[str, Any] | None:
+        rows = await self._run(stmt.limit(1), _dicts)
+        return rows[0] if rows else None
+
+    async def ping(self) -> None:
+        await self._run(select(1), Result.scalar_one)
+
+    async def count(self, stmt: Select, *, exact: bool = False) -> int:
+        """How many rows `stmt` selects; from the count cache unless `exact`."""
+        key = self.counts.key(stmt)
+        if key is not None and not exact and (total := self.counts.get(key)) is not None:
+            return total
+        writes = self.counts.writes(stmt)
+        count = stmt.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
+        if key is None or exact:
+            total = await self._run(count, Result.scalar_one)
+            if key is not None:
+                self.counts.put(key, writes, total)
+            return total
+        return await self.counts.shared(key, writes, lambda: self._run(count, Result.scalar_one))
+
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """A place among the pool's connections, first come first served
+        (asyncio's semaphore lets no newcomer pass a waiter)."""
+        try:
+            async with asyncio.timeout(self._wait_seconds):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise sa_exc.TimeoutError("no free connection within DB_POOL_TIMEOUT") from None
+        try:
+            yield
+        finally:
+            self._slots.release()
+
+    async def _run(self, stmt: Select, take: Callable[[Result], T]) -> T:
+        for retry in (True, False):
+            try:
+                async with self._turn(), self.engine.connect() as connection:
+                    return take(await connection.execute(stmt))
+            except Exception as exc:
+                if retry and isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+                    logger.info("a pooled connection was dead; reading again: %s", describe(exc))
+                    continue
+                if (unavailable := database_unavailable(exc)) is not None:
+                    logger.warning("read failed: %s (%s)", unavailable, describe(exc))
+                    raise unavailable from None
+                raise
+        raise AssertionError("unreachable")
+
+
+def _dicts(result: Result) -> list[dict[str, Any]]:
+    # str(): SQLAlchemy's column names are str subclasses, which orjson refuses as keys.
+    keys = list(map(str, result.keys()))
+    return [dict(zip(keys, row, strict=True)) for row in result.all()]
+
+
+async def get_reader(request: Request) -> Reader:
+    return request.app.state.reader
+
+
+ReaderDep = Annotated[Reader, Depends(get_reader)]

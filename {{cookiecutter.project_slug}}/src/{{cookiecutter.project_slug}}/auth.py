@@ -77,11 +77,12 @@ def _unauthorized() -> ServiceError:
     )
 
 
-_BY_HASH = select(User.id, User.is_admin, User.token_hash)
+_USERS = User.__table__
+_BY_HASH = select(_USERS.c.id, _USERS.c.is_admin, _USERS.c.token_hash)
 
 
 async def _lookup(reader: Reader, digest: str) -> Principal | None:
-    row = await reader.first(_BY_HASH.where(User.token_hash == digest))
+    row = await reader.first(_BY_HASH.where(_USERS.c.token_hash == digest))
     # Compare in constant time as well, so no code path depends on how much
     # of a guessed hash matched.
     if row is None or not hmac.compare_digest(row["token_hash"], digest):

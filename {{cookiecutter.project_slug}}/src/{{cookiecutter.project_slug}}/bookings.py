@@ -9,7 +9,7 @@ from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .auth import Principal
-from .crud import columns_of, not_found, owned_by
+from .crud import columns_of, not_found, readable_by
 from .errors import ServiceError
 from .models import (
     Booking,
@@ -102,7 +102,7 @@ async def read_booking_or_404(reader: Reader, booking_id: int, owner: Principal)
     """A booking with its items, as BookingRead's fields, else 404 (also for
     another user's booking, unless `owner` is an administrator)."""
     stmt = _READ_SELECT.where(BOOKINGS.c.id == booking_id)
-    rows = await reader.rows(stmt if owner.is_admin else owned_by(stmt, Booking, owner))
+    rows = await reader.rows(readable_by(stmt, Booking, owner))
     if not rows:
         raise not_found(Booking, booking_id)
     booking = {name: rows[0][name] for name in _READ_FIELDS}

@@ -49,6 +49,14 @@ def owned_by(stmt: Select, table: type[SQLModel], user: Principal) -> Select:
     return stmt.where(table.__table__.c.user_id == user.id)
 
 
+def readable_by(stmt: Select, table: type[SQLModel], owner: Principal | None) -> Select:
+    """`stmt` limited to the rows `owner` may read by id: their own, or any for
+    an administrator (None: a table without owners)."""
+    if owner is None or owner.is_admin:
+        return stmt
+    return owned_by(stmt, table, owner)
+
+
 def not_found(table: type[SQLModel], row_id: Any) -> ServiceError:
     return ServiceError(404, f"{table.__name__} {row_id} not found")
 
@@ -77,9 +85,7 @@ async def read_or_404(
     """`columns` of the row with this `id`, in one statement, else 404 (the
     same ownership rule as get_or_404, checked in the query itself)."""
     stmt = select(*columns).where(table.__table__.c.id == row_id)
-    if owner is not None and not owner.is_admin:
-        stmt = owned_by(stmt, table, owner)
-    row = await reader.first(stmt)
+    row = await reader.first(readable_by(stmt, table, owner))
     if row is None:
         raise not_found(table, row_id)
     return row

@@ -58,7 +58,6 @@ class RouterRegistry:
     def __init__(self, app: FastAPI, settings: Settings, routers: list[LazyRouter]) -> None:
         self.app = app
         self.api_prefix = settings.api_prefix
-        self.settings = settings
         self.pending = {self.api_prefix + entry.prefix: entry for entry in routers}
         self.body_limits = {
             self.api_prefix + entry.prefix: getattr(settings, entry.body_limit) << 20

@@ -19,6 +19,7 @@ from .memory.gc import PeriodicCollector, settle_heap
 from .memory.guard import MemoryGuard, MemoryGuardMiddleware
 from .memory.probe import MemoryProbe
 from .memory.profile import MemoryProfileMiddleware
+from .partial_files import sweep_partial_files
 from .ratelimit import RateLimiter
 from .reads import Reader
 from .routing import include_routers
@@ -36,6 +37,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # opens its own pool after fork.
     settings: Settings = app.state.settings
     settings.upload_dir.mkdir(parents=True, exist_ok=True)
+    sweep_partial_files(settings.upload_dir)
     engine = create_engine(settings)
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)

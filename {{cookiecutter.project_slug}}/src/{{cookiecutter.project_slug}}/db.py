@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm.exc import StaleDataError
 
 from .errors import ServiceError
 from .settings import Settings
@@ -161,6 +162,10 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
                     "%s %s: %s (%s)", request.method, request.url.path, unavailable, describe(exc)
                 )
                 raise unavailable from None
+            if isinstance(exc, StaleDataError):
+                # The row was loaded, then deleted by a concurrent request
+                # before this one's UPDATE or DELETE: it no longer exists.
+                raise ServiceError(404, "Not found: deleted by another request") from None
             raise
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import AwareDatetime, model_validator
+from pydantic import model_validator
 from sqlalchemy import (
     BigInteger,
     DateTime,
@@ -21,6 +21,8 @@ from sqlalchemy import (
     TypeDecorator,
 )
 from sqlmodel import Column, Field, SQLModel
+
+from .schema_types import DbStr, UtcDatetime
 
 
 def utcnow() -> datetime:
@@ -147,8 +149,6 @@ class Upload(SQLModel, table=True):
 # and sending one to the database would fail there (a 500) instead of here.
 MAX_ID = 2**31 - 1
 MIN_INT = -(2**31)  # the other end of an INTEGER column
-# PostgreSQL text cannot hold NUL characters: refused here with a 422.
-NO_NUL = r"^[^\x00]*$"
 
 
 class PartialUpdate(SQLModel):
@@ -168,8 +168,8 @@ class PartialUpdate(SQLModel):
 
 
 class VenueCreate(SQLModel):
-    name: str = Field(min_length=1, max_length=200, regex=NO_NUL)
-    address: str = Field(default="", max_length=500, regex=NO_NUL)
+    name: DbStr = Field(min_length=1, max_length=200)
+    address: DbStr = Field(default="", max_length=500)
     capacity: int = Field(default=0, ge=0, le=MAX_ID)
 
 
@@ -179,7 +179,7 @@ class VenueRead(VenueCreate):
 
 
 class BookingItemCreate(SQLModel):
-    name: str = Field(min_length=1, max_length=200, regex=NO_NUL)
+    name: DbStr = Field(min_length=1, max_length=200)
     quantity: int = Field(ge=1, le=10_000)
     unit_price: Decimal = Field(ge=0, max_digits=10, decimal_places=2)
 
@@ -198,12 +198,12 @@ class _BookingTimes(SQLModel):
 
 
 class BookingCreate(_BookingTimes):
-    title: str = Field(min_length=1, max_length=200, regex=NO_NUL)
+    title: DbStr = Field(min_length=1, max_length=200)
     venue_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     status: BookingStatus = BookingStatus.pending
-    start_datetime: AwareDatetime
-    end_datetime: AwareDatetime
-    notes: str = Field(default="", max_length=10_000, regex=NO_NUL)
+    start_datetime: UtcDatetime
+    end_datetime: UtcDatetime
+    notes: DbStr = Field(default="", max_length=10_000)
     items: list[BookingItemCreate] = Field(default_factory=list, max_length=100)
 
 
@@ -212,12 +212,12 @@ class BookingUpdate(PartialUpdate, _BookingTimes):
 
     nullable = frozenset({"venue_id"})
 
-    title: str | None = Field(default=None, min_length=1, max_length=200, regex=NO_NUL)
+    title: DbStr | None = Field(default=None, min_length=1, max_length=200)
     venue_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     status: BookingStatus | None = None
-    start_datetime: AwareDatetime | None = None
-    end_datetime: AwareDatetime | None = None
-    notes: str | None = Field(default=None, max_length=10_000, regex=NO_NUL)
+    start_datetime: UtcDatetime | None = None
+    end_datetime: UtcDatetime | None = None
+    notes: DbStr | None = Field(default=None, max_length=10_000)
 
 
 class BookingSummary(SQLModel):

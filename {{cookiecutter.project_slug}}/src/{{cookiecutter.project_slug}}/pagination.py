@@ -33,6 +33,8 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query, Request
+from fastapi import params as fastapi_params
+from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select, literal, tuple_
@@ -165,12 +167,33 @@ def _scope(request: Request) -> str:
     the query itself, so a cursor only ever positions within what the caller
     may see, and shared lists (venues) can share cached pages.
     """
+    declared = _filter_names(request.scope.get("route"))
     filters = sorted(
         (key, value)
         for key, value in request.query_params.multi_items()
-        if key not in _PAGING_PARAMS
+        if key not in _PAGING_PARAMS and (declared is None or key in declared)
     )
     return json.dumps([request.url.path, filters])
+
+
+_NAMES_ATTRIBUTE = "lean_query_names"
+
+
+def _filter_names(route: Any) -> frozenset[str] | None:
+    """The query parameters `route` reads (None: unknown, then all count).
+
+    A parameter the route ignores (a cache buster, a tracking tag) cannot
+    change the rows, so it does not belong to the cursor's query either.
+    Kept on the route (routes compare by value, so they cannot be dict keys).
+    """
+    if route is None or not hasattr(route, "dependant"):
+        return None
+    names = getattr(route, _NAMES_ATTRIBUTE, None)
+    if names is None:
+        fields = get_flat_params(route.dependant)  # path, query, header, cookie
+        names = frozenset(f.alias for f in fields if isinstance(f.field_info, fastapi_params.Query))
+        setattr(route, _NAMES_ATTRIBUTE, names)
+    return names
 
 
 # ---------------------------------------------------------------- cursors

@@ -40,6 +40,11 @@ class LazyRouter(NamedTuple):
     body_limit: str | None = None  # a setting in MB replacing MAX_BODY_SIZE_MB
 
 
+# What a body limit of its own allows beyond the setting: multipart framing
+# (boundaries, part headers, small fields). The route enforces the setting
+# exactly on the content itself, so a file of MAX_UPLOAD_SIZE_MB fits.
+FRAMING_BYTES = 64 << 10
+
 RESOURCE_ROUTERS: list[LazyRouter] = [
     LazyRouter("/bookings", ".routers.bookings"),
     LazyRouter("/admin/bookings", ".routers.admin_bookings"),
@@ -60,7 +65,8 @@ class RouterRegistry:
         self.api_prefix = settings.api_prefix
         self.pending = {self.api_prefix + entry.prefix: entry for entry in routers}
         self.body_limits = {
-            self.api_prefix + entry.prefix: getattr(settings, entry.body_limit) << 20
+            self.api_prefix + entry.prefix: (getattr(settings, entry.body_limit) << 20)
+            + FRAMING_BYTES
             for entry in routers
             if entry.body_limit
         }

@@ -8,8 +8,8 @@ The multipart body is parsed incrementally with python-multipart's low-level
 parser (Starlette's `request.form()` would first spool the whole file to a
 temporary file, then we would copy it: twice the disk traffic). The file is
 hashed (sha256) and counted while it streams; over MAX_UPLOAD_SIZE_MB it is
-a 413 at once. It is written as `<id>.part` and renamed only when complete,
-and the partial file is removed on every failure path, including the client
+a 413 at once. It is written as a partial file (partial_files.py), renamed
+only when complete, and removed on every failure path, including the client
 going away.
 """
 
@@ -20,6 +20,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from urllib.parse import unquote
 
 import anyio
 from fastapi import Request
@@ -27,6 +28,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from .errors import ServiceError
+from .partial_files import partial_path
 
 WRITE_BUFFER = 1 << 20  # bytes gathered before one write (in a worker thread)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -51,6 +53,33 @@ def safe_filename(raw: str | None) -> str:
     return name[:255] or "upload"
 
 
+def header_filename(value: str) -> str:
+    """The name in an X-Filename header, however a client encoded it.
+
+    HTTP headers are bytes, read as latin-1. Accepted: RFC 8187's
+    `UTF-8''caf%C3%A9.txt`, plain percent-encoding (`caf%C3%A9.txt`, what
+    most clients do for non-ASCII), and raw UTF-8 bytes (`café.txt` as sent
+    by curl), which would otherwise read as `cafÃ©.txt`.
+    """
+    if value[:7].lower() == "utf-8''":
+        return unquote(value[7:], errors="replace")
+    if "%" in value:
+        return unquote(value, errors="replace")
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:  # really latin-1 (or not UTF-8): taken as read
+        return value
+
+
+def _boundary(options: dict[bytes, bytes]) -> bytes:
+    # RFC 2046: 1 to 70 characters. python-multipart fails on longer ones
+    # with an error of its own; refused here, before any byte is read.
+    boundary = options.get(b"boundary", b"")
+    if not 1 <= len(boundary) <= 70:
+        raise ServiceError(400, "A multipart boundary must be 1 to 70 characters long")
+    return boundary
+
+
 def _too_large(limit: int) -> ServiceError:
     return ServiceError(413, f"File exceeds the upload limit of {limit // (1 << 20)} MB")
 
@@ -61,7 +90,7 @@ class _Sink:
     def __init__(self, directory: Path, limit: int) -> None:
         self.id = uuid.uuid4().hex
         self.final = directory / self.id
-        self.partial = directory / f".{self.id}.part"
+        self.partial = partial_path(directory, self.id)
         self.limit = limit
         self.size = 0
         self._hash = hashlib.sha256()
@@ -180,9 +209,7 @@ async def receive_upload(request: Request) -> StoredFile:
     media_type = media_type.decode("latin-1").lower()
     multipart = None
     if media_type == "multipart/form-data":
-        if b"boundary" not in options:
-            raise ServiceError(400, "multipart/form-data without a boundary")
-        multipart = _MultipartFile(options[b"boundary"], allowed)
+        multipart = _MultipartFile(_boundary(options), allowed)
     else:
         check_content_type(media_type or "(none)", allowed)
         if not request.headers.get("x-filename"):
@@ -212,5 +239,6 @@ async def receive_upload(request: Request) -> StoredFile:
     if multipart:
         filename, content_type = multipart.filename, multipart.content_type
     else:
-        filename, content_type = safe_filename(request.headers["x-filename"]), media_type
+        filename = safe_filename(header_filename(request.headers["x-filename"]))
+        content_type = media_type
     return StoredFile(sink.id, sink.final, filename, content_type, sink.size, digest)

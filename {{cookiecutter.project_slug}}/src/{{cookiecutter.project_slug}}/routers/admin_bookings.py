@@ -4,7 +4,6 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime
 from sqlalchemy import Select, select
 from starlette.responses import StreamingResponse
 
@@ -23,6 +22,7 @@ from ..pagination import Page, PageParamsDep, paginate
 from ..ratelimit import rate_limit
 from ..reads import ReaderDep
 from ..responses import RowsJSONResponse
+from ..schema_types import UtcDatetime
 
 router = APIRouter(prefix="/admin/bookings", tags=["admin"])
 
@@ -34,8 +34,8 @@ class AdminFilters:
     status: BookingStatus | None = None
     user_id: int | None = None
     venue_id: int | None = None
-    start_from: AwareDatetime | None = None
-    start_before: AwareDatetime | None = None
+    start_from: UtcDatetime | None = None
+    start_before: UtcDatetime | None = None
 
     def apply(self, stmt: Select) -> Select:
         stmt = filtered(stmt, self.status, user_id=self.user_id, venue_id=self.venue_id)
@@ -50,8 +50,8 @@ async def admin_filters(
     status: BookingStatus | None = None,
     user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     venue_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
-    start_from: AwareDatetime | None = None,
-    start_before: AwareDatetime | None = None,
+    start_from: UtcDatetime | None = None,
+    start_before: UtcDatetime | None = None,
 ) -> AdminFilters:
     return AdminFilters(status, user_id, venue_id, start_from, start_before)
 

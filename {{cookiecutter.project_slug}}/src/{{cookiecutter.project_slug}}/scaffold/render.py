@@ -76,15 +76,17 @@ def _imports(spec: ResourceSpec) -> str:
     if "Decimal" in annotations:
         lines.append("from decimal import Decimal")
     lines += ["from enum import StrEnum", ""]
-    if pydantic := sorted(schema_types & {"AwareDatetime", "FiniteFloat"}):
-        lines.append(f"from pydantic import {', '.join(pydantic)}")
+    if "FiniteFloat" in schema_types:
+        lines.append("from pydantic import FiniteFloat")
     if columns:
         lines.append(f"from sqlalchemy import {', '.join(sorted(columns))}")
     lines += ["from sqlmodel import Column, Field, SQLModel", ""]
     # Constants first, then classes, then functions: isort's order by type.
-    own = [name for name in ("MAX_ID", "MIN_INT", "NO_NUL") if name in constraints]
+    own = [name for name in ("MAX_ID", "MIN_INT") if name in constraints]
     own += ["PartialUpdate", "UTCDateTime", "utcnow"]
     lines += [f"from ..models import {', '.join(own)}", "from ..pagination import SortKey"]
+    if checked := sorted(schema_types & {"DbStr", "UtcDatetime"}):
+        lines.append(f"from ..schema_types import {', '.join(checked)}")
     return "\n".join(lines)
 
 
@@ -142,6 +144,15 @@ def migration_module(spec: ResourceSpec, revision: str, down_revision: str | Non
     )
 
 
+# Valid JSON the database cannot take, per field type: the tests send each
+# and expect a 422 naming the field (schema_types.py).
+UNSTORABLE = {
+    "str": "a\x00b",
+    "text": "a\x00b",
+    "datetime": "0001-01-01T00:00:00+05:00",
+}
+
+
 def tests_module(spec: ResourceSpec, package: str) -> str:
     tail = "tests_owned.py.tmpl" if spec.owned else "tests_shared.py.tmpl"
     required = [field.name for field in spec.fields if not field.optional]
@@ -153,6 +164,9 @@ def tests_module(spec: ResourceSpec, package: str) -> str:
         sample_new=_literal({field.name: field.kind.samples[0] for field in spec.fields}),
         sample_changed=_literal({field.name: field.kind.samples[1] for field in spec.fields}),
         required=_literal(required),
+        unstorable=_literal(
+            {f.name: UNSTORABLE[f.type] for f in spec.fields if f.type in UNSTORABLE}
+        ),
         index_columns=_literal(index_columns(spec)),
     )
 
@@ -160,7 +174,8 @@ def tests_module(spec: ResourceSpec, package: str) -> str:
 def _literal(value: object) -> str:
     """A Python literal in the project's style (double quotes; ruff formats the rest)."""
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\x00", "\\x00")
+        return '"' + escaped + '"'
     if isinstance(value, list):
         return "[" + ", ".join(_literal(item) for item in value) + "]"
     if isinstance(value, set):  # sorted: the same fields give the same text

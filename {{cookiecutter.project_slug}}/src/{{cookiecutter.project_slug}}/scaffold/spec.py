@@ -27,12 +27,12 @@ class FieldType:
 # fmt: off
 FIELD_TYPES = {
     "str": FieldType(
-        "str", "str", "String(200)", "sa.String(200)",
-        "min_length=1, max_length=200, regex=NO_NUL", ("First", "Second"),
+        "str", "DbStr", "String(200)", "sa.String(200)",
+        "min_length=1, max_length=200", ("First", "Second"),
     ),
     "text": FieldType(
-        "str", "str", "Text", "sa.Text",
-        "max_length=10_000, regex=NO_NUL", ("Some words", "Other words"),
+        "str", "DbStr", "Text", "sa.Text",
+        "max_length=10_000", ("Some words", "Other words"),
     ),
     "int": FieldType(
         "int", "int", "Integer", "sa.Integer", "ge=MIN_INT, le=MAX_ID", (7, 42),
@@ -47,7 +47,7 @@ FIELD_TYPES = {
     ),
     "date": FieldType("date", "date", "Date", "sa.Date", "", ("2030-01-31", "2031-02-28")),
     "datetime": FieldType(
-        "datetime", "AwareDatetime", "UTCDateTime", "sa.DateTime(timezone=True)", "",
+        "datetime", "UtcDatetime", "UTCDateTime", "sa.DateTime(timezone=True)", "",
         ("2030-01-31T09:30:00Z", "2031-02-28T17:00:00Z"),
     ),
 }

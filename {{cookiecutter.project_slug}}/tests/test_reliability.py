@@ -1,0 +1,182 @@
+"""Hostile input and races: each is a 4xx with the JSON error, never a 500, and
+nothing changes or stays behind. Every test runs on SQLite and, with
+TEST_DATABASE_URL, on PostgreSQL."""
+
+import os
+import time
+
+import pytest
+from sqlalchemy import delete, event
+from sqlalchemy.orm import Session
+
+from {{ cookiecutter.project_slug }}.models import Booking
+from {{ cookiecutter.project_slug }}.partial_files import ORPHAN_SECONDS, partial_path
+
+from tests.conftest import client_for
+from tests.helpers import assert_error, bearer, booking_body, create_booking
+
+pytestmark = pytest.mark.anyio
+MB = 1 << 20
+NUL = "a\x00b"
+# Valid ISO 8601, but before year 1 or after 9999 once converted to UTC.
+OVERFLOWING = ["0001-01-01T00:00:00+05:00", "9999-12-31T23:30:00-05:00"]
+
+
+def _field_of(error: dict) -> str:
+    return error["details"][0]["loc"][-1]
+
+
+async def test_text_the_database_cannot_store_is_a_422_naming_the_field(client, api, alice, admin):
+    bodies = [
+        ("title", booking_body(title=NUL)),
+        ("notes", booking_body(notes=NUL)),
+        ("name", booking_body(items=[{"name": NUL, "quantity": 1, "unit_price": "1"}])),
+    ]
+    for field, body in bodies:
+        response = await client.post(f"{api}/bookings", json=body, headers=alice)
+        assert _field_of(assert_error(response, 422, "validation_error")) == field
+    created = await create_booking(client, api, alice)
+    url = f"{api}/bookings/{created['id']}"
+    for field in ("title", "notes"):
+        response = await client.patch(url, json={field: NUL}, headers=alice)
+        assert _field_of(assert_error(response, 422, "validation_error")) == field
+    for field in ("name", "address"):
+        body = {"name": "Hall", field: NUL}
+        response = await client.post(f"{api}/venues", json=body, headers=admin)
+        assert _field_of(assert_error(response, 422, "validation_error")) == field
+    assert (await client.get(url, headers=alice)).json() == created
+
+
+@pytest.mark.parametrize("value", OVERFLOWING)
+async def test_datetimes_that_overflow_in_utc_are_a_422(client, api, alice, admin, value):
+    response = await client.post(
+        f"{api}/bookings",
+        json={**booking_body(), "start_datetime": value, "end_datetime": value},
+        headers=alice,
+    )
+    assert assert_error(response, 422, "validation_error")
+    created = await create_booking(client, api, alice)
+    url = f"{api}/bookings/{created['id']}"
+    response = await client.patch(url, json={"start_datetime": value}, headers=alice)
+    assert _field_of(assert_error(response, 422, "validation_error")) == "start_datetime"
+    for path in ("/admin/bookings", "/admin/bookings/export"):
+        for name in ("start_from", "start_before"):
+            response = await client.get(f"{api}{path}", params={name: value}, headers=admin)
+            # An export validates everything before its first byte: a 422, not a cut stream.
+            assert _field_of(assert_error(response, 422, "validation_error")) == name
+    assert (await client.get(url, headers=alice)).json() == created
+
+
+@pytest.fixture
+def deleted_before_flush(app):
+    """The next flush first deletes the booking it writes, as a request that
+    committed a DELETE between this one's read and its write would have."""
+
+    def delete_first(session, _flush_context, _instances):
+        for row in [*session.dirty, *session.deleted]:
+            if isinstance(row, Booking):
+                session.connection().execute(delete(Booking).where(Booking.id == row.id))
+
+    event.listen(Session, "before_flush", delete_first)
+    yield
+    event.remove(Session, "before_flush", delete_first)
+
+
+async def test_an_update_racing_a_delete_is_a_404(client, api, alice, deleted_before_flush):
+    created = await create_booking(client, api, alice)
+    url = f"{api}/bookings/{created['id']}"
+    response = await client.patch(url, json={"title": "Moved"}, headers=alice)
+    assert_error(response, 404, "not_found")
+
+
+async def test_a_delete_racing_a_delete_succeeds_once_the_row_is_gone(
+    client, api, alice, deleted_before_flush
+):
+    # DELETE is idempotent: the row is gone either way, so both get 204.
+    created = await create_booking(client, api, alice)
+    url = f"{api}/bookings/{created['id']}"
+    assert (await client.delete(url, headers=alice)).status_code == 204
+    assert_error(await client.get(url, headers=alice), 404, "not_found")
+
+
+@pytest.mark.parametrize(
+    "content_type, body",
+    [
+        (f"multipart/form-data; boundary={'b' * 71}", b"--" + b"b" * 71 + b"\r\n"),
+        (f"multipart/form-data; boundary={'b' * 5000}", b"x"),
+        ("multipart/form-data", b"--x\r\n"),
+        ("multipart/form-data; boundary=x", b"not multipart at all"),
+        ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data"),
+        ("multipart/form-data; boundary=x", b"--x\r\n\r\n\r\n--x--garbage\r\n"),
+    ],
+)
+async def test_malformed_multipart_is_a_400_and_leaves_nothing(
+    client, api, alice, settings, content_type, body
+):
+    headers = {**alice, "Content-Type": content_type}
+    response = await client.post(f"{api}/uploads", content=body, headers=headers)
+    assert response.status_code in (400, 422), response.text
+    assert_error(response, response.status_code, response.json()["error"]["code"])
+    assert os.listdir(settings.upload_dir) == []
+
+
+async def test_the_upload_limit_applies_to_the_file_not_its_framing(app_with):
+    async with app_with(max_upload_size_mb=1) as app:
+        headers = await bearer(app, "alice@example.org")
+        async with client_for(app) as client:
+            url = f"{app.state.settings.api_prefix}/uploads"
+            exact = {"file": ("exact.bin", b"x" * MB, "application/octet-stream")}
+            response = await client.post(url, files=exact, headers=headers)
+            assert response.status_code == 201, response.text
+            assert response.json()["size"] == MB
+            over = {"file": ("over.bin", b"x" * (MB + 1), "application/octet-stream")}
+            assert_error(
+                await client.post(url, files=over, headers=headers), 413, "content_too_large"
+            )
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "caf\u00e9 \u20ac.txt".encode(),  # raw UTF-8 bytes, as curl sends them
+        b"caf%C3%A9%20%E2%82%AC.txt",  # percent-encoded
+        b"UTF-8''caf%C3%A9%20%E2%82%AC.txt",  # RFC 8187
+    ],
+)
+async def test_non_ascii_file_names_survive_a_raw_upload(client, api, alice, sent):
+    headers = {**alice, "Content-Type": "text/plain", "X-Filename": sent}
+    response = await client.post(f"{api}/uploads", content=b"hello", headers=headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["filename"] == "caf\u00e9 \u20ac.txt"
+
+
+async def test_partial_files_of_stopped_workers_are_swept_at_start(app_with, settings):
+    directory = settings.upload_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    live = partial_path(directory, "live")  # this process: still writing
+    dead = live.with_name(live.name.replace(f"-{os.getpid()}.", "-999999999."))
+    foreign = directory / ".other.otherhost-1.part"
+    old_foreign = directory / ".old.otherhost-1.part"
+    for path in (live, dead, foreign, old_foreign):
+        path.write_bytes(b"partial")
+    long_ago = time.time() - ORPHAN_SECONDS - 60
+    os.utime(old_foreign, (long_ago, long_ago))
+    async with app_with():
+        assert sorted(p.name for p in directory.iterdir()) == sorted([live.name, foreign.name])
+
+
+async def test_a_cursor_ignores_query_parameters_the_route_does_not_read(client, api, alice):
+    for hour in range(3):
+        await create_booking(client, api, alice, hours_from_base=hour)
+    params = {"page_size": 1, "status": "pending"}
+    first = (await client.get(f"{api}/bookings", params=params, headers=alice)).json()
+    cursor = first["pagination"]["next_cursor"]
+    # A cache buster added by a client or a proxy: the rows are the same.
+    params = {**params, "cursor": cursor, "_": "1732960000"}
+    response = await client.get(f"{api}/bookings", params=params, headers=alice)
+    assert response.status_code == 200, response.text
+    assert response.json()["items"][0]["id"] != first["items"][0]["id"]
+    # A filter the route reads still binds the cursor to its query.
+    params = {**params, "status": "confirmed"}
+    response = await client.get(f"{api}/bookings", params=params, headers=alice)
+    assert_error(response, 400, "invalid_cursor")

@@ -14,6 +14,7 @@ import contextlib
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -105,6 +106,35 @@ def resume(directory: str | Path) -> None:
     root = Path(directory).resolve()
     home = Path((root / "cluster").read_text())
     _pg_ctl(home, "-l", str(home / "server.log"), "-o", (root / "options").read_text(), "start")
+
+
+def freeze(directory: str | Path) -> None:
+    """SIGSTOP the server and its backends: connected, but never answering."""
+    for pid in _server_pids(directory):
+        os.kill(pid, signal.SIGSTOP)
+
+
+def thaw(directory: str | Path) -> None:
+    for pid in _server_pids(directory):
+        os.kill(pid, signal.SIGCONT)
+
+
+def _server_pids(directory: str | Path) -> list[int]:
+    home = Path((Path(directory).resolve() / "cluster").read_text())
+    postmaster = int((home / "data" / "postmaster.pid").read_text().split()[0])
+    children = [
+        int(stat.parent.name)
+        for stat in Path("/proc").glob("[0-9]*/stat")
+        if _parent_of(stat) == postmaster
+    ]
+    return [postmaster, *children]
+
+
+def _parent_of(stat: Path) -> int | None:
+    try:  # "pid (name) state ppid ...": the name may hold spaces
+        return int(stat.read_text().rpartition(")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _pg_ctl(home: Path, *args: str) -> None:

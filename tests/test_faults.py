@@ -1,8 +1,8 @@
 """A real PostgreSQL stopped and started under a running service, and a
 shutdown in the middle of a request.
 
-While the database is down, requests that need it get a JSON 503 and
-readiness fails; when it is back, the same process serves again, and a
+While the database is down, or hung, requests that need it get a JSON 503
+and readiness fails; when it is back, the same process serves again, and a
 restart costs no failed GET. On SIGTERM the request in flight runs to its
 end before the process exits.
 """
@@ -51,7 +51,13 @@ def service(cookies_session, venv_for, tmp_path_factory):
     cluster = tmp_path_factory.mktemp("faults-pg")
     url = pgcluster.start(cluster)
     # The recovery check polls the same route many times a second.
-    env = {**os.environ, "DATABASE_URL": url, "DB_POOL_TIMEOUT": "5", "RATE_LIMIT_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DB_POOL_TIMEOUT": "5",
+        "DB_STATEMENT_TIMEOUT_SECONDS": "2",
+        "RATE_LIMIT_ENABLED": "false",
+    }
     running = Running(project, cluster, env)
     try:
         running.cli("migrate")
@@ -92,6 +98,25 @@ def test_database_down_gives_503_and_the_service_recovers_without_restart(servic
     wait_until(lambda: service.get("/bookings").status_code == 200, service.process)
     assert service.get("/health/ready").status_code == 200
     assert service.process.poll() is None
+
+
+def test_a_hung_database_gives_503_within_the_statement_timeout(service):
+    # Connected, but never answering (SIGSTOP): without a statement timeout
+    # requests wait for as long as the database does.
+    assert service.get("/bookings").status_code == 200
+    pgcluster.freeze(service.cluster)
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            hung = list(pool.map(service.get, ["/bookings", "/admin/bookings", "/health/ready"]))
+    finally:
+        pgcluster.thaw(service.cluster)
+    for response in hung[:2]:
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "database_unavailable"
+        assert response.headers["retry-after"] == "5"
+    assert hung[2].status_code == 503
+    wait_until(lambda: service.get("/bookings").status_code == 200, service.process)
+    assert service.get("/health/ready").status_code == 200
 
 
 def _statuses(service, paths: list[str]) -> list[int]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from uvicorn_worker import UvicornWorker
 
 from {{ cookiecutter.project_slug }}.memory.gc import settle_heap
 
@@ -49,8 +50,14 @@ def gunicorn_conf(monkeypatch, tmp_path):
 
 def test_gunicorn_configuration(gunicorn_conf):
     assert gunicorn_conf.preload_app is True
-    assert gunicorn_conf.worker_class == "uvicorn_worker.UvicornWorker"
-    assert importlib.util.find_spec("uvicorn_worker") is not None
+    # uvicorn-worker's class, with the options `serve` gives a single server.
+    assert gunicorn_conf.worker_class == f"{CONFIG_MODULE}.Worker"
+    assert issubclass(gunicorn_conf.Worker, UvicornWorker)
+    assert gunicorn_conf.Worker.CONFIG_KWARGS["http"].max_head_bytes > 0
+    assert (
+        gunicorn_conf.graceful_timeout
+        > gunicorn_conf.Worker.CONFIG_KWARGS["timeout_graceful_shutdown"]
+    )
     assert gunicorn_conf.wsgi_app.endswith(".app:create_preloaded_app()")
     assert gunicorn_conf.max_requests > 0
     assert 0 < gunicorn_conf.max_requests_jitter < gunicorn_conf.max_requests

@@ -29,13 +29,15 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         _exec_gunicorn(args, workers)
     import uvicorn
 
+    from .serving import uvicorn_options
+
     uvicorn.run(
         f"{__package__}.app:create_app",
         factory=True,
         host=args.host,
         port=args.port,
-        proxy_headers=True,
         log_level=args.log_level,
+        **uvicorn_options(settings),
     )
 
 

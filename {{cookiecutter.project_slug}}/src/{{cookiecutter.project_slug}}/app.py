@@ -13,7 +13,7 @@ from .bodylimit import BodyLimitMiddleware
 from .cache import ReadCache
 from .counts import CountCache, track_writes
 from .db import create_engine, create_read_sessionmaker, create_sessionmaker
-from .errors import install_error_handlers
+from .errors import UnhandledErrorMiddleware, install_error_handlers
 from .export import ExportSlots
 from .memory.gc import PeriodicCollector, settle_heap
 from .memory.guard import MemoryGuard, MemoryGuardMiddleware
@@ -90,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyLimitMiddleware,
         default=settings.max_body_size_mb << 20,
         by_prefix=app.state.routers.body_limits,
+        max_headers=settings.max_header_count,
     )
     guard = _memory_guard(app, settings)
     exempt = [f"{settings.api_prefix}/health"]
@@ -104,8 +105,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(
             MemoryProfileMiddleware, log_kb=settings.memory_profile_log_kb, exempt=tuple(exempt)
         )
-    # Outermost: a request shed for lack of memory costs as little as possible.
+    # Outermost but one: a request shed for lack of memory costs as little as possible.
     app.add_middleware(MemoryGuardMiddleware, guard=guard, exempt=tuple(exempt))
+    app.add_middleware(UnhandledErrorMiddleware)
     return app
 
 

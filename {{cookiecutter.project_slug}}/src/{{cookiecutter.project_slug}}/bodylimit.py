@@ -1,4 +1,7 @@
-"""Request-body limits in one pure ASGI layer for the whole application.
+"""Request-size limits in one pure ASGI layer for the whole application.
+
+More than MAX_HEADER_COUNT headers is a JSON 431 (their total size is bounded
+by the server, serving.py).
 
 MAX_BODY_SIZE_MB applies everywhere but under the prefixes given their own
 limit (uploads: MAX_UPLOAD_SIZE_MB). A Content-Length over the limit is a
@@ -25,9 +28,12 @@ class BodyTooLarge(HTTPException):
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, default: int, by_prefix: dict[str, int]) -> None:
+    def __init__(
+        self, app: ASGIApp, default: int, by_prefix: dict[str, int], max_headers: int
+    ) -> None:
         self.app = app
         self.default = default
+        self.max_headers = max_headers
         # Longest prefix first, so a nested prefix wins over its parent.
         self.by_prefix = sorted(by_prefix.items(), key=lambda item: -len(item[0]))
 
@@ -40,6 +46,10 @@ class BodyLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if len(scope["headers"]) > self.max_headers:
+            message = f"More than {self.max_headers} request headers"
+            await error_response(431, message, "headers_too_large")(scope, receive, send)
             return
         length, chunked = _framing(scope)
         if length is None and not chunked:  # no body at all

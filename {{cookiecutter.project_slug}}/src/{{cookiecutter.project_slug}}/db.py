@@ -56,7 +56,7 @@ def _postgresql_engine(settings: Settings) -> AsyncEngine:
 
 
 def postgresql_connect_args(settings: Settings) -> dict[str, object]:
-    """asyncpg's connect() arguments: statement caches and TLS."""
+    """asyncpg's connect() arguments: statement caches, time limits and TLS."""
     cache_size = settings.db_statement_cache_size
     connect_args: dict[str, object] = {
         # asyncpg's own cache and SQLAlchemy's cache of prepared statements.
@@ -66,6 +66,10 @@ def postgresql_connect_args(settings: Settings) -> dict[str, object]:
         # A database host that does not answer fails the connect after this,
         # not after asyncpg's default of 60 s.
         "timeout": settings.db_pool_timeout,
+        # A statement with no answer (a hung or frozen server, a lock held
+        # for ever) fails after this, client side: a 503 database_unavailable
+        # instead of a request that waits as long as the database does.
+        "command_timeout": settings.db_statement_timeout_seconds,
     }
     if cache_size == 0:
         # Behind PgBouncer (transaction mode) prepared statement names must be

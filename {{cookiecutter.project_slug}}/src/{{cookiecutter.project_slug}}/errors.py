@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ _CODES = {
     415: "unsupported_media_type",
     422: "validation_error",
     429: "too_many_requests",
+    431: "headers_too_large",
     503: "service_unavailable",
 }
 
@@ -114,14 +116,41 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
     return error_response(422, f"{where}: {first['msg']}", details=details)
 
 
-async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
-    # Log the traceback for operators; the client never sees it.
-    logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "Internal server error")
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unhandled)
+
+
+class UnhandledErrorMiddleware:
+    """The last word on a bug: one log record with the traceback, a JSON 500,
+    and a connection that stays usable.
+
+    Starlette's own last layer answers too, but then re-raises so the server
+    logs the same traceback a second time and drops the keep-alive connection
+    without a `Connection: close`. This layer sits just inside it and ends
+    the exception here. A response that had already started cannot become a
+    500: the server closes that connection, which tells the client it is cut.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception:
+            # The traceback for operators; the client never sees it.
+            logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if not started:
+                await error_response(500, "Internal server error")(scope, receive, send)

@@ -28,9 +28,13 @@ import asyncio
 import contextlib
 import gc
 import importlib
+from typing import Any, ClassVar
+
+from uvicorn_worker import UvicornWorker
 
 from .db import create_engine
 from .memory.gc import settle_heap
+from .serving import uvicorn_options
 from .settings import get_settings
 
 # Imported by each uvicorn worker when it starts serving; found by comparing
@@ -43,15 +47,25 @@ WORKER_MODULES = (
 )
 
 wsgi_app = f"{__package__}.app:create_preloaded_app()"
-# uvicorn (uvloop + httptools) inside gunicorn's process management; the
-# uvicorn-worker package replaces the deprecated uvicorn.workers module.
-worker_class = "uvicorn_worker.UvicornWorker"
+
+
+class Worker(UvicornWorker):
+    """uvicorn (uvloop + httptools) inside gunicorn's process management, with
+    the options `serve` gives a single server (serving.py); the uvicorn-worker
+    package replaces the deprecated uvicorn.workers module."""
+
+    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {"loop": "auto", **uvicorn_options(get_settings())}
+
+
+worker_class = f"{__name__}.Worker"
 workers = get_settings().web_concurrency
 preload_app = True
 max_requests = 10_000
 max_requests_jitter = 1_000
 timeout = 60
-graceful_timeout = 30
+# After SIGTERM a worker cancels what still runs at SHUTDOWN_GRACE_SECONDS
+# (serving.py); the master kills it only if that did not end it.
+graceful_timeout = get_settings().shutdown_grace_seconds + 5
 keepalive = 5
 
 

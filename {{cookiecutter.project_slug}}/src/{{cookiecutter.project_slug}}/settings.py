@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     db_max_overflow: Annotated[int, Field(ge=0)] = {{ cookiecutter.db_max_overflow }}
     db_pool_timeout: Annotated[float, Field(gt=0)] = 10.0
     db_pool_recycle: Annotated[int, Field(ge=-1)] = 1800
+    # PostgreSQL: the longest a statement (or one chunk of an export) may
+    # wait for the server's answer. Migrations are not bounded by it.
+    db_statement_timeout_seconds: Annotated[float, Field(gt=0)] = 15.0
     # Off: a round trip per checkout. A connection that died in the pool
     # (database restart) is detected by the read itself, which is retried
     # once on a fresh connection (reads.Reader).
@@ -108,8 +111,16 @@ class Settings(BaseSettings):
 
     cors_origins: CommaList = []
     web_concurrency: PositiveInt = 1
+    # The server (serving.py): request heads bounded in size and time; proxy
+    # headers trusted only from these addresses (none by default); SIGTERM
+    # cancels what still runs after the grace time.
+    max_header_size_kb: Annotated[int, Field(ge=1, le=1024)] = 32
+    max_header_count: Annotated[int, Field(ge=10, le=1000)] = 100
+    header_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    forwarded_allow_ips: CommaList = []
+    shutdown_grace_seconds: Annotated[int, Field(ge=1)] = 20
 
-    @field_validator("allowed_upload_types", "cors_origins", mode="before")
+    @field_validator("allowed_upload_types", "cors_origins", "forwarded_allow_ips", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):

@@ -1,0 +1,144 @@
+"""The served configuration (serving.py) against hostile and stalled clients:
+real server processes, a single uvicorn worker and gunicorn alike."""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import psutil
+import pytest
+
+from tests.helpers import serving
+
+MB = 1 << 20
+MODES = [pytest.param((), id="single"), pytest.param(("--workers", "2"), id="gunicorn")]
+
+
+def _cli(env: dict[str, str], *args: str) -> str:
+    command = [sys.executable, "-m", "{{ cookiecutter.project_slug }}", *args]
+    done = subprocess.run(
+        command, env={**os.environ, **env}, check=True, capture_output=True, text=True, timeout=300
+    )
+    return done.stdout
+
+
+def _exchange(base: str, head: bytes, *, receive_buffer: int | None = None) -> bytes:
+    """Send a raw request head; return what the server answers until it closes."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.socket() as sock:
+        if receive_buffer:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        sock.settimeout(60)
+        sock.connect((host, int(port)))
+        with contextlib.suppress(OSError):  # refused mid-send: the answer may still be readable
+            sock.sendall(head)
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except ConnectionResetError:
+            pass
+        return answer
+
+
+def _tree_rss(pid: int) -> int:
+    process = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)])
+
+
+@pytest.fixture
+def env(database_url, tmp_path) -> dict[str, str]:
+    return {"DATABASE_URL": database_url, "UPLOAD_DIR": str(tmp_path / "uploads")}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_request_heads_are_bounded_in_size_and_count(env, mode):
+    huge = b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (20 * MB) + b"\r\n\r\n"
+    many = b"".join(b"X-H%d: 1\r\n" % i for i in range(150))
+    with serving(env, *mode) as (process, base):
+        assert httpx.get(f"{base}/api/health").status_code == 200
+        before = _tree_rss(process.pid)
+        answers: list[bytes] = []
+        threads = [
+            threading.Thread(target=lambda: answers.append(_exchange(base, huge))) for _ in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        # Served meanwhile: the big heads are refused, not buffered.
+        assert httpx.get(f"{base}/api/health", timeout=30).status_code == 200
+        for thread in threads:
+            thread.join()
+        grown = _tree_rss(process.pid) - before
+        large = _exchange(base, huge[:40_000] + b"\r\n\r\n")
+        counted = _exchange(base, b"GET /api/health HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")
+    for answer in answers:  # 431, or reset under a client still sending 20 MiB
+        assert answer == b"" or answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    for answer in (large, counted):
+        assert answer.startswith(b"HTTP/1.1 431 ") and b'"headers_too_large"' in answer
+    assert grown < 16 * MB, f"the server grew by {grown / MB:.1f} MiB"
+
+
+def test_a_request_head_that_never_ends_is_cut(env):
+    with serving({**env, "HEADER_TIMEOUT_SECONDS": "1"}) as (_process, base):
+        answer = _exchange(base, b"GET /api/health HTTP/1.1\r\nHost: x\r\n")  # no blank line
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert b'"request_timeout"' in answer
+
+
+@pytest.mark.parametrize("trusted", [False, True], ids=["default", "behind-a-proxy"])
+def test_forwarded_addresses_are_trusted_only_from_configured_proxies(env, trusted):
+    settings = {**env, "RATE_LIMIT_DEFAULT": "3/minute"}
+    if trusted:
+        settings["FORWARDED_ALLOW_IPS"] = "127.0.0.1"
+    with serving(settings) as (_process, base):
+        statuses = [
+            httpx.get(
+                f"{base}/api/venues", headers={"X-Forwarded-For": f"203.0.113.{n}"}
+            ).status_code
+            for n in range(5)
+        ]
+    # Anonymous: 401 while the address (as the server sees it) is under its limit.
+    expected = [401] * 5 if trusted else [401, 401, 401, 429, 429]
+    assert statuses == expected
+
+
+def test_responses_carry_security_headers_and_no_server_banner(env):
+    with serving(env) as (_process, base):
+        responses = [httpx.get(f"{base}/api/health"), httpx.get(f"{base}/api/nowhere")]
+    for response in responses:
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert "server" not in response.headers
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_sigterm_ends_a_stalled_export_within_the_grace_time(tmp_path, mode):
+    env = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'export.db'}",
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+        "SHUTDOWN_GRACE_SECONDS": "2",
+        "RATE_LIMIT_ENABLED": "false",
+    }
+    _cli(env, "migrate")
+    _cli(env, "seed", "--users", "3", "--bookings", "30000", "--venues", "2")
+    token = _cli(env, "create-user", "ops@example.org", "--admin").strip().splitlines()[-1]
+    head = (
+        b"GET /api/admin/bookings/export?format=ndjson HTTP/1.1\r\nHost: x\r\n"
+        b"Authorization: Bearer " + token.encode() + b"\r\n\r\n"
+    )
+    with serving(env, *mode) as (process, base):
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as reader:
+            reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            reader.sendall(head)
+            assert reader.recv(12) == b"HTTP/1.1 200"
+            time.sleep(1)  # the stream fills the socket buffers and waits: nobody reads
+            process.send_signal(signal.SIGTERM)
+            # Without a grace time this waits for a reader that never reads.
+            process.wait(timeout=60)

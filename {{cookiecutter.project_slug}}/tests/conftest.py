@@ -18,7 +18,7 @@ from {{ cookiecutter.project_slug }}.app import create_app
 from {{ cookiecutter.project_slug }}.migrations import downgrade, upgrade
 from {{ cookiecutter.project_slug }}.settings import Settings, load_settings
 
-from tests.helpers import bearer
+from tests.helpers import OPS_TOKEN, bearer
 
 
 @pytest.fixture
@@ -39,7 +39,12 @@ def database_url(tmp_path_factory) -> str:
 
 @pytest.fixture
 def settings(database_url, tmp_path) -> Settings:
-    return load_settings(database_url=database_url, upload_dir=tmp_path / "uploads", _env_file=None)
+    return load_settings(
+        database_url=database_url,
+        upload_dir=tmp_path / "uploads",
+        metrics_token=OPS_TOKEN,
+        _env_file=None,
+    )
 
 
 _tables: dict[str, list[str]] = {}

@@ -16,6 +16,9 @@ from {{ cookiecutter.project_slug }}.models import Booking
 from {{ cookiecutter.project_slug }}.users import create_user
 
 BASE = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
+# METRICS_TOKEN of the test settings: what a Prometheus scrape would send.
+OPS_TOKEN = "ops-token-for-the-tests"
+OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
 
 
 def booking_body(title: str = "Quarterly review", hours_from_base: int = 0, **extra) -> dict:

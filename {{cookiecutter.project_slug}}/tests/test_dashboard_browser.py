@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import serving
+from tests.helpers import OPS_TOKEN, serving
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -56,9 +56,19 @@ def test_dashboard_draws_memory_over_time(browser, database_url, tmp_path):
         "DATABASE_URL": database_url,
         "UPLOAD_DIR": str(tmp_path / "uploads"),
         "MEMORY_SAMPLE_INTERVAL_MS": "100",
+        "METRICS_TOKEN": OPS_TOKEN,
     }
     with serving(env) as (_, base):
         browser.get(f"{base}/api/health/dashboard")
+        # The page holds no data: it asks for a token first.
+        form = WebDriverWait(browser, 30).until(
+            lambda driver: (
+                driver.find_element(By.ID, "sign-in").is_displayed()
+                and driver.find_element(By.ID, "sign-in")
+            )
+        )
+        browser.find_element(By.ID, "token").send_keys(OPS_TOKEN)
+        form.submit()
         # The page polls every 2 s; wait for a redraw with several samples.
         WebDriverWait(browser, 30).until(
             lambda driver: (

@@ -3,13 +3,16 @@ MemoryError recovery, and a request path that never reads memory itself."""
 
 import asyncio
 import logging
+import time
 
+import httpx
 import pytest
 
+from {{ cookiecutter.project_slug }}.memory import guard as guard_module
 from {{ cookiecutter.project_slug }}.memory.probe import Reading
 
 from tests.conftest import client_for
-from tests.helpers import assert_error
+from tests.helpers import OPS, OPS_TOKEN, assert_error, serving
 
 pytestmark = pytest.mark.anyio
 MB = 1 << 20
@@ -55,7 +58,7 @@ async def test_sheds_above_the_threshold_and_recovers_below(guarded, make_user, 
     assert response.headers["Retry-After"] == "5"
     # Health endpoints always pass: they are how operators see the pressure.
     assert (await client.get(f"{api}/health")).status_code == 200
-    memory = (await client.get(f"{api}/health/memory")).json()
+    memory = (await client.get(f"{api}/health/memory", headers=OPS)).json()
     assert memory["shedding"] is True and memory["counters"]["requests_shed"] == 1
 
     at(app, fake, threshold - 1)
@@ -76,10 +79,55 @@ async def test_above_critical_readiness_fails_and_one_emergency_collection_runs(
 
     assert_error(await client.get(f"{api}/health/ready"), 503, "service_unavailable")
     assert (await client.get(f"{api}/health")).status_code == 200
-    memory = await client.get(f"{api}/health/memory")
+    memory = await client.get(f"{api}/health/memory", headers=OPS)
     assert memory.status_code == 200 and memory.json()["ready"] is False
 
     at(app, fake, critical - 20)
+    assert (await client.get(f"{api}/health/ready")).status_code == 200
+
+
+async def test_shedding_ends_when_a_quiet_reclaim_brings_pressure_down(
+    guarded, make_user, api, monkeypatch
+):
+    app, client, fake = guarded
+    guard = app.state.memory_guard
+    alice = await make_user("alice@example.org")
+    threshold = app.state.settings.memory_threshold_percent
+    # What a load left behind: memory the allocator holds but no longer uses.
+    monkeypatch.setattr(guard_module, "release_free_memory", lambda: at(app, fake, threshold - 5))
+    at(app, fake, threshold + 1)
+    assert_error(await client.get(f"{api}/bookings", headers=alice), 503, "memory_pressure")
+    guard.in_flight = 1  # a request still running: no collection under it
+    guard.next_reclaim = 0.0
+    at(app, fake, threshold + 1)
+    assert guard.counters.reclaims == 0
+    guard.in_flight = 0  # quiet: the next sample reclaims
+    at(app, fake, threshold + 1)
+    assert guard.counters.reclaims == 1
+    at(app, fake, fake.percent)  # the reclaim's effect, as the next sample sees it
+    assert (await client.get(f"{api}/bookings", headers=alice)).status_code == 200
+    assert guard.shedding_seconds() == 0
+
+
+async def test_reclaims_back_off_and_readiness_fails_once_shedding_outlasts_its_grace(guarded, api):
+    app, client, fake = guarded
+    guard = app.state.memory_guard
+    threshold = app.state.settings.memory_threshold_percent
+    at(app, fake, threshold + 1)
+    waits = []
+    for _ in range(8):
+        guard.next_reclaim = 0.0  # as if each wait had passed
+        at(app, fake, threshold + 1)
+        waits.append(guard.reclaim_wait)
+    assert waits == sorted(waits) and waits[-1] == guard_module.RECLAIM_MAX_SECONDS
+    # Shedding, but within its grace time: still ready.
+    assert (await client.get(f"{api}/health/ready")).status_code == 200
+    guard.pressed_since -= guard.shed_grace
+    assert_error(await client.get(f"{api}/health/ready"), 503, "service_unavailable")
+    memory = (await client.get(f"{api}/health/memory", headers=OPS)).json()
+    assert memory["shedding"] is True and memory["ready"] is False
+    assert memory["counters"]["reclaims"] == 8
+    at(app, fake, threshold - 1)
     assert (await client.get(f"{api}/health/ready")).status_code == 200
 
 
@@ -125,7 +173,7 @@ async def test_process_budget_counts_when_it_is_the_tighter_limit(app_with):
 async def test_the_sampler_runs_in_the_background(app_with, api):
     async with app_with(memory_sample_interval_ms=20) as app, client_for(app) as client:
         await asyncio.sleep(0.3)
-        history = (await client.get(f"{api}/health/memory/history")).json()
+        history = (await client.get(f"{api}/health/memory/history", headers=OPS)).json()
     samples = history["samples"]
     assert len(samples) >= 5
     times = [sample[0] for sample in samples]
@@ -135,13 +183,14 @@ async def test_the_sampler_runs_in_the_background(app_with, api):
 
 
 async def test_memory_endpoint_reports_everything(client, api):
-    body = (await client.get(f"{api}/health/memory")).json()
+    body = (await client.get(f"{api}/health/memory", headers=OPS)).json()
     assert body["rss_mib"] > 0
     assert body["source"] in {"cgroup v2", "cgroup v1", "host", "process"}
     assert set(body["counters"]) == {
         "requests_shed",
         "memory_errors_recovered",
         "emergency_collections",
+        "reclaims",
     }
     assert body["gc"]["frozen_objects"] > 0  # the start-up heap is frozen
     assert len(body["gc"]["collections_by_generation"]) == 3
@@ -163,3 +212,30 @@ async def test_dashboard_is_self_contained(client, api):
     page = response.text
     assert "memory/history" in page
     assert "http://" not in page and "https://" not in page  # nothing from outside
+
+
+def test_a_worker_stuck_above_the_threshold_stops_saying_it_is_ready(database_url, tmp_path):
+    # A process budget the idle worker already fills past the threshold (but
+    # not the critical level): as after a load whose memory never came back.
+    env = {
+        "DATABASE_URL": database_url,
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+        "MEMORY_LIMIT_MB": "400",
+        "MEMORY_THRESHOLD_PERCENT": "5",
+        "MEMORY_CRITICAL_PERCENT": "99",
+        "MEMORY_SHED_GRACE_SECONDS": "3",
+        "MEMORY_SAMPLE_INTERVAL_MS": "100",
+        "METRICS_TOKEN": OPS_TOKEN,
+    }
+    with serving(env) as (process, base):
+        shed = httpx.get(f"{base}/api/venues")
+        assert_error(shed, 503, "memory_pressure")
+        # Shedding and ready may disagree only for the grace time.
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{base}/api/health/ready").status_code == 200:
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.2)
+        memory = httpx.get(f"{base}/api/health/memory", headers=OPS).json()
+    assert memory["shedding"] is True and memory["ready"] is False
+    assert memory["shedding_seconds"] >= 3
+    assert memory["counters"]["reclaims"] >= 1  # it tried before giving up

@@ -10,7 +10,7 @@ from {{ cookiecutter.project_slug }}.db import SessionDep
 from {{ cookiecutter.project_slug }}.models import Booking
 
 from tests.conftest import client_for
-from tests.helpers import assert_error, create_booking
+from tests.helpers import OPS, OPS_TOKEN, assert_error, create_booking
 
 pytestmark = pytest.mark.anyio
 
@@ -128,3 +128,32 @@ async def test_served_files_are_not_sniffed(client, api, alice):
         response = await client.get(f"{api}/bookings/export?format={fmt}", headers=alice)
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["content-disposition"].startswith("attachment;")
+
+
+@pytest.mark.parametrize("path", ["/health/memory", "/health/memory/history"])
+async def test_memory_data_needs_an_administrator_or_the_metrics_token(
+    client, api, alice, admin, path
+):
+    url = f"{api}{path}"
+    assert_error(await client.get(url), 401, "unauthorized")
+    assert_error(await client.get(url, headers=alice), 403, "forbidden")
+    assert (await client.get(url, headers=admin)).status_code == 200
+    assert (await client.get(url, headers=OPS)).status_code == 200
+    almost = {"Authorization": f"Bearer {OPS_TOKEN}x"}
+    assert_error(await client.get(url, headers=almost), 401, "unauthorized")
+    # Probes stay open: an orchestrator has no token.
+    for probe in ("/health", "/health/ready"):
+        assert (await client.get(f"{api}{probe}")).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/health/dashboard", "/docs"])
+async def test_html_pages_carry_a_content_security_policy(client, api, path):
+    response = await client.get(f"{api}{path}")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    policy = dict(
+        part.strip().split(" ", 1)
+        for part in response.headers["content-security-policy"].split(";")
+    )
+    assert policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
+    assert "'unsafe-inline'" not in policy["script-src"]
+    assert "'sha256-" in policy["script-src"]  # the page's own script, by hash

@@ -19,6 +19,7 @@ from .memory.gc import PeriodicCollector, settle_heap
 from .memory.guard import MemoryGuard, MemoryGuardMiddleware
 from .memory.probe import MemoryProbe
 from .memory.profile import MemoryProfileMiddleware
+from .pages import install_docs
 from .partial_files import sweep_partial_files
 from .ratelimit import RateLimiter
 from .reads import Reader
@@ -71,10 +72,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title={{ cookiecutter.project_name | tojson | replace('\\"', '\\u0022') }},
         lifespan=lifespan,
         openapi_url=f"{settings.api_prefix}/openapi.json" if docs else None,
-        docs_url=f"{settings.api_prefix}/docs" if docs else None,
+        docs_url=None,  # served by pages.py, with a Content-Security-Policy
         redoc_url=None,
     )
     app.state.settings = settings
+    if docs:
+        install_docs(app, f"{settings.api_prefix}/docs", app.openapi_url)
     install_error_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
     if settings.cors_origins:  # none by default: browsers on other origins get no access
@@ -118,7 +121,10 @@ def _memory_guard(app: FastAPI, settings: Settings) -> MemoryGuard:
     probe = MemoryProbe(settings.memory_sample_interval_ms, settings.memory_limit_mb)
     app.state.memory_probe = probe
     app.state.memory_guard = MemoryGuard(
-        probe, settings.memory_threshold_percent, settings.memory_critical_percent
+        probe,
+        settings.memory_threshold_percent,
+        settings.memory_critical_percent,
+        settings.memory_shed_grace_seconds,
     )
     app.state.gc = PeriodicCollector(settings.gc_interval_seconds)
     return app.state.memory_guard

@@ -143,6 +143,40 @@ class _SignedIn(HTTPBearer):
         return user
 
 
+async def require_operator(request: Request) -> None:
+    """Operational data (memory, metrics): an administrator's token, or
+    METRICS_TOKEN, which a Prometheus scrape can hold without being a user."""
+    expected = request.app.state.settings.metrics_token
+    secret = expected.get_secret_value().encode() if expected is not None else b""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if (
+        secret
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(token.strip().encode(), secret)
+    ):
+        return
+    user = await principal_of(request)
+    if user is None:
+        raise _unauthorized()
+    if not user.is_admin:
+        raise ServiceError(403, "Administrator access (or METRICS_TOKEN) required")
+
+
+class _Operator(HTTPBearer):
+    """require_operator as a dependency that shows the scheme in OpenAPI."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            auto_error=False,
+            scheme_name="BearerToken",
+            description="A token from the create-user command",
+        )
+
+    async def __call__(self, request: Request) -> None:
+        await require_operator(request)
+
+
+Operator = Depends(_Operator())
 OptionalUser = Annotated[Principal | None, Depends(_SignedIn(required=False))]
 CurrentUser = Annotated[Principal, Depends(_SignedIn(required=True))]
 AdminUser = Annotated[Principal, Depends(_SignedIn(required=True, admin=True))]

@@ -35,6 +35,7 @@ from prometheus_client import (
 from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .auth import require_operator
 from .memory.guard import MemoryGuard
 from .memory.probe import Sample
 
@@ -82,7 +83,8 @@ def _registry() -> CollectorRegistry:
     return registry
 
 
-async def metrics(_request: Request) -> Response:
+async def metrics(request: Request) -> Response:
+    await require_operator(request)  # an administrator, or METRICS_TOKEN
     return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     memory_threshold_percent: Percent = {{ cookiecutter.memory_threshold_percent }}
     memory_critical_percent: Percent = {{ cookiecutter.memory_critical_percent }}
     memory_limit_mb: PositiveInt | None = None
+    # Shedding that lasts this long (reclaiming did not bring pressure below
+    # the threshold) fails readiness as well: see memory/guard.py.
+    memory_shed_grace_seconds: Annotated[float, Field(gt=0)] = 30.0
     memory_sample_interval_ms: Annotated[int, Field(ge=10)] = 250
     # Per-request tracemalloc profiling: a development tool (it slows every
     # request and serializes them), refused in production unless forced.
@@ -108,6 +111,10 @@ class Settings(BaseSettings):
     # instances: the random default differs per process.
     cursor_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
     max_concurrent_exports: PositiveInt = 4
+
+    # /metrics and the memory endpoints answer administrators, and this
+    # bearer token if set (for a Prometheus scrape): at least 16 characters.
+    metrics_token: Annotated[SecretStr, Field(min_length=16)] | None = None
 
     cors_origins: CommaList = []
     web_concurrency: PositiveInt = 1

@@ -3,15 +3,23 @@
 - Above MEMORY_THRESHOLD_PERCENT new requests get 503 with Retry-After and
   the JSON error, so the requests already running can finish; health
   endpoints always pass.
+- Shedding ends by itself. While pressure stays above the threshold and no
+  request is in flight, the sampler reclaims (a full collection, then freed
+  heap handed back to the operating system) after 1 s, then 2, 4, ... up to
+  RECLAIM_MAX_SECONDS apart; pressure that falls below the threshold ends
+  shedding at once. If shedding has lasted MEMORY_SHED_GRACE_SECONDS,
+  readiness fails too, so an orchestrator drains or replaces an instance
+  that can no longer serve: readiness and shedding never disagree for longer.
 - Above MEMORY_CRITICAL_PERCENT the sampler triggers an emergency
   gc.collect() (at most one every EMERGENCY_GC_SECONDS), logs a warning with
-  the numbers, and readiness fails, so a load balancer drains the instance.
+  the numbers, and readiness fails at once.
 - A MemoryError raised while handling a request drops that request's
   references, collects, and becomes a 503; the worker serves the next one.
 
 MemoryGuardMiddleware is pure ASGI, not BaseHTTPMiddleware: that one costs
 several times more per request, more still on streamed bodies, and breaks
-context variables. On the request path it compares one float to another.
+context variables. On the request path it compares one float to another
+and counts the requests in flight.
 """
 
 import gc
@@ -30,6 +38,8 @@ from .probe import MB, MemoryProbe, Sample
 logger = logging.getLogger(__name__)
 
 EMERGENCY_GC_SECONDS = 5.0
+RECLAIM_FIRST_SECONDS = 1.0
+RECLAIM_MAX_SECONDS = 60.0
 RETRY_AFTER_SECONDS = 5
 SHED_MESSAGE = "The service is short of memory; retry shortly."
 EXHAUSTED_MESSAGE = "The service ran out of memory handling this request; retry shortly."
@@ -40,30 +50,72 @@ class GuardCounters:
     requests_shed: int = 0
     memory_errors_recovered: int = 0
     emergency_collections: int = 0
+    reclaims: int = 0
 
 
 class MemoryGuard:
     """The policy: thresholds, counters and the reaction to each sample."""
 
-    def __init__(self, probe: MemoryProbe, threshold: float, critical: float) -> None:
+    def __init__(
+        self, probe: MemoryProbe, threshold: float, critical: float, shed_grace: float
+    ) -> None:
         self.probe = probe
         self.threshold = threshold
         self.critical = critical
+        self.shed_grace = shed_grace
         self.counters = GuardCounters()
+        self.in_flight = 0  # requests past the guard, not yet answered
+        self.pressed_since: float | None = None  # when shedding began (monotonic)
+        self.next_reclaim = 0.0
+        self.reclaim_wait = RECLAIM_FIRST_SECONDS
         self.last_emergency = float("-inf")
         probe.listeners.append(self.react)
 
     def shedding(self) -> bool:
         return self.probe.latest.pressure >= self.threshold
 
+    def shedding_seconds(self) -> float:
+        return 0.0 if self.pressed_since is None else time.monotonic() - self.pressed_since
+
     def ready(self) -> bool:
-        return self.probe.latest.pressure < self.critical
+        if self.probe.latest.pressure >= self.critical:
+            return False
+        return not self.shedding() or self.shedding_seconds() < self.shed_grace
 
     def react(self, sample: Sample) -> None:
         """Called by the sampler with each new sample (never on the request path)."""
-        if sample.pressure < self.critical:
-            return
         now = time.monotonic()
+        if sample.pressure < self.threshold:
+            self.pressed_since = None
+            self.reclaim_wait = RECLAIM_FIRST_SECONDS
+            return
+        if self.pressed_since is None:
+            self.pressed_since = now
+            self.next_reclaim = now + RECLAIM_FIRST_SECONDS
+        if sample.pressure >= self.critical:
+            self._emergency(sample, now)
+        elif self.in_flight == 0 and now >= self.next_reclaim:
+            self._reclaim(sample, now)
+
+    def _reclaim(self, sample: Sample, now: float) -> None:
+        # Quiet, yet above the threshold: what was freed after the load may
+        # still sit in the allocator's free lists, or in cycles not collected yet.
+        freed = gc.collect()
+        release_free_memory()
+        self.counters.reclaims += 1
+        self.next_reclaim = now + self.reclaim_wait
+        self.reclaim_wait = min(self.reclaim_wait * 2, RECLAIM_MAX_SECONDS)
+        logger.info(
+            "memory pressure %.1f%% (%s) above the threshold %.1f%% with nothing in flight: "
+            "collected %d objects and released free memory; next attempt in %.0f s",
+            sample.pressure,
+            sample.source,
+            self.threshold,
+            freed,
+            self.next_reclaim - now,
+        )
+
+    def _emergency(self, sample: Sample, now: float) -> None:
         if now - self.last_emergency < EMERGENCY_GC_SECONDS:
             return
         self.last_emergency = now
@@ -110,6 +162,7 @@ class MemoryGuardMiddleware:
             started = started or message["type"] == "http.response.start"
             await send(message)
 
+        self.guard.in_flight += 1
         try:
             await self.app(scope, receive, send_tracking)
         except MemoryError:
@@ -118,6 +171,8 @@ class MemoryGuardMiddleware:
             pass
         else:
             return
+        finally:
+            self.guard.in_flight -= 1
         gc.collect()
         release_free_memory()
         self.guard.counters.memory_errors_recovered += 1

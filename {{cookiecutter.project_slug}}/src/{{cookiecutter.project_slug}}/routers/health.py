@@ -25,9 +25,10 @@ async def liveness() -> dict[str, str]:
 async def readiness(request: Request):
     state = request.app.state
     if not state.memory_guard.ready():
-        # Above the critical threshold: let the load balancer drain this instance.
+        # Above the critical threshold, or shedding for longer than its grace
+        # time: let the load balancer drain this instance (memory/guard.py).
         return error_response(
-            503, "Memory pressure above the critical threshold", headers={"Retry-After": "5"}
+            503, "Memory pressure: this instance cannot serve", headers={"Retry-After": "5"}
         )
     try:
         async with asyncio.timeout(state.settings.db_pool_timeout):

@@ -2,7 +2,9 @@
 
 Under /health, so the memory guard never sheds them: they are what an
 operator looks at when it does. They read what the sampler already
-collected; none of them measures anything itself.
+collected; none of them measures anything itself. The data needs an
+administrator's token or METRICS_TOKEN (auth.require_operator); the
+dashboard page itself is a static shell that asks for one.
 """
 
 from importlib.resources import files
@@ -10,18 +12,23 @@ from importlib.resources import files
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from ..auth import Operator
+from ..errors import documented_errors
 from ..memory.probe import MB
+from ..pages import Page
 
 router = APIRouter(prefix="/health", tags=["health"])
 
-DASHBOARD = files(__package__.rpartition(".")[0]).joinpath("memory", "dashboard.html")
+OPERATOR_ERRORS = documented_errors(401, 403)
+_DASHBOARD_HTML = files(__package__.rpartition(".")[0]).joinpath("memory", "dashboard.html")
+DASHBOARD = Page(_DASHBOARD_HTML.read_text(encoding="utf-8"))
 
 
 def _mib(value: int | None) -> float | None:
     return None if value is None else round(value / MB, 1)
 
 
-@router.get("/memory")
+@router.get("/memory", dependencies=[Operator], responses=OPERATOR_ERRORS)
 async def memory(request: Request) -> dict:
     state = request.app.state
     sample, guard = state.memory_probe.latest, state.memory_guard
@@ -38,6 +45,8 @@ async def memory(request: Request) -> dict:
         "threshold_percent": guard.threshold,
         "critical_percent": guard.critical,
         "shedding": guard.shedding(),
+        "shedding_seconds": round(guard.shedding_seconds(), 1),
+        "shed_grace_seconds": guard.shed_grace,
         "ready": guard.ready(),
         "sampled_at": sample.at,
         "sample_interval_ms": round(state.memory_probe.interval * 1000),
@@ -46,7 +55,7 @@ async def memory(request: Request) -> dict:
     }
 
 
-@router.get("/memory/history")
+@router.get("/memory/history", dependencies=[Operator], responses=OPERATOR_ERRORS)
 async def memory_history(request: Request) -> dict:
     """The samples of the last few minutes, oldest first: [time, RSS MiB, pressure %]."""
     state = request.app.state
@@ -62,4 +71,5 @@ async def memory_history(request: Request) -> dict:
 
 @router.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
 async def dashboard() -> HTMLResponse:
-    return HTMLResponse(DASHBOARD.read_text(encoding="utf-8"))
+    """The page holds no data: it asks for a token, then reads memory/history with it."""
+    return DASHBOARD.response()

@@ -6,8 +6,8 @@
   paths that match no route count as "unmatched".
 - worker_resident_memory_bytes and memory_pressure_percent, set by the
   memory sampler (never measured on the request path).
-- memory_guard_*_total: the guard's shed requests, recovered MemoryErrors
-  and emergency collections.
+- memory_guard_*_total: the guard's shed requests, recovered MemoryErrors,
+  emergency collections and reclaims.
 
 Several workers (gunicorn): prometheus-client's multiprocess mode. Each
 worker writes its values to files in PROMETHEUS_MULTIPROC_DIR, which
@@ -71,6 +71,7 @@ GUARD = {
         "requests_shed": "Requests answered 503 because memory was above the threshold",
         "memory_errors_recovered": "MemoryErrors turned into a 503 while the worker kept serving",
         "emergency_collections": "Garbage collections forced above the critical threshold",
+        "reclaims": "Collections and trims while shedding with nothing in flight",
     }.items()
 }
 

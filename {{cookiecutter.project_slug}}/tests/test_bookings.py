@@ -174,11 +174,11 @@ async def test_create_validation(client, api, alice, change):
     assert_error(response, 422, "validation_error")
 
 
-async def test_create_with_unknown_venue_is_422(client, api, alice):
+async def test_create_with_unknown_venue_is_409(client, api, alice):
     response = await client.post(
         f"{api}/bookings", json=booking_body(venue_id=999_999), headers=alice
     )
-    error = assert_error(response, 422, "validation_error")
+    error = assert_error(response, 409, "conflict")
     assert "venue" in error["message"]
 
 

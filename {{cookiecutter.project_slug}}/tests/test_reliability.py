@@ -196,3 +196,12 @@ async def test_a_bug_is_a_json_500_logged_once_and_not_raised_to_the_server(app,
     assert_error(response, 500, "error")
     assert "a bug" not in response.text
     assert len([record for record in caplog.records if record.exc_info]) == 1
+
+
+async def test_an_id_is_never_handed_out_twice(client, api, alice):
+    # Without AUTOINCREMENT, SQLite gives the next row the largest id plus
+    # one: the deleted newest booking's id would name a new booking.
+    newest = await create_booking(client, api, alice)
+    assert (await client.delete(f"{api}/bookings/{newest['id']}", headers=alice)).status_code == 204
+    created = await create_booking(client, api, alice)
+    assert created["id"] > newest["id"]

@@ -13,17 +13,18 @@ from .bodylimit import BodyLimitMiddleware
 from .cache import ReadCache
 from .counts import CountCache, track_writes
 from .db import create_engine, create_read_sessionmaker, create_sessionmaker
-from .errors import UnhandledErrorMiddleware, install_error_handlers
+from .errors import UnhandledErrorMiddleware, documented_errors, install_error_handlers
 from .export import ExportSlots
 from .memory.gc import PeriodicCollector, settle_heap
 from .memory.guard import MemoryGuard, MemoryGuardMiddleware
 from .memory.probe import MemoryProbe
 from .memory.profile import MemoryProfileMiddleware
+from .openapi import operation_ids
 from .pages import install_docs
 from .partial_files import sweep_partial_files
 from .ratelimit import RateLimiter
 from .reads import Reader
-from .routing import include_routers
+from .routing import RESOURCE_ROUTERS, include_routers
 from .settings import Settings, get_settings
 
 # Level 5 instead of the default 9: on NDJSON it is several times faster for a
@@ -74,6 +75,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url=f"{settings.api_prefix}/openapi.json" if docs else None,
         docs_url=None,  # served by pages.py, with a Content-Security-Policy
         redoc_url=None,
+        # What any route may answer, whatever it does (resource routes add theirs).
+        responses=documented_errors(431, 500),
+        generate_unique_id_function=operation_ids(
+            settings.api_prefix, [*(entry.prefix for entry in RESOURCE_ROUTERS), "/health"]
+        ),
     )
     app.state.settings = settings
     if docs:

@@ -136,4 +136,6 @@ async def items_of(session: AsyncSession, booking_id: int) -> list[BookingItem]:
 
 async def ensure_venue(session: AsyncSession, venue_id: int | None) -> None:
     if venue_id is not None and await session.get(Venue, venue_id) is None:
-        raise ServiceError(422, f"venue_id: venue {venue_id} does not exist")
+        # 409, not 422: the request is valid, the venue it names is not there
+        # (now: one may be created, or was just deleted).
+        raise ServiceError(409, f"venue_id: venue {venue_id} does not exist")

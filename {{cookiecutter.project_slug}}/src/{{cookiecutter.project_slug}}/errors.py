@@ -11,8 +11,10 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)
@@ -50,8 +52,22 @@ class ErrorResponse(BaseModel):
 
 
 def documented_errors(*codes: int) -> dict[int | str, dict]:
-    """`responses=` for routes: these status codes answer with ErrorResponse."""
-    return {code: {"model": ErrorResponse, "description": _DESCRIPTIONS[code]} for code in codes}
+    """`responses=` for routes: these status codes answer with ErrorResponse
+    (and Retry-After, for those that send it)."""
+    return {code: _documented(code) for code in codes}
+
+
+def _documented(code: int) -> dict:
+    response: dict = {"model": ErrorResponse, "description": _DESCRIPTIONS[code]}
+    if code in (429, 503):
+        response["headers"] = {"Retry-After": _RETRY_AFTER}
+    return response
+
+
+_RETRY_AFTER = {
+    "description": "Seconds to wait before retrying",
+    "schema": {"type": "integer", "minimum": 0},
+}
 
 
 _DESCRIPTIONS = {
@@ -59,10 +75,13 @@ _DESCRIPTIONS = {
     401: "Missing or invalid bearer token",
     403: "Administrator access required",
     404: "Not found",
+    409: "Conflicts with the current state (for example a venue that does not exist)",
     413: "Request body over the limit",
     415: "Content type not allowed",
     422: "Invalid parameters or body",
     429: "Rate limit exceeded, or too many exports at once",
+    431: "Too many request headers",
+    500: "Internal error (logged; no detail is given)",
     503: "Database or memory unavailable; retry after Retry-After seconds",
 }
 
@@ -104,7 +123,24 @@ async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else "Request failed"
-    return error_response(exc.status_code, message, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return error_response(exc.status_code, message, headers=headers)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method of every route on this path. Starlette's own Allow lists
+    only the first route that matches the path (GET /bookings, not POST)."""
+    path = get_route_path(request.scope)
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        regex = getattr(route, "path_regex", None)
+        if route.methods and regex is not None and regex.match(path):
+            methods |= route.methods
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
 
 
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -48,6 +48,23 @@ MEDIA_TYPES = {
 }
 
 
+# `responses=` of export routes: the 200 of each format with its media type.
+# Text first: code generators take the first, and a client generated from
+# this document then gets any format's body as text rather than trying to
+# parse NDJSON as one JSON document. To stream, see the README.
+EXPORT_RESPONSES: dict[int | str, dict] = {
+    200: {
+        "description": "Every matching row, streamed: one object per line (ndjson), "
+        'a header line and one line per row (csv), or `{"items": [...]}` (json)',
+        "content": {
+            "application/x-ndjson": {"schema": {"type": "string"}},
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "object"}},
+        },
+    }
+}
+
+
 class ExportSlots:
     """Counts running exports. The event loop is single-threaded and the
     counter is never awaited across, so no lock is needed."""

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Column, Field, SQLModel
 
-from .schema_types import DbStr, UtcDatetime
+from .schema_types import MAX_ID, DbStr, JsonInt, Money, RowId, UtcDatetime
 
 
 def utcnow() -> datetime:
@@ -59,6 +59,10 @@ class UTCDateTime(TypeDecorator):
         return value
 
 
+# Ids are never handed out twice, on SQLite too (migration 0004).
+SQLITE_NO_REUSE = {"sqlite_autoincrement": True}
+
+
 def _timestamp(**kwargs) -> Field:
     return Field(sa_type=UTCDateTime, **kwargs)
 
@@ -74,6 +78,7 @@ class BookingStatus(StrEnum):
 
 class User(SQLModel, table=True):
     __tablename__ = "users"
+    __table_args__ = SQLITE_NO_REUSE
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(sa_column=Column(String(320), unique=True, nullable=False))
@@ -85,6 +90,7 @@ class User(SQLModel, table=True):
 
 class Venue(SQLModel, table=True):
     __tablename__ = "venues"
+    __table_args__ = SQLITE_NO_REUSE
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(sa_column=Column(String(200), nullable=False))
@@ -95,6 +101,7 @@ class Venue(SQLModel, table=True):
 
 class Booking(SQLModel, table=True):
     __tablename__ = "bookings"
+    __table_args__ = SQLITE_NO_REUSE
 
     id: int | None = Field(default=None, primary_key=True)
     booking_reference: str = Field(sa_column=Column(String(32), unique=True, nullable=False))
@@ -116,6 +123,7 @@ class Booking(SQLModel, table=True):
 
 class BookingItem(SQLModel, table=True):
     __tablename__ = "booking_items"
+    __table_args__ = SQLITE_NO_REUSE
 
     id: int | None = Field(default=None, primary_key=True)
     booking_id: int = Field(
@@ -145,11 +153,6 @@ class Upload(SQLModel, table=True):
 
 # ---------------------------------------------------------------- schemas
 
-# Ids are INTEGER columns (32-bit on PostgreSQL): larger ones cannot exist,
-# and sending one to the database would fail there (a 500) instead of here.
-MAX_ID = 2**31 - 1
-MIN_INT = -(2**31)  # the other end of an INTEGER column
-
 
 class PartialUpdate(SQLModel):
     """Base of PATCH bodies: a field left out is kept; null is refused (422)
@@ -170,7 +173,7 @@ class PartialUpdate(SQLModel):
 class VenueCreate(SQLModel):
     name: DbStr = Field(min_length=1, max_length=200)
     address: DbStr = Field(default="", max_length=500)
-    capacity: int = Field(default=0, ge=0, le=MAX_ID)
+    capacity: JsonInt = Field(default=0, ge=0, le=MAX_ID)
 
 
 class VenueRead(VenueCreate):
@@ -180,8 +183,8 @@ class VenueRead(VenueCreate):
 
 class BookingItemCreate(SQLModel):
     name: DbStr = Field(min_length=1, max_length=200)
-    quantity: int = Field(ge=1, le=10_000)
-    unit_price: Decimal = Field(ge=0, max_digits=10, decimal_places=2)
+    quantity: JsonInt = Field(ge=1, le=10_000)
+    unit_price: Money
 
 
 class BookingItemRead(BookingItemCreate):
@@ -199,7 +202,7 @@ class _BookingTimes(SQLModel):
 
 class BookingCreate(_BookingTimes):
     title: DbStr = Field(min_length=1, max_length=200)
-    venue_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    venue_id: RowId | None = None
     status: BookingStatus = BookingStatus.pending
     start_datetime: UtcDatetime
     end_datetime: UtcDatetime
@@ -212,12 +215,14 @@ class BookingUpdate(PartialUpdate, _BookingTimes):
 
     nullable = frozenset({"venue_id"})
 
-    title: DbStr | None = Field(default=None, min_length=1, max_length=200)
-    venue_id: int | None = Field(default=None, ge=1, le=MAX_ID)
-    status: BookingStatus | None = None
-    start_datetime: UtcDatetime | None = None
-    end_datetime: UtcDatetime | None = None
-    notes: DbStr | None = Field(default=None, max_length=10_000)
+    # Left out: kept. Only venue_id may be null (no venue); the others are
+    # typed without None, so the document says what the server accepts.
+    title: DbStr = Field(default=None, min_length=1, max_length=200)
+    venue_id: RowId | None = None
+    status: BookingStatus = None
+    start_datetime: UtcDatetime = None
+    end_datetime: UtcDatetime = None
+    notes: DbStr = Field(default=None, max_length=10_000)
 
 
 class BookingSummary(SQLModel):

@@ -25,6 +25,7 @@ from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .errors import documented_errors
+from .openapi import document_page_size
 from .ratelimit import enforce_rate_limit
 from .settings import Settings
 
@@ -154,7 +155,7 @@ def include_routers(app: FastAPI, settings: Settings) -> RouterRegistry:
 
     def complete_schema() -> dict:
         registry.load_all()
-        return schema()
+        return document_page_size(schema(), settings.max_page_size)
 
     # FastAPI serves /openapi.json (and /docs reads it) from app.openapi().
     app.openapi = complete_schema

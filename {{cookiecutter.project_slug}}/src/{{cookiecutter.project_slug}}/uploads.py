@@ -201,13 +201,19 @@ def check_content_type(content_type: str, allowed: set[str]) -> None:
         )
 
 
-async def receive_upload(request: Request) -> StoredFile:
-    """Stream the request's file to UPLOAD_DIR; on any failure nothing stays on disk."""
+async def receive_upload(request: Request, *, raw_only: bool = False) -> StoredFile:
+    """Stream the request's file to UPLOAD_DIR; on any failure nothing stays on disk.
+
+    `raw_only`: the raw route, which refuses multipart bodies (415)."""
     settings = request.app.state.settings
     allowed = set(settings.allowed_upload_types)
     media_type, options = parse_options_header(request.headers.get("content-type", ""))
     media_type = media_type.decode("latin-1").lower()
     multipart = None
+    if media_type == "multipart/form-data" and raw_only:
+        raise ServiceError(
+            415, "This route takes the file as the raw body; multipart/form-data goes to /uploads"
+        )
     if media_type == "multipart/form-data":
         multipart = _MultipartFile(_boundary(options), allowed)
     else:

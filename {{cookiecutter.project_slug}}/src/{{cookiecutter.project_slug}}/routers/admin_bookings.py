@@ -16,7 +16,7 @@ from ..bookings import (
     BookingSort,
     filtered,
 )
-from ..export import ExportFormat, export_response
+from ..export import EXPORT_RESPONSES, ExportFormat, export_response
 from ..models import MAX_ID, BookingStatus, BookingSummary
 from ..pagination import Page, PageParamsDep, paginate
 from ..ratelimit import rate_limit
@@ -74,7 +74,7 @@ async def list_all_bookings(
     return RowsJSONResponse(await paginate(reader, stmt, page, BOOKING_SORTS[sort]))
 
 
-@router.get("/export", response_class=StreamingResponse)
+@router.get("/export", response_class=StreamingResponse, responses=EXPORT_RESPONSES)
 @rate_limit("10/minute")  # an export streams a whole table
 async def export_all_bookings(
     request: Request,

@@ -21,8 +21,8 @@ from ..bookings import (
 )
 from ..crud import ResourceId, apply_changes, get_or_404, owned_by, read_as
 from ..db import SessionDep
-from ..errors import ServiceError
-from ..export import ExportFormat, export_response
+from ..errors import ServiceError, documented_errors
+from ..export import EXPORT_RESPONSES, ExportFormat, export_response
 from ..models import (
     Booking,
     BookingCreate,
@@ -31,6 +31,7 @@ from ..models import (
     BookingSummary,
     BookingUpdate,
 )
+from ..openapi import created_links
 from ..pagination import Page, PageParamsDep, paginate
 from ..ratelimit import rate_limit
 from ..reads import ReaderDep
@@ -70,7 +71,7 @@ async def list_my_bookings_today(
     return RowsJSONResponse(await paginate(reader, stmt, page, BOOKING_SORTS[sort]))
 
 
-@router.get("/export", response_class=StreamingResponse)
+@router.get("/export", response_class=StreamingResponse, responses=EXPORT_RESPONSES)
 @rate_limit("10/minute")  # an export streams every booking of the user
 async def export_my_bookings(
     request: Request,
@@ -84,7 +85,11 @@ async def export_my_bookings(
     return export_response(request, stmt, format, "bookings")
 
 
-@router.post("", status_code=201)
+@router.post(
+    "",
+    status_code=201,
+    responses={**documented_errors(409), **created_links("bookings", "booking_id")},
+)
 async def create_booking(
     user: CurrentUser, session: SessionDep, body: BookingCreate
 ) -> BookingRead:
@@ -108,7 +113,7 @@ async def read_booking(
     return RowsJSONResponse(await read_booking_or_404(reader, booking_id, user))
 
 
-@router.patch("/{booking_id:int}")
+@router.patch("/{booking_id:int}", responses=documented_errors(409))
 async def update_booking(
     booking_id: ResourceId, body: BookingUpdate, user: CurrentUser, session: SessionDep
 ) -> BookingRead:

@@ -10,18 +10,18 @@ import logging
 
 from fastapi import APIRouter, Request
 
-from ..errors import error_response
+from ..errors import documented_errors, error_response
 
 router = APIRouter(prefix="/health", tags=["health"])
 logger = logging.getLogger(__name__)
 
 
-@router.get("")
+@router.get("", operation_id="health_live")
 async def liveness() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", responses={503: {"description": "Not ready to serve traffic"}})
+@router.get("/ready", operation_id="health_ready", responses=documented_errors(503))
 async def readiness(request: Request):
     state = request.app.state
     if not state.memory_guard.ready():

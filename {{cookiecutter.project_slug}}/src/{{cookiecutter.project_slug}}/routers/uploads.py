@@ -1,14 +1,16 @@
 """Uploads: streamed to disk (see uploads.py), listed per owner."""
 
 import logging
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from sqlalchemy import select
 from starlette.requests import ClientDisconnect
 
 from ..auth import CurrentUser
 from ..crud import columns_of, owned_by, read_as
 from ..db import SessionDep
+from ..errors import documented_errors
 from ..models import Upload, UploadRead
 from ..pagination import Page, PageParamsDep, SortKey, paginate
 from ..ratelimit import rate_limit
@@ -22,7 +24,11 @@ logger = logging.getLogger(__name__)
 _UPLOAD_COLUMNS = columns_of(Upload, UploadRead)
 _NEWEST_FIRST = SortKey((Upload.created_at, Upload.id), descending=True)
 
-_BODY = {
+# The two forms as two operations: one request body each, so that clients
+# generated from the document can send either. POST /uploads still accepts a
+# raw body with X-Filename, as it always has; the document shows its
+# multipart form only.
+_MULTIPART = {
     "content": {
         "multipart/form-data": {
             "schema": {
@@ -30,27 +36,50 @@ _BODY = {
                 "properties": {"file": {"type": "string", "format": "binary"}},
                 "required": ["file"],
             }
-        },
-        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        }
     },
     "required": True,
 }
+_RAW = {
+    "description": "The file itself, of one of ALLOWED_UPLOAD_TYPES (sent as Content-Type)",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    "required": True,
+}
+_UPLOAD_ERRORS = documented_errors(413, 415)
 
 
 @router.post(
-    "",
-    status_code=201,
-    openapi_extra={"requestBody": _BODY},
-    responses={
-        413: {"description": "Over MAX_UPLOAD_SIZE_MB"},
-        415: {"description": "Type not allowed"},
-    },
+    "", status_code=201, openapi_extra={"requestBody": _MULTIPART}, responses=_UPLOAD_ERRORS
 )
 @rate_limit("30/minute")  # each upload holds a disk write and a slot for its whole length
 async def upload_file(request: Request, user: CurrentUser, session: SessionDep) -> UploadRead:
-    """Multipart (`file` field) or a raw body with an `X-Filename` header."""
+    """A file as multipart/form-data, in its `file` field."""
+    return await _store(request, user, session, raw_only=False)
+
+
+@router.post("/raw", status_code=201, openapi_extra={"requestBody": _RAW}, responses=_UPLOAD_ERRORS)
+@rate_limit("30/minute")
+async def upload_raw_file(
+    request: Request,
+    user: CurrentUser,
+    session: SessionDep,
+    _name: Annotated[
+        str,
+        Header(
+            alias="X-Filename",
+            min_length=1,
+            max_length=1024,
+            description="The file's name: UTF-8, percent-encoded, or RFC 8187 (UTF-8''...)",
+        ),
+    ],
+) -> UploadRead:
+    """A file as the raw request body, its name in `X-Filename`."""
+    return await _store(request, user, session, raw_only=True)
+
+
+async def _store(request: Request, user, session, *, raw_only: bool) -> UploadRead:
     try:
-        stored = await receive_upload(request)
+        stored = await receive_upload(request, raw_only=raw_only)
     except ClientDisconnect:
         # Nothing to answer: the partial file is already gone.
         logger.info("upload abandoned by the client")

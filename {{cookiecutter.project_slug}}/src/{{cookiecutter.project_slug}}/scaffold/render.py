@@ -28,6 +28,8 @@ def _common(spec: ResourceSpec) -> dict[str, str]:
         "plural": spec.plural,
         "url": spec.url,
         "tag": spec.url.removeprefix("/"),
+        # The resource part of its operationIds (openapi.operation_ids).
+        "operation_prefix": spec.url.strip("/").replace("/", "_").replace("-", "_"),
         "title": spec.title,
         "Title": spec.title.capitalize(),
     }
@@ -51,9 +53,11 @@ def _table_field(field: FieldSpec) -> str:
 
 
 def _schema_field(field: FieldSpec, *, partial: bool) -> str:
+    # In a partial update every field may be left out, but only an optional
+    # one may be null: the annotation says null only where the server takes it.
     kind = field.kind
     optional = field.optional or partial
-    annotation = f"{kind.schema_annotation} | None" if optional else kind.schema_annotation
+    annotation = f"{kind.schema_annotation} | None" if field.optional else kind.schema_annotation
     arguments = ", ".join(filter(None, ["default=None" if optional else "", kind.constraints]))
     if not arguments:
         return f"{INDENT}{field.name}: {annotation}"
@@ -76,16 +80,18 @@ def _imports(spec: ResourceSpec) -> str:
     if "Decimal" in annotations:
         lines.append("from decimal import Decimal")
     lines += ["from enum import StrEnum", ""]
-    if "FiniteFloat" in schema_types:
-        lines.append("from pydantic import FiniteFloat")
+    if "StrictBool" in schema_types:
+        lines.append("from pydantic import StrictBool")
     if columns:
         lines.append(f"from sqlalchemy import {', '.join(sorted(columns))}")
     lines += ["from sqlmodel import Column, Field, SQLModel", ""]
     # Constants first, then classes, then functions: isort's order by type.
     own = [name for name in ("MAX_ID", "MIN_INT") if name in constraints]
-    own += ["PartialUpdate", "UTCDateTime", "utcnow"]
+    own += ["SQLITE_NO_REUSE", "PartialUpdate", "UTCDateTime", "utcnow"]
     lines += [f"from ..models import {', '.join(own)}", "from ..pagination import SortKey"]
-    if checked := sorted(schema_types & {"DbStr", "UtcDatetime"}):
+    if checked := sorted(
+        schema_types & {"Amount", "DbStr", "FiniteNumber", "Int32", "IsoDate", "UtcDatetime"}
+    ):
         lines.append(f"from ..schema_types import {', '.join(checked)}")
     return "\n".join(lines)
 

@@ -35,17 +35,17 @@ FIELD_TYPES = {
         "max_length=10_000", ("Some words", "Other words"),
     ),
     "int": FieldType(
-        "int", "int", "Integer", "sa.Integer", "ge=MIN_INT, le=MAX_ID", (7, 42),
+        "int", "Int32", "Integer", "sa.Integer", "", (7, 42),
     ),
     "float": FieldType(
-        "float", "FiniteFloat", "Float", "sa.Float", "", (1.5, 2.25),
+        "float", "FiniteNumber", "Float", "sa.Float", "", (1.5, 2.25),
     ),
-    "bool": FieldType("bool", "bool", "Boolean", "sa.Boolean", "", (True, False)),
+    "bool": FieldType("bool", "StrictBool", "Boolean", "sa.Boolean", "", (True, False)),
     "decimal": FieldType(
-        "Decimal", "Decimal", "Numeric(12, 2)", "sa.Numeric(12, 2)",
-        "max_digits=12, decimal_places=2", ("12.50", "99.99"),
+        "Decimal", "Amount", "Numeric(12, 2)", "sa.Numeric(12, 2)",
+        "", ("12.50", "99.99"),
     ),
-    "date": FieldType("date", "date", "Date", "sa.Date", "", ("2030-01-31", "2031-02-28")),
+    "date": FieldType("date", "IsoDate", "Date", "sa.Date", "", ("2030-01-31", "2031-02-28")),
     "datetime": FieldType(
         "datetime", "UtcDatetime", "UTCDateTime", "sa.DateTime(timezone=True)", "",
         ("2030-01-31T09:30:00Z", "2031-02-28T17:00:00Z"),
@@ -61,8 +61,8 @@ _MODEL_ATTRIBUTES = {"metadata", "registry"}
 # shadow a parameter or an import of its own router.
 # fmt: off
 _ROUTER_NAMES = {
-    "body", "format", "order", "page", "reader", "request", "router", "row", "session", "sort",
-    "stmt",
+    "body", "created_links", "format", "order", "page", "reader", "request", "router", "row",
+    "session", "sort", "stmt",
 }
 _ROUTER_CLASSES = {
     "AdminUser", "APIRouter", "Column", "CurrentUser", "ExportFormat", "Field", "Page",

@@ -81,9 +81,26 @@ def test_an_unreachable_database_is_a_message_not_a_traceback():
     assert "Traceback" not in result.stderr
 
 
-def test_migrate_is_idempotent(database_url):
-    assert "latest revision" in cli(database_url, "migrate").stdout
-    cli(database_url, "migrate")
+def test_migrate_says_what_it_applied_and_is_idempotent(tmp_path):
+    fresh = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    first = cli(fresh, "migrate").stdout
+    assert first.startswith("applied ") and "0001, 0002, 0003" in first, first
+    second = cli(fresh, "migrate").stdout
+    assert "applied" not in second and "latest revision" in second
+
+
+def test_database_errors_say_where_the_database_is_configured(tmp_path):
+    empty = f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+    result = run(empty, "seed", "--bookings", "1")
+    assert result.returncode == 1
+    assert "DATABASE_URL" in result.stderr and ".env" in result.stderr
+
+
+def test_every_option_has_help_and_its_default(database_url):
+    text = cli(database_url, "seed", "--help").stdout
+    for option in ("--users", "--bookings", "--venues"):
+        line = next(line for line in text.splitlines() if line.strip().startswith(option))
+        assert "(default:" in line, line
 
 
 async def test_seed_tops_up_to_the_requested_counts(app, database_url):

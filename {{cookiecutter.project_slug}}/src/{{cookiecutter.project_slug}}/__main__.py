@@ -19,8 +19,10 @@ PROG = "{{ cookiecutter.__cli_name }}"
 def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
     from .migrations import upgrade
 
-    upgrade(settings.database_url)
-    print("database is at the latest revision")
+    applied = upgrade(settings.database_url)
+    if applied:
+        print(f"applied {len(applied)} revision(s): {', '.join(applied)}")
+    print("the database is at the latest revision")
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
@@ -175,10 +177,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info")
 
-    seed = commands.add_parser("seed", help="bulk-load fake data (tops up to the counts given)")
-    seed.add_argument("--users", type=int, default=1_000)
-    seed.add_argument("--bookings", type=int, default=100_000)
-    seed.add_argument("--venues", type=int, default=50)
+    seed = commands.add_parser(
+        "seed",
+        help="bulk-load fake data (tops up to the counts given)",
+        description="Adds fake users, venues and bookings until the database holds the "
+        "counts given (run it again: it adds nothing).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    seed.add_argument("--users", type=int, default=1_000, help="users in total")
+    seed.add_argument("--bookings", type=int, default=100_000, help="bookings in total")
+    seed.add_argument("--venues", type=int, default=50, help="venues in total")
 
     user = commands.add_parser("create-user", help="create a user and print its bearer token")
     user.add_argument("email")
@@ -244,7 +252,8 @@ def main(argv: list[str] | None = None) -> None:
         # A message, not a traceback (and never the URL: it may hold a password).
         sys.exit(
             f"error: the database failed: {reason}\n"
-            f"is it reachable, and migrated? `{PROG} migrate` creates the tables"
+            f"is it reachable, and migrated? `{PROG} migrate` creates the tables; "
+            "the database is DATABASE_URL, from the environment or a .env file here"
         )
 
 

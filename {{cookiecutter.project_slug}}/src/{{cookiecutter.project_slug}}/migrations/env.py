@@ -23,9 +23,18 @@ def _url() -> str:
 def _run(connection: Connection) -> None:
     # No target_metadata: migrations are written by hand and frozen, never
     # generated from the models at run time.
-    context.configure(connection=connection, render_as_batch=connection.dialect.name == "sqlite")
+    context.configure(
+        connection=connection,
+        render_as_batch=connection.dialect.name == "sqlite",
+        on_version_apply=_record,
+    )
     with context.begin_transaction():
         context.run_migrations()
+
+
+def _record(*, step, **_kwargs) -> None:
+    # The revisions applied, for the `migrate` command to report.
+    config.attributes.setdefault("applied", []).append(step.up_revision_id)
 
 
 async def _run_online() -> None:

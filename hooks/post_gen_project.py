@@ -35,6 +35,19 @@ def paths_to_remove(answers):
     ]
 
 
+def next_steps(answers, root):
+    """What to run next, printed once the project is complete."""
+    cli = answers["__cli_name"]
+    server = "" if answers["database"] == "sqlite" else " (with PostgreSQL at DATABASE_URL)"
+    return (
+        f"Generated {root}. Next{server}:\n"
+        f"  cd {root}\n"
+        "  python3 -m venv .venv && .venv/bin/pip install -e '.[dev]'\n"
+        f"  .venv/bin/{cli} migrate && .venv/bin/{cli} serve\n"
+        "Its README.md has the tests, the settings and how to add a resource."
+    )
+
+
 def main():
     answers = json.loads(r'{{ cookiecutter | tojson }}')  # fmt: skip
     root = Path.cwd()
@@ -44,6 +57,7 @@ def main():
             shutil.rmtree(target)
         else:
             target.unlink()
+    print(next_steps(answers, root))
 
 
 if __name__ == "__main__":

@@ -168,3 +168,12 @@ def test_paths_to_remove_follow_the_answers():
     docker = set(post_gen.MANIFEST[("with_docker", "yes")])
     assert docker <= set(post_gen.paths_to_remove({**_defaults(), "with_docker": "no"}))
     assert not docker & set(post_gen.paths_to_remove({**_defaults(), "with_docker": "yes"}))
+
+
+def test_generation_ends_with_the_next_commands(tmp_path):
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", str(REPO), "-o", str(tmp_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    project = tmp_path / "lean_service"
+    assert f"cd {project}" in result.stdout
+    assert ".venv/bin/lean-service migrate && .venv/bin/lean-service serve" in result.stdout

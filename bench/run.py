@@ -4,7 +4,7 @@ export run) into a throwaway PostgreSQL on 127.0.0.1, runs one uvicorn
 worker (unless a phase says otherwise), measures each phase and writes
 bench/results.{json,md}, bench/memory.png and the README's performance table.
 
-    python3 -m pip install -r tests/requirements.txt && python3 bench/run.py [--quick]
+    python3 -m venv .venv && .venv/bin/pip install -r tests/requirements.txt && .venv/bin/python bench/run.py [--quick]
 
 Phases, in order: idle RSS and its floor (import_floor.py); 40 generated
 routers, lazy vs eager (startup.py); four workers' PSS, gunicorn vs uvicorn

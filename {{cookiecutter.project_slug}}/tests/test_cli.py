@@ -58,11 +58,23 @@ async def test_revoke_token_stops_the_old_token_at_once(app, database_url, api):
     assert unknown.returncode != 0 and "no user with email nobody@example.org" in unknown.stderr
 
 
-async def test_create_user_refuses_a_duplicate(database_url, app):
+async def test_create_user_refuses_a_duplicate_and_says_what_to_do(database_url, app):
     cli(database_url, "create-user", "erin@example.org")
     result = run(database_url, "create-user", "erin@example.org")
     assert result.returncode != 0
-    assert "already exists" in result.stderr
+    assert "already exists" in result.stderr and "revoke-token" in result.stderr
+
+
+async def test_create_user_is_safe_to_re_run_when_asked(app, database_url, api):
+    args = ("create-user", "frank@example.org", "--new-token-if-exists")
+    first = cli(database_url, *args).stdout.strip().splitlines()[-1]
+    second = cli(database_url, *args).stdout.strip().splitlines()[-1]
+    assert second and second != first
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        new, old = ({"Authorization": f"Bearer {token}"} for token in (second, first))
+        assert (await client.get(f"{api}/bookings", headers=new)).status_code == 200
+        assert (await client.get(f"{api}/bookings", headers=old)).status_code == 401
 
 
 def test_a_database_without_tables_is_a_message_not_a_traceback(tmp_path):

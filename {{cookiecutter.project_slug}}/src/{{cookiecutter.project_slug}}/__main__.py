@@ -79,17 +79,30 @@ def _seed(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _create_user(settings: Settings, args: argparse.Namespace) -> None:
-    from .users import UserExistsError, create_user
+    from .users import UserExistsError, create_user, revoke_token
 
     async def work(engine):
-        return await create_user(engine, args.email, is_admin=args.admin)
+        try:
+            return await create_user(engine, args.email, is_admin=args.admin), True
+        except UserExistsError:
+            if not args.new_token_if_exists:
+                raise
+            return await revoke_token(engine, args.email), False
 
     try:
-        token = asyncio.run(_with_engine(settings, work))
-    except (UserExistsError, ValueError) as exc:
+        token, created = asyncio.run(_with_engine(settings, work))
+    except UserExistsError as exc:
+        sys.exit(
+            f"error: {exc}; `{PROG} revoke-token {args.email} --new` replaces its token "
+            "(or add --new-token-if-exists here)"
+        )
+    except ValueError as exc:
         sys.exit(f"error: {exc}")
-    role = "administrator" if args.admin else "user"
-    print(f"created {role} {args.email}; bearer token (shown only once):")
+    if created:
+        role = "administrator" if args.admin else "user"
+        print(f"created {role} {args.email}; bearer token (shown only once):")
+    else:  # its old token no longer works; its role is left as it was
+        print(f"{args.email} exists; its new bearer token (shown only once):")
     print(token)
 
 
@@ -191,6 +204,11 @@ def _parser() -> argparse.ArgumentParser:
     user = commands.add_parser("create-user", help="create a user and print its bearer token")
     user.add_argument("email")
     user.add_argument("--admin", action="store_true", help="grant administrator rights")
+    user.add_argument(
+        "--new-token-if-exists",
+        action="store_true",
+        help="if the user exists, replace its token and print the new one (safe to re-run)",
+    )
 
     revoke = commands.add_parser("revoke-token", help="make a user's bearer token stop working")
     revoke.add_argument("email")

@@ -93,6 +93,12 @@ async def _lookup(reader: Reader, digest: str) -> Principal | None:
 _PRINCIPAL = "auth.principal"  # request scope key: resolved once per request
 
 
+def _bearer_token(request: Request) -> str:
+    """The token of an `Authorization: Bearer ...` header ("" without one)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 async def principal_of(request: Request) -> Principal | None:
     """The user the request's bearer token belongs to, or None; resolved once
     per request, so the rate limiter and the route share it.
@@ -103,10 +109,10 @@ async def principal_of(request: Request) -> Principal | None:
     """
     if _PRINCIPAL in request.scope:
         return request.scope[_PRINCIPAL]
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = _bearer_token(request)
     principal = None
-    if scheme.lower() == "bearer" and token.strip():
-        digest = hash_token(token.strip())
+    if token:
+        digest = hash_token(token)
         state = request.app.state
         principal = state.token_cache.get(digest)
         if principal is False:
@@ -116,20 +122,27 @@ async def principal_of(request: Request) -> Principal | None:
     return principal
 
 
-class _SignedIn(HTTPBearer):
-    """The bearer scheme as a dependency answering with the signed-in user.
+class _BearerScheme(HTTPBearer):
+    """The bearer scheme as the OpenAPI document shows it; subclasses answer
+    the dependency themselves (the header is read by _bearer_token)."""
 
-    One dependency per check, not a chain of them (token, user, admin):
-    FastAPI walks every node of a route's dependency graph on every request.
-    Being an HTTPBearer, it shows the scheme in the OpenAPI document.
-    """
-
-    def __init__(self, *, required: bool, admin: bool = False) -> None:
+    def __init__(self) -> None:
         super().__init__(
             auto_error=False,
             scheme_name="BearerToken",
             description="A token from the create-user command",
         )
+
+
+class _SignedIn(_BearerScheme):
+    """The bearer scheme as a dependency answering with the signed-in user.
+
+    One dependency per check, not a chain of them (token, user, admin):
+    FastAPI walks every node of a route's dependency graph on every request.
+    """
+
+    def __init__(self, *, required: bool, admin: bool = False) -> None:
+        super().__init__()
         self.required, self.admin = required, admin
 
     async def __call__(self, request: Request) -> Principal | None:
@@ -148,12 +161,7 @@ async def require_operator(request: Request) -> None:
     METRICS_TOKEN, which a Prometheus scrape can hold without being a user."""
     expected = request.app.state.settings.metrics_token
     secret = expected.get_secret_value().encode() if expected is not None else b""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    if (
-        secret
-        and scheme.lower() == "bearer"
-        and hmac.compare_digest(token.strip().encode(), secret)
-    ):
+    if secret and hmac.compare_digest(_bearer_token(request).encode(), secret):
         return
     user = await principal_of(request)
     if user is None:
@@ -162,15 +170,8 @@ async def require_operator(request: Request) -> None:
         raise ServiceError(403, "Administrator access (or METRICS_TOKEN) required")
 
 
-class _Operator(HTTPBearer):
+class _Operator(_BearerScheme):
     """require_operator as a dependency that shows the scheme in OpenAPI."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            auto_error=False,
-            scheme_name="BearerToken",
-            description="A token from the create-user command",
-        )
 
     async def __call__(self, request: Request) -> None:
         await require_operator(request)

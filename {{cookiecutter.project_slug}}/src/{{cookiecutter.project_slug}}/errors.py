@@ -158,6 +158,19 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
 
 
+class StartTracking:
+    """Wraps an ASGI `send`; `started` says whether the response has begun
+    (after that, an error can no longer be answered with a response of its own)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self.send(message)
+
+
 class UnhandledErrorMiddleware:
     """The last word on a bug: one log record with the traceback, a JSON 500,
     and a connection that stays usable.
@@ -176,17 +189,11 @@ class UnhandledErrorMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def send_tracking(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracking = StartTracking(send)
         try:
-            await self.app(scope, receive, send_tracking)
+            await self.app(scope, receive, tracking)
         except Exception:
             # The traceback for operators; the client never sees it.
             logger.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            if not started:
+            if not tracking.started:
                 await error_response(500, "Internal server error")(scope, receive, send)

@@ -30,28 +30,27 @@ def _storable(value: str) -> str:
     return value
 
 
-_ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}")
+def _iso_text(pattern: str, what: str, example: str):
+    """A before-validator: `value` must be ISO 8601 text. pydantic would also
+    read a number (or a numeric string) as a Unix time: `start_from=0.5` is
+    1970. The document says date-time (or date); so does this."""
+    shape = re.compile(pattern)
+
+    def check(value: object) -> object:
+        if isinstance(value, str) and not shape.fullmatch(value):
+            raise ValueError(f"must be an ISO 8601 {what}, like {example}")
+        if isinstance(value, int | float):
+            raise ValueError(f"must be an ISO 8601 {what} string, not a number")
+        return value
+
+    return check
 
 
-def _iso_text(value: object) -> object:
-    # pydantic would also read a number (or a numeric string) as a Unix
-    # time: `start_from=0.5` is 1970. The document says date-time; so does this.
-    if isinstance(value, str) and not _ISO_DATETIME.match(value):
-        raise ValueError("must be an ISO 8601 date-time, like 2030-01-31T09:30:00Z")
-    if isinstance(value, int | float):
-        raise ValueError("must be an ISO 8601 date-time string, not a number")
-    return value
-
-
-def _iso_date_text(value: object) -> object:
-    if isinstance(value, str) and not _ISO_DATE.fullmatch(value):
-        raise ValueError("must be an ISO 8601 date, like 2030-01-31")
-    if isinstance(value, int | float):
-        raise ValueError("must be an ISO 8601 date string, not a number")
-    return value
-
-
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# A date, then a time; the rest (seconds, fraction, offset) is pydantic's to check.
+_iso_datetime = _iso_text(
+    r"(?s)\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*", "date-time", "2030-01-31T09:30:00Z"
+)
+_iso_date = _iso_text(r"\d{4}-\d{2}-\d{2}", "date", "2030-01-31")
 
 
 def _json_integer(value: object) -> object:
@@ -120,10 +119,10 @@ DbStr = Annotated[
 ]
 
 # A timezone-aware ISO 8601 datetime, normalized to UTC; one that cannot be is a 422.
-UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_in_utc)]
+UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_datetime), AfterValidator(_in_utc)]
 
 # A date as JSON carries it: an ISO 8601 string (not a Unix time).
-IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 # Ids are INTEGER columns (32-bit on PostgreSQL): larger ones cannot exist,
 # and sending one to the database would fail there (a 500) instead of here.

@@ -29,9 +29,9 @@ from dataclasses import asdict, dataclass
 
 from starlette.responses import JSONResponse
 from starlette.routing import get_route_path
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import error_response
+from ..errors import StartTracking, error_response
 from .gc import release_free_memory
 from .probe import MB, MemoryProbe, Sample
 
@@ -155,16 +155,10 @@ class MemoryGuardMiddleware:
             await _unavailable(SHED_MESSAGE, "memory_pressure")(scope, receive, send)
             return
 
-        started = False
-
-        async def send_tracking(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracking = StartTracking(send)
         self.guard.in_flight += 1
         try:
-            await self.app(scope, receive, send_tracking)
+            await self.app(scope, receive, tracking)
         except MemoryError:
             # Leaving the except block drops the traceback, and with it the
             # frames holding whatever the request had allocated.
@@ -177,5 +171,5 @@ class MemoryGuardMiddleware:
         release_free_memory()
         self.guard.counters.memory_errors_recovered += 1
         logger.error("MemoryError while handling %s %s; recovered", scope["method"], scope["path"])
-        if not started:  # otherwise the client sees the response end early
+        if not tracking.started:  # otherwise the client sees the response end early
             await _unavailable(EXHAUSTED_MESSAGE, "memory_exhausted")(scope, receive, send)

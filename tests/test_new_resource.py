@@ -111,6 +111,43 @@ def test_two_resources_added_migrated_paged_and_exported(project: Project):
     assert " passed" in result.stdout and " failed" not in result.stdout, result.stdout[-3000:]
 
     _serve_and_use(project)
+    _change_models_and_autogenerate(project)
+
+
+def _change_models_and_autogenerate(project: Project) -> None:
+    """A column added to a scaffolded table and one to the example's: Alembic
+    writes exactly those, as clean code that upgrades and downgrades."""
+    alembic = str(project.bin / "alembic")
+    assert "No new upgrade operations" in project.run(alembic, "check").stdout
+    source = project.path / "src" / project.slug
+    _insert_after(
+        source / "resources" / "rooms.py",
+        "    capacity: int = Field(sa_column=Column(Integer, nullable=False))\n",
+        "    floor: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))\n",
+    )
+    _insert_after(
+        source / "models.py",
+        "    capacity: int = Field(default=0, sa_column=Column(Integer, nullable=False))\n",
+        "    phone: str | None = Field(default=None, max_length=40)\n",
+    )
+    project.run(alembic, "revision", "--autogenerate", "-m", "room floor and venue phone")
+    (written,) = (source / "migrations" / "versions").glob("*_room_floor_and_venue_phone.py")
+    text = written.read_text()
+    assert text.count("add_column") == 2 and text.count("drop_column") == 2, text
+    assert 'sa.Column("phone", sa.String(length=40), nullable=True)' in text, text
+    project.run(str(project.bin / "ruff"), "check", ".")
+    project.run(str(project.bin / "ruff"), "format", "--check", ".")
+    assert "applied 1 revision" in project.cli("migrate").stdout
+    assert "No new upgrade operations" in project.run(alembic, "check").stdout
+    project.run(alembic, "downgrade", "-1")
+    assert project.run(alembic, "check", check=False).returncode != 0
+    project.cli("migrate")
+
+
+def _insert_after(path: Path, line: str, new_line: str) -> None:
+    text = path.read_text()
+    assert text.count(line) == 1, f"{line!r} in {path}"
+    path.write_text(text.replace(line, line + new_line))
 
 
 def _serve_and_use(project: Project) -> None:

@@ -7,6 +7,7 @@ project, lint it, migrate it and run the new tests on SQLite and PostgreSQL.
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,8 @@ from {{ cookiecutter.project_slug }}.scaffold.spec import (
 
 PROJECT = Path(__file__).resolve().parents[1]
 PACKAGE = "{{ cookiecutter.project_slug }}"
+# <date>-<random id>_create_<plural>.py, as alembic.ini's file_template.
+MIGRATION_NAME = re.compile(r"\d{4}_\d{2}_\d{2}_\d{4}-(?P<revision>[0-9a-f]{12})_create_\w+\.py")
 # Names no project is likely to have: these tests pass after you add your own.
 NAME, OTHER = "ProbeRoomType", "ProbeDesk"
 
@@ -61,11 +64,12 @@ def test_a_resource_is_four_files_and_one_registry_line(copy):
     spec = parse_resource(NAME, ["name:str", "seats:int?"], owned=True)
     written = new_resource(find_project(copy, PACKAGE), spec)
     source = copy / "src" / PACKAGE
-    revision = str(int(head) + 1).zfill(len(head))
+    migration_name = MIGRATION_NAME.fullmatch(written[2].name)
+    assert migration_name, written[2].name
     assert [path.relative_to(copy) for path in written] == [
         Path("src", PACKAGE, "resources", "probe_room_types.py"),
         Path("src", PACKAGE, "routers", "probe_room_types.py"),
-        Path("src", PACKAGE, "migrations", "versions", f"{revision}_probe_room_types.py"),
+        Path("src", PACKAGE, "migrations", "versions", written[2].name),
         Path("tests", "test_probe_room_types.py"),
         Path("src", PACKAGE, "routing.py"),
     ]
@@ -105,14 +109,35 @@ def test_without_ruff_the_files_are_written_and_a_note_says_so(copy, monkeypatch
     assert "ruff is not installed" in capsys.readouterr().err
 
 
+def _revision(migration: Path) -> str:
+    return MIGRATION_NAME.fullmatch(migration.name)["revision"]
+
+
 def test_migrations_follow_on_from_each_other(copy):
     project = find_project(copy, PACKAGE)
     first = new_resource(project, parse_resource(NAME, ["name:str"], owned=False))[2]
     second = new_resource(project, parse_resource(OTHER, ["label:str"], owned=False))[2]
-    first_revision = first.name.partition("_")[0]
-    assert second.name == f"{int(first_revision) + 1:04d}_probe_desks.py"
-    assert f'down_revision: str | None = "{first_revision}"' in second.read_text()
-    assert _head(copy) == second.name.partition("_")[0]
+    assert second.name.endswith("_create_probe_desks.py")
+    assert f'down_revision: str | None = "{_revision(first)}"' in second.read_text()
+    assert _head(copy) == _revision(second)
+
+
+def test_two_branches_never_write_the_same_revision(copy, tmp_path):
+    """Two branches each add a resource from the same head: different ids,
+    both after that head; merged, alembic sees two heads to join (merge heads)."""
+    other = tmp_path / "other-branch"
+    shutil.copytree(copy, other)
+    head = _head(copy)
+    ours_spec = parse_resource(NAME, ["name:str"], owned=False)
+    theirs_spec = parse_resource(OTHER, ["label:str"], owned=False)
+    ours = new_resource(find_project(copy, PACKAGE), ours_spec)[2]
+    theirs = new_resource(find_project(other, PACKAGE), theirs_spec)[2]
+    assert _revision(ours) != _revision(theirs)
+    for migration in (ours, theirs):
+        assert f'down_revision: str | None = "{head}"' in migration.read_text()
+    shutil.copy(theirs, ours.parent)
+    heads = ScriptDirectory(str(ours.parent.parent)).get_heads()
+    assert sorted(heads) == sorted([_revision(ours), _revision(theirs)])
 
 
 @pytest.mark.parametrize(

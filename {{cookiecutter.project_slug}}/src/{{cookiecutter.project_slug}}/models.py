@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     Numeric,
     String,
@@ -62,6 +63,9 @@ class UTCDateTime(TypeDecorator):
 # Ids are never handed out twice, on SQLite too (migration 0004).
 SQLITE_NO_REUSE = {"sqlite_autoincrement": True}
 
+# Indexes are declared with their tables (for autogenerate and `alembic check`)
+# and created by the migrations 0002 and 0003, which say which query each serves.
+
 
 def _timestamp(**kwargs) -> Field:
     return Field(sa_type=UTCDateTime, **kwargs)
@@ -90,7 +94,10 @@ class User(SQLModel, table=True):
 
 class Venue(SQLModel, table=True):
     __tablename__ = "venues"
-    __table_args__ = SQLITE_NO_REUSE
+    __table_args__ = (
+        Index("ix_venues_name_id", "name", "id"),
+        SQLITE_NO_REUSE,
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(sa_column=Column(String(200), nullable=False))
@@ -101,7 +108,12 @@ class Venue(SQLModel, table=True):
 
 class Booking(SQLModel, table=True):
     __tablename__ = "bookings"
-    __table_args__ = SQLITE_NO_REUSE
+    __table_args__ = (
+        Index("ix_bookings_user_id_status", "user_id", "status"),
+        Index("ix_bookings_start_datetime_id", "start_datetime", "id"),
+        Index("ix_bookings_user_id_start_datetime_id", "user_id", "start_datetime", "id"),
+        SQLITE_NO_REUSE,
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     booking_reference: str = Field(sa_column=Column(String(32), unique=True, nullable=False))
@@ -123,7 +135,10 @@ class Booking(SQLModel, table=True):
 
 class BookingItem(SQLModel, table=True):
     __tablename__ = "booking_items"
-    __table_args__ = SQLITE_NO_REUSE
+    __table_args__ = (
+        Index("ix_booking_items_booking_id", "booking_id"),
+        SQLITE_NO_REUSE,
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     booking_id: int = Field(
@@ -139,6 +154,7 @@ class Upload(SQLModel, table=True):
     `filename` is the client's name, sanitized, kept for display only."""
 
     __tablename__ = "uploads"
+    __table_args__ = (Index("ix_uploads_user_id_created_at_id", "user_id", "created_at", "id"),)
 
     id: str = Field(sa_column=Column(String(32), primary_key=True))
     user_id: int = Field(

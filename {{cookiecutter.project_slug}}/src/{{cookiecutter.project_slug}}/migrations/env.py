@@ -2,12 +2,14 @@
 
 import asyncio
 import logging.config
+from typing import Any, Literal
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, MetaData, TypeDecorator
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from {{ cookiecutter.project_slug }} import models, resources
 from {{ cookiecutter.project_slug }}.db import tls_context
 from {{ cookiecutter.project_slug }}.settings import get_settings
 
@@ -21,15 +23,34 @@ def _url() -> str:
 
 
 def _run(connection: Connection) -> None:
-    # No target_metadata: migrations are written by hand and frozen, never
-    # generated from the models at run time.
     context.configure(
         connection=connection,
+        # The tables as the code declares them, for `alembic revision --autogenerate`
+        # and `alembic check`; `upgrade` runs the frozen migration files only.
+        target_metadata=_metadata(),
+        render_item=_render_item,
         render_as_batch=connection.dialect.name == "sqlite",
         on_version_apply=_record,
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+def _metadata() -> MetaData:
+    """Every table the code declares: those in models.py, and each resource's."""
+    resources.import_tables()
+    return models.SQLModel.metadata
+
+
+def _render_item(kind: str, obj: Any, _context: Any) -> str | Literal[False]:
+    """A column type of the code's own (UTCDateTime, SQLModel's AutoString) is
+    written into a new revision as the plain SQLAlchemy type it stores as: a
+    migration must not import the code it migrates."""
+    if kind == "type" and isinstance(obj, TypeDecorator):
+        impl = obj.impl_instance
+        if type(impl).__module__ == "sqlalchemy.sql.sqltypes":
+            return f"sa.{impl!r}"
+    return False  # alembic's own rendering
 
 
 def _record(*, step, **_kwargs) -> None:

@@ -6,7 +6,7 @@ writes four files and adds one line to RESOURCE_ROUTERS (routing.py):
 
     src/<package>/resources/<plural>.py       table, request/response schemas, list orders
     src/<package>/routers/<plural>.py         pages (offset and cursor), CRUD, streamed export
-    src/<package>/migrations/versions/NNNN_<plural>.py   the table and its list index
+    src/<package>/migrations/versions/<date>-<rev>_create_<plural>.py   the table and its list index
     tests/test_<plural>.py                    tests of all of it
 
 Everything is checked before anything is written: a refused request (a bad
@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import render
@@ -80,7 +81,8 @@ def plan(project: Project, spec: ResourceSpec) -> dict[Path, str]:
     routing = project.source / "routing.py"
     registry = _with_registry_line(routing.read_text(encoding="utf-8"), spec)
     revision, down_revision = _next_revision(project)
-    migration = project.source / "migrations" / "versions" / f"{revision}_{spec.plural}.py"
+    name = migration_file_name(revision, f"create_{spec.plural}")
+    migration = project.source / "migrations" / "versions" / name
     return {
         resource: render.resource_module(spec),
         router: render.router_module(spec),
@@ -124,7 +126,9 @@ def _with_registry_line(routing: str, spec: ResourceSpec) -> str:
 
 
 def _next_revision(project: Project) -> tuple[str, str | None]:
-    """(new revision id, the head it follows): 0004 after 0003, as the others."""
+    """(new revision id, the head it follows). The id is random, as alembic's
+    own: two branches that each add a resource cannot pick the same one (they
+    end with two heads, which `alembic merge heads` joins)."""
     from alembic.script import ScriptDirectory
     from alembic.util import rev_id
 
@@ -132,14 +136,15 @@ def _next_revision(project: Project) -> tuple[str, str | None]:
     if len(heads) > 1:
         raise ScaffoldError(
             f"the migrations have several heads ({', '.join(sorted(heads))}): "
-            "merge them first (alembic merge), then add the resource"
+            "merge them first (alembic merge heads), then add the resource"
         )
-    head = heads[0] if heads else None
-    if head is None:
-        return "0001", None
-    if head.isdigit():
-        return str(int(head) + 1).zfill(len(head)), head
-    return rev_id(), head
+    return rev_id(), heads[0] if heads else None
+
+
+def migration_file_name(revision: str, slug: str) -> str:
+    """The name alembic.ini's file_template gives: date and time first, so the
+    files list in the order they were written."""
+    return f"{datetime.now(UTC):%Y_%m_%d_%H%M}-{revision}_{slug}.py"
 
 
 def _write_all(files: dict[Path, str]) -> list[Path]:

@@ -41,6 +41,10 @@ def index_columns(spec: ResourceSpec) -> list[str]:
     return (["user_id"] if spec.owned else []) + ["created_at", "id"]
 
 
+def index_name(spec: ResourceSpec) -> str:
+    return f"ix_{spec.plural}_{'_'.join(index_columns(spec))}"
+
+
 # ---------------------------------------------------------------- table module
 
 
@@ -72,7 +76,7 @@ def _imports(spec: ResourceSpec) -> str:
     annotations = {kind.annotation for kind in kinds}
     schema_types = {kind.schema_annotation for kind in kinds}
     constraints = " ".join(kind.constraints for kind in kinds)
-    columns = {kind.column.partition("(")[0] for kind in kinds} - {"UTCDateTime"}
+    columns = {kind.column.partition("(")[0] for kind in kinds} - {"UTCDateTime"} | {"Index"}
     if spec.owned:
         columns |= {"ForeignKey", "Integer"}
     dates = "date, datetime" if "date" in annotations else "datetime"
@@ -110,6 +114,8 @@ def resource_module(spec: ResourceSpec) -> str:
     return _template("resource.py.tmpl").substitute(
         _common(spec),
         imports=_imports(spec),
+        index_name=index_name(spec),
+        index_args=", ".join(_literal(column) for column in index_columns(spec)),
         table_fields="\n".join(table_fields),
         create_fields="\n".join(_schema_field(field, partial=False) for field in spec.fields),
         update_fields="\n".join(_schema_field(field, partial=True) for field in spec.fields),
@@ -145,7 +151,7 @@ def migration_module(spec: ResourceSpec, revision: str, down_revision: str | Non
         down_revision=down_revision or "",
         down_revision_literal=repr(down_revision).replace("'", '"'),
         migration_columns="\n".join(columns),
-        index_name=f"ix_{spec.plural}_{'_'.join(index)}",
+        index_name=index_name(spec),
         index_columns=_literal(index),
     )
 

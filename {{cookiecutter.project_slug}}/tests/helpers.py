@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from sqlalchemy import select
@@ -56,6 +57,8 @@ def assert_error(response, status: int, code: str) -> dict:
     assert set(body) == {"error"}, body
     assert body["error"]["code"] == code, body
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    # The id the response and the logs carry (logs.py), for a report to quote.
+    assert body["error"]["request_id"] == response.headers["x-request-id"], body
     return body["error"]
 
 
@@ -66,15 +69,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(env: dict[str, str], *serve_args: str):
-    """Run `serve` in a subprocess; yield (process, base URL) once it answers."""
+def serving(env: dict[str, str], *serve_args: str, output: Path | None = None):
+    """Run `serve` in a subprocess; yield (process, base URL) once it answers.
+    Its output goes to the file `output`, if given."""
     port = free_port()
     command = [sys.executable, "-m", "{{ cookiecutter.project_slug }}", "serve"]
+    log = output.open("wb") if output else subprocess.DEVNULL
     process = subprocess.Popen(
         [*command, "--port", str(port), *serve_args],
         env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT if output else subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -92,3 +97,5 @@ def serving(env: dict[str, str], *serve_args: str):
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=30)
+        if output:
+            log.close()

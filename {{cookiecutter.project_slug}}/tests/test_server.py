@@ -2,6 +2,7 @@
 real server processes, a single uvicorn worker and gunicorn alike."""
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -156,3 +157,29 @@ def test_sigterm_ends_a_stalled_export_within_the_grace_time(tmp_path, mode):
             process.send_signal(signal.SIGTERM)
             # Without a grace time this waits for a reader that never reads.
             process.wait(timeout=60)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_request_is_one_json_line_with_its_id(env, mode, tmp_path):
+    output = tmp_path / "service.log"
+    with serving({**env, "LOG_FORMAT": "json"}, *mode, output=output) as (_process, base):
+        kept = httpx.get(f"{base}/api/bookings/7", headers={"X-Request-ID": "trace-42"})
+        made = httpx.get(f"{base}/api/nowhere", headers={"X-Request-ID": "not an id"})
+    lines = [json.loads(line) for line in output.read_text().splitlines()]  # every line is JSON
+    access = {line["request_id"]: line for line in lines if line["logger"].endswith(".access")}
+    assert kept.headers["x-request-id"] == "trace-42" == kept.json()["error"]["request_id"]
+    assert {key: access["trace-42"][key] for key in ("method", "route", "status")} == {
+        "method": "GET",
+        "route": "/api/bookings/{booking_id}",
+        "status": 401,
+    }
+    made_id = made.headers["x-request-id"]
+    assert made_id != "not an id" and access[made_id]["status"] == 404
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
+
+
+def test_text_lines_carry_the_request_id(env, tmp_path):
+    output = tmp_path / "service.log"
+    with serving({**env, "LOG_FORMAT": "text"}, output=output) as (_process, base):
+        httpx.get(f"{base}/api/health", headers={"X-Request-ID": "trace-7"})
+    assert " [trace-7] GET /api/health 200 " in output.read_text()

@@ -26,9 +26,12 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
+    if args.log_level:  # the flag wins over LOG_LEVEL, here and in gunicorn's processes
+        os.environ["LOG_LEVEL"] = args.log_level
+        settings = settings.model_copy(update={"log_level": args.log_level})
     workers = args.workers or settings.web_concurrency
     if workers > 1:
-        _exec_gunicorn(args, workers)
+        _exec_gunicorn(settings, args, workers)
     import uvicorn
 
     from .serving import uvicorn_options
@@ -38,12 +41,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         factory=True,
         host=args.host,
         port=args.port,
-        log_level=args.log_level,
         **uvicorn_options(settings),
     )
 
 
-def _exec_gunicorn(args: argparse.Namespace, workers: int) -> None:
+def _exec_gunicorn(settings: Settings, args: argparse.Namespace, workers: int) -> None:
     # exec, not a child process: gunicorn's master takes this process's place
     # (and PID), so signals from a process manager or container reach it.
     argv = [
@@ -53,7 +55,7 @@ def _exec_gunicorn(args: argparse.Namespace, workers: int) -> None:
         f"--config=python:{__package__}.gunicorn_conf",
         f"--bind={args.host}:{args.port}",
         f"--workers={workers}",
-        f"--log-level={args.log_level}",
+        f"--log-level={settings.log_level}",
     ]
     sys.stdout.flush()
     os.execv(sys.executable, argv)
@@ -188,7 +190,12 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="default: WEB_CONCURRENCY; more than 1 runs gunicorn (gunicorn_conf.py)",
     )
-    serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--log-level",
+        choices=["critical", "error", "warning", "info", "debug"],
+        default=None,
+        help="default: LOG_LEVEL (info); info logs one line per request",
+    )
 
     seed = commands.add_parser(
         "seed",

@@ -15,6 +15,7 @@ from .counts import CountCache, track_writes
 from .db import create_engine, create_read_sessionmaker, create_sessionmaker
 from .errors import UnhandledErrorMiddleware, documented_errors, install_error_handlers
 from .export import ExportSlots
+from .logs import RequestLogMiddleware
 from .memory.gc import PeriodicCollector, settle_heap
 from .memory.guard import MemoryGuard, MemoryGuardMiddleware
 from .memory.probe import MemoryProbe
@@ -117,6 +118,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost but one: a request shed for lack of memory costs as little as possible.
     app.add_middleware(MemoryGuardMiddleware, guard=guard, exempt=tuple(exempt))
     app.add_middleware(UnhandledErrorMiddleware)
+    # Outermost: every response has its request id, every request its access line.
+    app.add_middleware(RequestLogMiddleware)
     return app
 
 

@@ -17,6 +17,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .logs import REQUEST_ID
+
 logger = logging.getLogger(__name__)
 
 _CODES = {
@@ -41,6 +43,7 @@ class ErrorDetail(BaseModel):
     code: str
     message: str
     details: list[dict] | None = None  # validation errors: every problem, located
+    request_id: str | None = None  # as in X-Request-ID and the logs (logs.py)
 
 
 class ErrorResponse(BaseModel):
@@ -88,6 +91,8 @@ _DESCRIPTIONS = {
 
 def error_body(status_code: int, message: str, code: str | None = None, **extra) -> dict:
     error = {"code": code or _CODES.get(status_code, "error"), "message": message, **extra}
+    if request_id := REQUEST_ID.get():
+        error["request_id"] = request_id
     return {"error": error}
 
 

@@ -33,6 +33,7 @@ from typing import Any, ClassVar
 from uvicorn_worker import UvicornWorker
 
 from .db import create_engine
+from .logs import log_config
 from .memory.gc import settle_heap
 from .serving import uvicorn_options
 from .settings import get_settings
@@ -67,6 +68,9 @@ timeout = 60
 # (serving.py); the master kills it only if that did not end it.
 graceful_timeout = get_settings().shutdown_grace_seconds + 5
 keepalive = 5
+# The master's own lines (workers booting, exiting) in the service's format.
+logconfig_dict = log_config(get_settings())
+accesslog = None
 
 
 def when_ready(_server) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .errors import error_body
+from .logs import log_config
 from .settings import Settings
 
 SECURITY_HEADERS = [
@@ -132,4 +133,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
         "server_header": False,
         "headers": SECURITY_HEADERS,
+        # Logging as logs.py sets it; the app writes the access lines.
+        "log_config": log_config(settings),
+        "log_level": settings.log_level,
+        "access_log": False,
     }

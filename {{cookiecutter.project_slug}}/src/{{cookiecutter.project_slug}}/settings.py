@@ -126,6 +126,10 @@ class Settings(BaseSettings):
     header_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     forwarded_allow_ips: CommaList = []
     shutdown_grace_seconds: Annotated[int, Field(ge=1)] = 20
+    # Logs (logs.py): json lines for collectors, or plain text; the level of
+    # every logger (INFO includes one access line per request).
+    log_format: Literal["json", "text"] = "text"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
 
     @field_validator("allowed_upload_types", "cors_origins", "forwarded_allow_ips", mode="before")
     @classmethod

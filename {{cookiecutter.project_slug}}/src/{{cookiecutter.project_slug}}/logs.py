@@ -1,0 +1,165 @@
+"""Logs you can follow: one line per request, a request id on every line.
+
+- LOG_FORMAT=json (the container's default) writes one JSON object per line
+  (python-json-logger, encoded by orjson); text writes plain lines.
+- Every request gets an id: the client's X-Request-ID when well-formed, else
+  a new one. It is sent back in X-Request-ID, put into JSON error bodies
+  (errors.py) and into every log record written while the request runs.
+- The access line (logger `<package>.access`, level INFO) is written by the
+  app, not the server, so `serve` and gunicorn workers log the same way;
+  the servers' own access logs are off.
+"""
+
+import logging
+import re
+import time
+import uuid
+from contextvars import ContextVar
+from typing import Any
+
+from fastapi.routing import iter_route_contexts
+from pythonjsonlogger.core import RESERVED_ATTRS
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .settings import Settings
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+access_logger = logging.getLogger(f"{__package__}.access")
+
+# What a client may send as its request id: printable, no spaces, bounded.
+_CLIENT_ID = re.compile(rb"[A-Za-z0-9._:/+=@-]{1,128}")
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds `request_id` to every record (`missing` outside a request)."""
+
+    def __init__(self, missing: str | None = None) -> None:
+        super().__init__()
+        self.missing = missing
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = REQUEST_ID.get() or self.missing
+        return True
+
+
+class RequestLogMiddleware:
+    """Outermost layer: the request id, then one access line once the
+    response is over (or the request failed or was abandoned)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.templates = RouteTemplates()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        token = REQUEST_ID.set(request_id)
+        header = (b"x-request-id", request_id.encode())
+        status = 0  # 0: no response was started
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if access_logger.isEnabledFor(logging.INFO):
+                route = self.templates.of(scope)
+                _log_access(scope, route, status, time.perf_counter() - started, request_id)
+            REQUEST_ID.reset(token)
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id" and _CLIENT_ID.fullmatch(value):
+            return value.decode()
+    return uuid.uuid4().hex
+
+
+class RouteTemplates:
+    """The full path template of the route a request matched, such as
+    /api/bookings/{booking_id}. FastAPI puts the route as declared in
+    scope["route"], without the prefixes it was included under; the app's
+    route list has both. Looked up again when a router was included lazily."""
+
+    def __init__(self) -> None:
+        self._by_route: dict[int, str | None] = {}
+
+    def of(self, scope: Scope) -> str | None:
+        route = scope.get("route")
+        if route is None:  # nothing matched (404, 405) or refused before routing
+            return None
+        if id(route) not in self._by_route:
+            contexts = iter_route_contexts(scope["app"].routes)
+            self._by_route = {id(c.original_route): c.path_format for c in contexts}
+        return self._by_route.get(id(route))
+
+
+def _log_access(
+    scope: Scope, route: str | None, status: int, seconds: float, request_id: str
+) -> None:
+    client = scope.get("client")
+    fields = {
+        "method": scope["method"],
+        "route": route,
+        "path": scope["path"],
+        "status": status,
+        "duration_ms": round(seconds * 1000, 2),
+        "client": client[0] if client else None,
+        "request_id": request_id,
+    }
+    access_logger.info(
+        "%s %s %s %.1f ms", fields["method"], fields["path"], status, seconds * 1000, extra=fields
+    )
+
+
+def log_config(settings: Settings) -> dict[str, Any]:
+    """A logging.dictConfig for `serve` (uvicorn) and gunicorn alike: every
+    logger writes to stdout through one handler, in LOG_FORMAT."""
+    json_lines = settings.log_format == "json"
+    formatter: dict[str, Any] = (
+        {
+            "()": "pythonjsonlogger.orjson.OrjsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",
+            # uvicorn's copy of each message with terminal colours.
+            "reserved_attrs": [*RESERVED_ATTRS, "color_message"],
+        }
+        if json_lines
+        else {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+    )
+    quiet = {"handlers": [], "propagate": False}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": RequestIdFilter, "missing": None if json_lines else "-"}},
+        "formatters": {"default": formatter},
+        "handlers": {
+            "stdout": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "formatter": "default",
+                "filters": ["request_id"],
+            }
+        },
+        "root": {"level": settings.log_level.upper(), "handlers": ["stdout"]},
+        "loggers": {
+            # The servers' own loggers go through the root's handler; their
+            # access logs are replaced by the app's (RequestLogMiddleware).
+            "uvicorn": {"handlers": [], "propagate": True},
+            "uvicorn.error": {"handlers": [], "propagate": True},
+            "uvicorn.access": quiet,
+            "gunicorn.error": {"handlers": [], "propagate": True},
+            "gunicorn.access": quiet,
+        },
+    }

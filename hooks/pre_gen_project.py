@@ -61,6 +61,7 @@ def validate(answers):
 
     _choice(answers, "database", errors, ["sqlite", "postgresql"])
     _choice(answers, "with_prometheus", errors, ["yes", "no"])
+    _choice(answers, "with_opentelemetry", errors, ["yes", "no"])
     _choice(answers, "with_docker", errors, ["yes", "no"])
 
     threshold = _int(answers, "memory_threshold_percent", errors, 1, 99)

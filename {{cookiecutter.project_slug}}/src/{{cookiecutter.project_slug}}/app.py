@@ -117,6 +117,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost but one: a request shed for lack of memory costs as little as possible.
     app.add_middleware(MemoryGuardMiddleware, guard=guard, exempt=tuple(exempt))
     app.add_middleware(UnhandledErrorMiddleware)
+{%- if cookiecutter.with_opentelemetry == "yes" %}
+    from .telemetry import install_tracing
+
+    # Only with OTEL_EXPORTER_OTLP_ENDPOINT set; each worker's lifespan then
+    # starts its own tracing, outermost (telemetry.py).
+    install_tracing(app, settings)
+{%- endif %}
     return app
 
 

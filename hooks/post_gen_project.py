@@ -21,6 +21,10 @@ MANIFEST = {
         "src/{slug}/metrics.py",
         "tests/test_metrics.py",
     ],
+    ("with_opentelemetry", "yes"): [
+        "src/{slug}/telemetry.py",
+        "tests/test_telemetry.py",
+    ],
 }
 
 

@@ -41,6 +41,7 @@ REFUSED = [
     ({"database": "mysql"}, "database", ("sqlite", "postgresql")),
     ({"with_docker": "maybe"}, "with_docker", ("yes", "no")),
     ({"with_prometheus": "1"}, "with_prometheus", ("yes", "no")),
+    ({"with_opentelemetry": "on"}, "with_opentelemetry", ("yes", "no")),
     ({"memory_threshold_percent": "0"}, "memory_threshold_percent", ("from 1 to 99",)),
     ({"memory_threshold_percent": "100"}, "memory_threshold_percent", ("from 1 to 99",)),
     ({"memory_critical_percent": "abc"}, "memory_critical_percent", ("from 1 to 99",)),
@@ -77,7 +78,7 @@ def test_defaults_are_valid():
     assert answers_check.answer_errors(_defaults()) == []
 
 
-CHOICE_PROMPTS = {"database", "with_docker", "with_prometheus"}
+CHOICE_PROMPTS = {"database", "with_docker", "with_prometheus", "with_opentelemetry"}
 # The slug derived from project_name is only known inside cookiecutter, and
 # choices are checked by cookiecutter: those cases are checked end to end only.
 ANSWERED_DIRECTLY = [
@@ -172,6 +173,15 @@ def test_paths_to_remove_follow_the_answers():
     docker = set(post_gen.MANIFEST[("with_docker", "yes")])
     assert docker <= set(post_gen.paths_to_remove({**_defaults(), "with_docker": "no"}))
     assert not docker & set(post_gen.paths_to_remove({**_defaults(), "with_docker": "yes"}))
+
+
+def test_optional_modules_go_with_their_answers():
+    for prompt, module in (("with_prometheus", "metrics"), ("with_opentelemetry", "telemetry")):
+        files = {f"src/{{slug}}/{module}.py", f"tests/test_{module}.py"}
+        assert set(post_gen.MANIFEST[(prompt, "yes")]) == files
+        removed = set(post_gen.paths_to_remove({**_defaults(), prompt: "no"}))
+        assert {path.format(slug="lean_service") for path in files} <= removed
+        assert not files & set(post_gen.paths_to_remove({**_defaults(), prompt: "yes"}))
 
 
 def test_generation_ends_with_the_next_commands(tmp_path):

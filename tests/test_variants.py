@@ -60,6 +60,17 @@ def test_variant_files(project: Rendered):
     metrics = project.variant.answer("with_prometheus", "no") == "yes"
     assert ("prometheus" in (project.path / "pyproject.toml").read_text()) == metrics
     assert (project.path / "src" / project.slug / "metrics.py").exists() == metrics
+    # Likewise OpenTelemetry: no dependency, no module, no test, not a mention.
+    tracing = project.variant.answer("with_opentelemetry", "no") == "yes"
+    assert ("opentelemetry" in (project.path / "pyproject.toml").read_text()) == tracing
+    assert (project.path / "src" / project.slug / "telemetry.py").exists() == tracing
+    assert (project.path / "tests" / "test_telemetry.py").exists() == tracing
+    mentions = [
+        str(path.relative_to(project.path))
+        for path, text in _text_files(project.path)
+        if "opentelemetry" in text.lower()
+    ]
+    assert bool(mentions) == tracing, mentions
 
 
 def _dockerfile_stages(path) -> list[list[tuple[str, str]]]:

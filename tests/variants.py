@@ -33,11 +33,17 @@ VARIANTS = [
     Variant("sqlite-default", slow_tests=True),
     Variant("sqlite-no-docker", {"with_docker": "no"}),
     # Prometheus on PostgreSQL runs the whole suite (below); on SQLite, the
-    # metrics, serving (multiprocess metrics under gunicorn) and health tests.
+    # metrics, serving (multiprocess metrics under gunicorn) and health tests,
+    # with OpenTelemetry tracing alongside and its tests.
     Variant(
         "sqlite-prometheus",
-        {"with_prometheus": "yes"},
-        suite=("tests/test_metrics.py", "tests/test_serving.py", "tests/test_health.py"),
+        {"with_prometheus": "yes", "with_opentelemetry": "yes"},
+        suite=(
+            "tests/test_metrics.py",
+            "tests/test_serving.py",
+            "tests/test_health.py",
+            "tests/test_telemetry.py",
+        ),
     ),
     Variant("postgresql-default", {"database": "postgresql"}, slow_tests=True),
     Variant(

@@ -120,6 +120,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(UnhandledErrorMiddleware)
     # Outermost: every response has its request id, every request its access line.
     app.add_middleware(RequestLogMiddleware)
+{%- if cookiecutter.with_opentelemetry == "yes" %}
+    from .telemetry import install_tracing
+
+    # Only with OTEL_EXPORTER_OTLP_ENDPOINT set; each worker's lifespan then
+    # starts its own tracing, outermost (telemetry.py).
+    install_tracing(app, settings)
+{%- endif %}
     return app
 
 

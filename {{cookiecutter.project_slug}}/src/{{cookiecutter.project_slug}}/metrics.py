@@ -32,12 +32,12 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import require_operator
 from .memory.guard import MemoryGuard
 from .memory.probe import Sample
+from .routing import route_template
 
 METRICS_PATH = "/metrics"
 
@@ -96,18 +96,6 @@ class MetricsMiddleware:
         self.app = app
         self.api_prefix = api_prefix
 
-    def route_template(self, scope: Scope) -> str:
-        route = scope.get("route")
-        # path_format: the template without convertors ({id}, not {id:int}).
-        template = getattr(route, "path_format", None)
-        if template is None:
-            return "unmatched"
-        # Routes of included routers carry their path without the prefix they
-        # were included under (API_PREFIX); app-level routes carry it all.
-        if not route.path_regex.match(get_route_path(scope)):
-            template = self.api_prefix + template
-        return template
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -124,7 +112,7 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = self.route_template(scope)
+            route = route_template(scope, self.api_prefix) or "unmatched"
             REQUESTS.labels(scope["method"], route, str(status)).inc()
             LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
 

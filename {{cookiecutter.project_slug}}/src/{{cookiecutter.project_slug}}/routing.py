@@ -120,6 +120,21 @@ class RouterRegistry:
         logger.debug("included router %s at %s", entry.module, prefix)
 
 
+def route_template(scope: Scope, api_prefix: str) -> str | None:
+    """The template of the route that answered a request (/api/bookings/{booking_id}),
+    for labels and span names: None before routing or when no route matched."""
+    route = scope.get("route")
+    # path_format: the template without convertors ({id}, not {id:int}).
+    template: str | None = getattr(route, "path_format", None)
+    if route is None or template is None:
+        return None
+    # Routes of included routers carry their path without the prefix they
+    # were included under (API_PREFIX); app-level routes carry it all.
+    if not route.path_regex.match(get_route_path(scope)):
+        template = api_prefix + template
+    return template
+
+
 class LazyRouterMiddleware:
     """Pure ASGI: loads the router a request needs before routing it.
 

@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MemoryGuardMiddleware, guard=guard, exempt=tuple(exempt))
     app.add_middleware(UnhandledErrorMiddleware)
     # Outermost: every response has its request id, every request its access line.
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(RequestLogMiddleware, api_prefix=settings.api_prefix)
 {%- if cookiecutter.with_opentelemetry == "yes" %}
     from .telemetry import install_tracing
 

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .logs import REQUEST_ID
+from .request_ids import REQUEST_ID
 
 logger = logging.getLogger(__name__)
 

@@ -11,24 +11,17 @@
 """
 
 import logging
-import re
 import time
-import uuid
-from contextvars import ContextVar
 from typing import Any
 
-from fastapi.routing import iter_route_contexts
 from pythonjsonlogger.core import RESERVED_ATTRS
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .request_ids import REQUEST_ID, request_id_of
+from .routing import route_template
 from .settings import Settings
 
-REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
-
 access_logger = logging.getLogger(f"{__package__}.access")
-
-# What a client may send as its request id: printable, no spaces, bounded.
-_CLIENT_ID = re.compile(rb"[A-Za-z0-9._:/+=@-]{1,128}")
 
 
 class RequestIdFilter(logging.Filter):
@@ -48,15 +41,15 @@ class RequestLogMiddleware:
     """Outermost layer: the request id, then one access line once the
     response is over (or the request failed or was abandoned)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, api_prefix: str) -> None:
         self.app = app
-        self.templates = RouteTemplates()
+        self.api_prefix = api_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _request_id(scope)
+        request_id = request_id_of(scope)
         token = REQUEST_ID.set(request_id)
         header = (b"x-request-id", request_id.encode())
         status = 0  # 0: no response was started
@@ -73,35 +66,9 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             if access_logger.isEnabledFor(logging.INFO):
-                route = self.templates.of(scope)
+                route = route_template(scope, self.api_prefix)
                 _log_access(scope, route, status, time.perf_counter() - started, request_id)
             REQUEST_ID.reset(token)
-
-
-def _request_id(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id" and _CLIENT_ID.fullmatch(value):
-            return value.decode()
-    return uuid.uuid4().hex
-
-
-class RouteTemplates:
-    """The full path template of the route a request matched, such as
-    /api/bookings/{booking_id}. FastAPI puts the route as declared in
-    scope["route"], without the prefixes it was included under; the app's
-    route list has both. Looked up again when a router was included lazily."""
-
-    def __init__(self) -> None:
-        self._by_route: dict[int, str | None] = {}
-
-    def of(self, scope: Scope) -> str | None:
-        route = scope.get("route")
-        if route is None:  # nothing matched (404, 405) or refused before routing
-            return None
-        if id(route) not in self._by_route:
-            contexts = iter_route_contexts(scope["app"].routes)
-            self._by_route = {id(c.original_route): c.path_format for c in contexts}
-        return self._by_route.get(id(route))
 
 
 def _log_access(

@@ -36,7 +36,7 @@ VARIANTS = [
     # metrics, serving (multiprocess metrics under gunicorn) and health tests,
     # with OpenTelemetry tracing alongside and its tests.
     Variant(
-        "sqlite-prometheus",
+        "sqlite-prometheus-opentelemetry",
         {"with_prometheus": "yes", "with_opentelemetry": "yes"},
         suite=(
             "tests/test_metrics.py",

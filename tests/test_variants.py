@@ -166,6 +166,33 @@ def test_answers_reach_the_settings(project: Rendered):
     ]
 
 
+def test_ci_workflow_passes_actionlint(project: Rendered, actionlint):
+    assert actionlint(project.path / ".github" / "workflows" / "ci.yml") == []
+
+
+def test_pre_commit_passes_on_every_file(project: Rendered, tmp_path):
+    """The hooks run the tools of the project's .venv (here the variant's
+    venv): nothing is downloaded. Runs after the type check, whose cache it reuses."""
+    venv = project.path / ".venv"
+    if not venv.exists():
+        venv.symlink_to(project.bin.parent)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    subprocess.run([*git, "init", "-q"], cwd=project.path, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=project.path, check=True)
+    result = subprocess.run(
+        [str(project.bin / "pre-commit"), "run", "--all-files", "--show-diff-on-failure"],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit")},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {"ruff check", "ruff format", "mypy"} <= {
+        line.partition("...")[0].strip() for line in result.stdout.splitlines()
+    }
+
+
 # Code digest -> the variant whose suite passed with it (and whether slow tests ran).
 _PASSED_SUITES: dict[str, tuple[str, bool]] = {}
 

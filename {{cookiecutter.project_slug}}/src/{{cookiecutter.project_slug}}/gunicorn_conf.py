@@ -30,6 +30,8 @@ import gc
 import importlib
 from typing import Any, ClassVar
 
+from gunicorn.arbiter import Arbiter
+from gunicorn.workers.base import Worker as BaseWorker
 from uvicorn_worker import UvicornWorker
 
 from .db import create_engine
@@ -54,7 +56,11 @@ class Worker(UvicornWorker):
     the options `serve` gives a single server (serving.py); the uvicorn-worker
     package replaces the deprecated uvicorn.workers module."""
 
-    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {"loop": "auto", **uvicorn_options(get_settings())}
+    # A class variable, which uvicorn-worker declares as an instance variable.
+    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
+        "loop": "auto",
+        **uvicorn_options(get_settings()),
+    }
 
 
 worker_class = f"{__name__}.Worker"
@@ -69,7 +75,7 @@ graceful_timeout = get_settings().shutdown_grace_seconds + 5
 keepalive = 5
 
 
-def when_ready(_server) -> None:
+def when_ready(_server: Arbiter) -> None:
     # In the master, after the app is preloaded, before the first fork.
     import_worker_modules()
     settle_heap()
@@ -84,7 +90,7 @@ def import_worker_modules() -> None:
     asyncio.run(create_engine(get_settings()).dispose())
 
 
-def pre_fork(_server, _worker) -> None:
+def pre_fork(_server: Arbiter, _worker: BaseWorker) -> None:
     gc.freeze()
 {%- if cookiecutter.with_prometheus == "yes" %}
 
@@ -110,7 +116,7 @@ def prometheus_multiprocess_dir() -> None:
 prometheus_multiprocess_dir()
 
 
-def child_exit(_server, worker) -> None:
+def child_exit(_server: Arbiter, worker: BaseWorker) -> None:
     # A worker's "live" gauges (its RSS) leave /metrics with it.
     from prometheus_client import multiprocess
 

@@ -20,6 +20,7 @@ default process collector cannot do that, so RSS is exported per worker
 import functools
 import os
 import time
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
@@ -32,7 +33,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from starlette.routing import get_route_path
+from starlette._utils import get_route_path  # starlette.routing only imports it
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .auth import require_operator
@@ -97,9 +98,9 @@ class MetricsMiddleware:
         self.api_prefix = api_prefix
 
     def route_template(self, scope: Scope) -> str:
-        route = scope.get("route")
+        route: Any = scope.get("route")
         # path_format: the template without convertors ({id}, not {id:int}).
-        template = getattr(route, "path_format", None)
+        template: str | None = getattr(route, "path_format", None)
         if template is None:
             return "unmatched"
         # Routes of included routers carry their path without the prefix they

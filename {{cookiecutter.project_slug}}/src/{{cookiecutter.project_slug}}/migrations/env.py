@@ -2,8 +2,11 @@
 
 import asyncio
 import logging.config
+from collections.abc import Collection, Mapping
+from typing import Any
 
 from alembic import context
+from alembic.runtime.migration import MigrationContext, MigrationInfo
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -32,8 +35,10 @@ def _run(connection: Connection) -> None:
         context.run_migrations()
 
 
-def _record(*, step, **_kwargs) -> None:
-    # The revisions applied, for the `migrate` command to report.
+def _record(
+    ctx: MigrationContext, step: MigrationInfo, heads: Collection[Any], run_args: Mapping[str, Any]
+) -> None:
+    # Alembic passes these by keyword. The revisions applied, for `migrate` to report.
     config.attributes.setdefault("applied", []).append(step.up_revision_id)
 
 

@@ -97,9 +97,10 @@ def test_two_resources_added_migrated_paged_and_exported(project: Project):
     assert "Traceback" not in again.stderr + keyword.stderr
     assert project.tree() == before
 
-    # What the command wrote is clean and consistent.
+    # What the command wrote is clean, type-checks and is consistent.
     project.run(str(project.bin / "ruff"), "check", ".")
     project.run(str(project.bin / "ruff"), "format", "--check", ".")
+    project.run(str(project.bin / "mypy"))
     assert not list(project.path.rglob("*.partial"))
     project.cli("migrate")
 

@@ -51,6 +51,15 @@ def test_ruff_check_and_format(project: Rendered):
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
+def test_type_check(project: Rendered):
+    """`mypy` as the README runs it, from the project's root: the package
+    strictly, the tests' bodies too (its cache stays in the project)."""
+    result = subprocess.run(
+        [str(project.bin / "mypy")], cwd=project.path, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_variant_files(project: Rendered):
     wanted = project.variant.answer("with_docker", "yes") == "yes"
     for name in DOCKER_FILES:

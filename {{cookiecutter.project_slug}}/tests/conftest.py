@@ -8,7 +8,7 @@ is reset: every table is dropped and migrated again).
 import contextlib
 import functools
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
@@ -19,6 +19,9 @@ from {{ cookiecutter.project_slug }}.migrations import downgrade, upgrade
 from {{ cookiecutter.project_slug }}.settings import Settings, load_settings
 
 from tests.helpers import OPS_TOKEN, bearer
+
+# The make_user fixture: (email, admin=False) -> Authorization headers.
+MakeUser = Callable[..., Awaitable[dict[str, str]]]
 
 
 @pytest.fixture
@@ -111,7 +114,7 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def api(settings) -> str:
+def api(settings: Settings) -> str:
     """The API prefix, so tests read like the URLs clients use."""
     return settings.api_prefix
 
@@ -124,15 +127,15 @@ def make_user(app):
 
 
 @pytest.fixture
-async def alice(make_user) -> dict[str, str]:
+async def alice(make_user: MakeUser) -> dict[str, str]:
     return await make_user("alice@example.org")
 
 
 @pytest.fixture
-async def bob(make_user) -> dict[str, str]:
+async def bob(make_user: MakeUser) -> dict[str, str]:
     return await make_user("bob@example.org")
 
 
 @pytest.fixture
-async def admin(make_user) -> dict[str, str]:
+async def admin(make_user: MakeUser) -> dict[str, str]:
     return await make_user("admin@example.org", admin=True)

@@ -8,6 +8,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import select
@@ -22,7 +23,9 @@ OPS_TOKEN = "ops-token-for-the-tests"
 OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
 
 
-def booking_body(title: str = "Quarterly review", hours_from_base: int = 0, **extra) -> dict:
+def booking_body(
+    title: str = "Quarterly review", hours_from_base: int = 0, **extra: Any
+) -> dict[str, Any]:
     start = BASE + timedelta(hours=hours_from_base)
     return {
         "title": title,
@@ -38,34 +41,37 @@ async def bearer(app, email: str, admin: bool = False) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def create_booking(client, api, headers, **kwargs) -> dict:
+async def create_booking(client, api, headers, **kwargs) -> dict[str, Any]:
     response = await client.post(f"{api}/bookings", json=booking_body(**kwargs), headers=headers)
     assert response.status_code == 201, response.text
-    return response.json()
+    created: dict[str, Any] = response.json()
+    return created
 
 
-async def load_every_booking(session: SessionDep) -> dict:
+async def load_every_booking(session: SessionDep) -> dict[str, Any]:
     """A route written the way the scaffolds never are: the whole table in memory."""
     bookings = (await session.scalars(select(Booking))).all()
     return {"count": len(bookings)}
 
 
-def assert_error(response, status: int, code: str) -> dict:
+def assert_error(response, status: int, code: str) -> dict[str, Any]:
     """The service's JSON error shape, with the expected status and code."""
     assert response.status_code == status, response.text
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert set(body) == {"error"}, body
     assert body["error"]["code"] == code, body
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     # The id the response and the logs carry (logs.py), for a report to quote.
     assert body["error"]["request_id"] == response.headers["x-request-id"], body
-    return body["error"]
+    error: dict[str, Any] = body["error"]
+    return error
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@ import hashlib
 
 import pytest
 from sqlalchemy import select
+from sqlmodel import col
 
 from {{ cookiecutter.project_slug }}.models import User
 from {{ cookiecutter.project_slug }}.users import UserExistsError, create_user
@@ -13,7 +14,7 @@ async def test_only_a_hash_of_the_token_is_stored(app):
     token = await create_user(app.state.engine, "carol@example.org")
     assert len(token) >= 43  # 32 random bytes, url-safe base64
     async with app.state.sessionmaker() as session:
-        user = await session.scalar(select(User).where(User.email == "carol@example.org"))
+        user = await session.scalar(select(User).where(col(User.email) == "carol@example.org"))
     assert user.token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert token not in user.token_hash
 

@@ -8,6 +8,7 @@ import sys
 import httpx
 import pytest
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from {{ cookiecutter.project_slug }}.models import Booking, User, Venue
 
@@ -16,7 +17,7 @@ from tests.helpers import free_port
 pytestmark = pytest.mark.anyio
 
 
-def run(database_url: str, *args: str) -> subprocess.CompletedProcess:
+def run(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "{{ cookiecutter.project_slug }}", *args],
         env={**os.environ, "DATABASE_URL": database_url},
@@ -26,7 +27,7 @@ def run(database_url: str, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def cli(database_url: str, *args: str) -> subprocess.CompletedProcess:
+def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     result = run(database_url, *args)
     assert result.returncode == 0, result.stderr
     return result
@@ -124,7 +125,9 @@ async def test_seed_tops_up_to_the_requested_counts(app, database_url):
         assert (await count(User), await count(Venue), await count(Booking)) == (20, 5, 3000)
         owners = await session.scalar(select(func.count(func.distinct(Booking.user_id))))
         assert owners == 20
-        lengths = (await session.execute(select(Booking.title, Booking.notes).limit(50))).all()
+        lengths = (
+            await session.execute(select(col(Booking.title), col(Booking.notes)).limit(50))
+        ).all()
     assert all(30 <= len(title) <= 40 and 150 <= len(notes) <= 200 for title, notes in lengths)
 
 

@@ -1,6 +1,8 @@
 import pytest
 from fastapi import APIRouter, Request
 from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import QueuePool
 
 from {{ cookiecutter.project_slug }} import db
 from {{ cookiecutter.project_slug }}.db import SessionDep
@@ -15,7 +17,7 @@ pytestmark = pytest.mark.anyio
 
 def test_postgresql_pool_follows_settings(monkeypatch):
     seen = {}
-    real = db.create_async_engine
+    real = create_async_engine
 
     def spy(url, **kwargs):
         seen.update(kwargs)
@@ -33,6 +35,7 @@ def test_postgresql_pool_follows_settings(monkeypatch):
     )
     engine = db.create_engine(settings)  # creating an engine does not connect
     pool = engine.sync_engine.pool
+    assert isinstance(pool, QueuePool)
     assert (pool.size(), pool._max_overflow, pool._timeout, pool._recycle) == (4, 2, 7, 600)
     assert pool._pre_ping is False  # reads retry on a dead connection instead
     assert pool._pool.use_lifo is True
@@ -64,6 +67,7 @@ async def test_reads_run_without_a_transaction_and_writes_with_one(app, client, 
     async def in_transaction(request: Request, session: SessionDep):
         await session.execute(text("SELECT 1"))
         connection = await session.connection()
+        assert connection.sync_connection is not None
         options = connection.sync_connection.get_execution_options()
         seen[request.method] = options.get("isolation_level")
         return {}

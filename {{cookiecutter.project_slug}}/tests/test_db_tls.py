@@ -53,6 +53,7 @@ def test_require_encrypts_without_checking_the_certificate():
 def test_verify_full_checks_the_chain_against_the_root_and_the_host_name(certificate):
     settings = _settings(db_ssl_mode="verify-full", db_ssl_root_cert=certificate)
     context = postgresql_connect_args(settings)["ssl"]
+    assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     [root] = context.get_ca_certs()
     assert root["subject"] == ((("commonName", "localhost"),),)
@@ -60,6 +61,7 @@ def test_verify_full_checks_the_chain_against_the_root_and_the_host_name(certifi
 
 def test_verify_full_without_a_root_uses_the_system_authorities():
     context = postgresql_connect_args(_settings(db_ssl_mode="verify-full"))["ssl"]
+    assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
 
 
@@ -97,7 +99,8 @@ async def _uses_tls(database_url: str, **tls) -> bool:
     try:
         async with engine.connect() as conn:
             query = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
-            return await conn.scalar(text(query))
+            uses_tls: bool = await conn.scalar(text(query))
+            return uses_tls
     finally:
         await engine.dispose()
 

@@ -8,6 +8,7 @@ is the template's own test: tests/test_faults.py at its root.)
 
 import asyncio
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import exc as sa_exc
@@ -50,7 +51,7 @@ class Holder:
     def __init__(self) -> None:
         self.entered, self.released = asyncio.Event(), asyncio.Event()
 
-    async def route(self, session: SessionDep) -> dict:
+    async def route(self, session: SessionDep) -> dict[str, Any]:
         await session.execute(text("SELECT 1"))
         self.entered.set()
         await self.released.wait()

@@ -1,13 +1,17 @@
 """The list queries are answered from indexes: their plans never scan the
 whole bookings table, on PostgreSQL (EXPLAIN) and SQLite (EXPLAIN QUERY PLAN)."""
 
+from typing import Any
+
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from {{ cookiecutter.project_slug }}.bookings import (
     BOOKING_SORTS,
+    BOOKINGS,
     BookingSort,
     summary_select,
 )
@@ -23,12 +27,12 @@ class Explain(Executable, ClauseElement):
 
     inherit_cache = False
 
-    def __init__(self, statement) -> None:
+    def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
 
 
 @compiles(Explain)
-def _explain(element, compiler, **kw) -> str:
+def _explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
     prefix = "EXPLAIN QUERY PLAN " if compiler.dialect.name == "sqlite" else "EXPLAIN "
     return prefix + compiler.process(element.statement, **kw)
 
@@ -56,9 +60,9 @@ async def seeded(app):
         user_id = await conn.scalar(select(func.min(Booking.user_id)))
         middle = (
             await conn.execute(
-                select(Booking.start_datetime, Booking.id)
-                .where(Booking.user_id == user_id)
-                .order_by(Booking.start_datetime.desc(), Booking.id.desc())
+                select(BOOKINGS.c.start_datetime, BOOKINGS.c.id)
+                .where(BOOKINGS.c.user_id == user_id)
+                .order_by(BOOKINGS.c.start_datetime.desc(), BOOKINGS.c.id.desc())
                 .offset(50)
                 .limit(1)
             )

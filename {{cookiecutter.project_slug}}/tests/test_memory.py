@@ -9,6 +9,7 @@ import contextlib
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -43,7 +44,7 @@ def _status(pid: int, field: str) -> int:
 
 
 class Server:
-    def __init__(self, process: subprocess.Popen, base: str) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], base: str) -> None:
         self.process, self.base = process, base
 
     async def peak_growth(self, request) -> tuple[int, object]:
@@ -65,7 +66,7 @@ def running_service(database_url: str, upload_dir: Path):
         yield Server(process, base)
 
 
-async def _export(client: httpx.AsyncClient, fmt: str, headers: dict) -> int:
+async def _export(client: httpx.AsyncClient, fmt: str, headers: dict[str, str]) -> int:
     """Stream an export, discarding it; return the bytes received."""
     received = 0
     url = f"/api/admin/bookings/export?format={fmt}"
@@ -100,7 +101,7 @@ async def test_export_peak_is_flat_in_row_count(app, database_url, tmp_path):
         assert large_growth <= small_growth + SMALL_CONSTANT, (fmt, small_growth, large_growth)
 
 
-async def _upload(client: httpx.AsyncClient, size: int, headers: dict) -> dict:
+async def _upload(client: httpx.AsyncClient, size: int, headers: dict[str, str]) -> dict[str, Any]:
     async def body():
         chunk = os.urandom(MB)
         for sent in range(0, size, MB):
@@ -108,7 +109,8 @@ async def _upload(client: httpx.AsyncClient, size: int, headers: dict) -> dict:
 
     response = await client.post("/api/uploads", content=body(), headers=headers)
     assert response.status_code == 201, response.text
-    return response.json()
+    upload: dict[str, Any] = response.json()
+    return upload
 
 
 async def test_upload_peak_is_flat_in_file_size(app, database_url, tmp_path):

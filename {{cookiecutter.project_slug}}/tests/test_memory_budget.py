@@ -93,9 +93,9 @@ async def test_max_memory_catches_a_route_that_loads_everything(app, client, api
 
 
 async def test_assert_no_leak_catches_a_route_that_keeps_what_it_allocated(app, api, admin):
-    kept: list[bytes] = []
+    kept: list[bytearray] = []
 
-    async def leaky() -> dict:
+    async def leaky() -> dict[str, int]:
         kept.append(bytearray(200))  # a small object per request, never released
         return {"kept": len(kept)}
 

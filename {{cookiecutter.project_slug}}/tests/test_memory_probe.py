@@ -43,7 +43,8 @@ def test_cgroup_v2_working_set_over_its_limit(tmp_path):
 
 def test_cgroup_v2_without_a_limit_falls_back_to_the_host(tmp_path):
     cgroup_v2(tmp_path, current=600 * MB, limit="max", inactive_file=0)
-    assert probe.read_cgroup_v2(tmp_path).limit is None
+    unlimited = probe.read_cgroup_v2(tmp_path)
+    assert unlimited is not None and unlimited.limit is None
     assert probe.system_reader(tmp_path, no_proc_cgroup(tmp_path))().source == "host"
 
 
@@ -60,7 +61,7 @@ def test_cgroup_v1_with_and_without_a_limit(tmp_path):
 def test_no_cgroup_at_all_reads_the_host(tmp_path):
     reading = probe.system_reader(tmp_path / "empty", no_proc_cgroup(tmp_path))()
     assert reading.source == "host"
-    assert 0 < reading.used < reading.limit
+    assert reading.limit is not None and 0 < reading.used < reading.limit
 
 
 def test_the_process_own_cgroup_is_found_below_the_root(tmp_path):

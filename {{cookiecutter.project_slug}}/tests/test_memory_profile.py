@@ -4,6 +4,7 @@ allocation sites of heavy requests, and a refusal in production."""
 import asyncio
 import logging
 import tracemalloc
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.anyio
 LOGGER = "{{ cookiecutter.project_slug }}.memory.profile"
 
 
-async def build_a_big_report() -> dict:
+async def build_a_big_report() -> dict[str, Any]:
     rows = [{"n": n, "label": f"row {n}"} for n in range(20_000)]
     return {"count": len(rows)}
 

@@ -8,6 +8,7 @@ so the in-process tests compare a scrape before and after.
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from tests.conftest import client_for
 from tests.helpers import OPS, OPS_TOKEN, serving
@@ -16,11 +17,11 @@ from tests.test_memory_guard import FakeMemory
 pytestmark = pytest.mark.anyio
 
 
-def samples(text: str) -> list:
+def samples(text: str) -> list[Sample]:
     return [sample for family in text_string_to_metric_families(text) for sample in family.samples]
 
 
-def value(text: str, name: str, **labels) -> float:
+def value(text: str, name: str, **labels: str) -> float:
     return sum(
         sample.value
         for sample in samples(text)

@@ -1,7 +1,7 @@
 import asyncio
 
 from alembic import command
-from sqlalchemy import inspect
+from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from {{ cookiecutter.project_slug }}.migrations import alembic_config, downgrade, upgrade
@@ -15,15 +15,15 @@ INDEXES = {
 }
 
 
-def _inspect(connection) -> tuple[set[str], set[tuple[str, str]]]:
+def _inspect(connection: Connection) -> tuple[set[str], set[tuple[str, str | None]]]:
     inspector = inspect(connection)
     tables = set(inspector.get_table_names()) - {"alembic_version"}
     indexes = {(table, ix["name"]) for table in tables for ix in inspector.get_indexes(table)}
     return tables, indexes
 
 
-def schema(url: str) -> tuple[set[str], set[tuple[str, str]]]:
-    async def read():
+def schema(url: str) -> tuple[set[str], set[tuple[str, str | None]]]:
+    async def read() -> tuple[set[str], set[tuple[str, str | None]]]:
         engine = create_async_engine(url)
         try:
             async with engine.connect() as conn:

@@ -3,6 +3,7 @@ the limits the server enforces, every answer with its media type, and 405s
 that list every method of a path."""
 
 import re
+from typing import Any
 
 import pytest
 
@@ -12,11 +13,12 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def document(client, api) -> dict:
-    return (await client.get(f"{api}/openapi.json")).json()
+async def document(client, api) -> dict[str, Any]:
+    schema: dict[str, Any] = (await client.get(f"{api}/openapi.json")).json()
+    return schema
 
 
-def _operations(document: dict):
+def _operations(document: dict[str, Any]):
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             yield path, method.upper(), operation

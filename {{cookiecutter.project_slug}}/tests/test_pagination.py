@@ -1,6 +1,7 @@
 """Keyset pages, signed cursors and the sort allow-list, on every list endpoint."""
 
 import base64
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,9 @@ async def _seed_bookings(client, api, headers, count: int, same_start: bool = Fa
         assert (await client.post(f"{api}/bookings", json=body, headers=headers)).status_code == 201
 
 
-async def _walk(client, url: str, headers: dict, **params) -> tuple[list[dict], list[dict]]:
+async def _walk(
+    client, url: str, headers: dict[str, str], **params
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Follow next_cursor from the first page to the end; return items and pages."""
     pages = [(await client.get(url, params=params, headers=headers)).json()]
     while cursor := pages[-1]["pagination"]["next_cursor"]:

@@ -82,7 +82,7 @@ class RedisServer:
     def __init__(self, binary: str) -> None:
         self.binary, self.port = binary, free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         self.process = subprocess.Popen(
@@ -111,6 +111,7 @@ class RedisServer:
                 time.sleep(0.05)
 
     def stop(self) -> None:
+        assert self.process is not None, "not started"
         self.process.terminate()
         self.process.wait(timeout=30)
 
@@ -125,7 +126,7 @@ def redis_server():
     server = RedisServer(binary)
     server.start()
     yield server
-    if server.process.poll() is None:
+    if server.process is not None and server.process.poll() is None:
         server.stop()
 
 

@@ -4,10 +4,12 @@ TEST_DATABASE_URL, on PostgreSQL."""
 
 import os
 import time
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, event
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from {{ cookiecutter.project_slug }}.models import Booking
 from {{ cookiecutter.project_slug }}.partial_files import ORPHAN_SECONDS, partial_path
@@ -22,8 +24,9 @@ NUL = "a\x00b"
 OVERFLOWING = ["0001-01-01T00:00:00+05:00", "9999-12-31T23:30:00-05:00"]
 
 
-def _field_of(error: dict) -> str:
-    return error["details"][0]["loc"][-1]
+def _field_of(error: dict[str, Any]) -> str:
+    field: str = error["details"][0]["loc"][-1]
+    return field
 
 
 async def test_text_the_database_cannot_store_is_a_422_naming_the_field(client, api, alice, admin):
@@ -75,7 +78,7 @@ def deleted_before_flush(app):
     def delete_first(session, _flush_context, _instances):
         for row in [*session.dirty, *session.deleted]:
             if isinstance(row, Booking):
-                session.connection().execute(delete(Booking).where(Booking.id == row.id))
+                session.connection().execute(delete(Booking).where(col(Booking.id) == row.id))
 
     event.listen(Session, "before_flush", delete_first)
     yield
@@ -184,7 +187,7 @@ async def test_a_cursor_ignores_query_parameters_the_route_does_not_read(client,
     assert_error(response, 400, "invalid_cursor")
 
 
-async def _broken() -> dict:
+async def _broken() -> dict[str, str]:
     raise RuntimeError("a bug")
 
 

@@ -8,6 +8,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import event, insert, text
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from {{ cookiecutter.project_slug }}.bookings import new_reference
-from {{ cookiecutter.project_slug }}.models import Booking
+from {{ cookiecutter.project_slug }}.models import Booking, table_of
 from {{ cookiecutter.project_slug }}.users import revoke_token
 
 from tests.conftest import client_for
@@ -69,14 +70,14 @@ async def separate_connection(app):
         await engine.dispose()
 
 
-async def insert_behind_the_back(app, like: dict) -> None:
+async def insert_behind_the_back(app, like: dict[str, Any]) -> None:
     """One more booking of the owner of `like` (a booking as the API returned
     it), written around the service."""
     start, end = (datetime.fromisoformat(like[name]) for name in ("start_datetime", "end_datetime"))
     now = datetime.now(UTC)
     async with separate_connection(app) as conn:
         await conn.execute(
-            insert(Booking.__table__).values(
+            insert(table_of(Booking)).values(
                 booking_reference=new_reference(),
                 user_id=like["user_id"],
                 title="written around the service",

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from typing import Any
 
 import pytest
 
@@ -54,7 +55,7 @@ PROBE = textwrap.dedent(
 )
 
 
-def probe(tmp_path, *args: str, **env: str) -> dict:
+def probe(tmp_path, *args: str, **env: str) -> dict[str, Any]:
     result = subprocess.run(
         [sys.executable, "-c", PROBE, *args],
         env={
@@ -68,7 +69,8 @@ def probe(tmp_path, *args: str, **env: str) -> dict:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.splitlines()[-1])
+    report: dict[str, Any] = json.loads(result.stdout.splitlines()[-1])
+    return report
 
 
 ALL_PREFIXES = sorted(entry.prefix for entry in routing.RESOURCE_ROUTERS)

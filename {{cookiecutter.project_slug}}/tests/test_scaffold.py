@@ -42,7 +42,7 @@ def _head(root: Path) -> str:
 
 
 @pytest.fixture
-def copy(tmp_path) -> Path:
+def copy(tmp_path: Path) -> Path:
     """The project's pyproject, sources and tests, copied."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copy(PROJECT / "pyproject.toml", tmp_path)

@@ -7,6 +7,7 @@ app under uvicorn on a loopback port and stream from it.
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -37,7 +38,7 @@ async def serving(app):
         await task
 
 
-async def _wait_for(condition, seconds: float = 10.0) -> bool:
+async def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
     for _ in range(int(seconds / 0.02)):
         if condition():
             return True

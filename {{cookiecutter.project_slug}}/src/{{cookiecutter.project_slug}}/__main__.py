@@ -10,8 +10,15 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from .settings import Settings, SettingsError, get_settings
+
+if TYPE_CHECKING:  # imported by the commands that use it, not at start-up
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+T = TypeVar("T")
 
 PROG = "{{ cookiecutter.__cli_name }}"
 
@@ -61,7 +68,7 @@ def _exec_gunicorn(settings: Settings, args: argparse.Namespace, workers: int) -
     os.execv(sys.executable, argv)
 
 
-async def _with_engine(settings: Settings, work):
+async def _with_engine(settings: Settings, work: "Callable[[AsyncEngine], Awaitable[T]]") -> T:
     from .db import create_engine
 
     engine = create_engine(settings)
@@ -83,7 +90,7 @@ def _seed(settings: Settings, args: argparse.Namespace) -> None:
 def _create_user(settings: Settings, args: argparse.Namespace) -> None:
     from .users import UserExistsError, create_user, revoke_token
 
-    async def work(engine):
+    async def work(engine: "AsyncEngine") -> tuple[str, bool]:
         try:
             return await create_user(engine, args.email, is_admin=args.admin), True
         except UserExistsError:

@@ -69,11 +69,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     docs = settings.docs_enabled
+    openapi_url = f"{settings.api_prefix}/openapi.json"
     app = FastAPI(
         # The project name, JSON-escaped (with " as \u0022): a valid literal whatever it holds.
         title={{ cookiecutter.project_name | tojson | replace('\\"', '\\u0022') }},
         lifespan=lifespan,
-        openapi_url=f"{settings.api_prefix}/openapi.json" if docs else None,
+        openapi_url=openapi_url if docs else None,
         docs_url=None,  # served by pages.py, with a Content-Security-Policy
         redoc_url=None,
         # What any route may answer, whatever it does (resource routes add theirs).
@@ -84,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     if docs:
-        install_docs(app, f"{settings.api_prefix}/docs", app.openapi_url)
+        install_docs(app, f"{settings.api_prefix}/docs", openapi_url)
     install_error_handlers(app)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
     if settings.cors_origins:  # none by default: browsers on other origins get no access
@@ -136,14 +137,14 @@ def _memory_guard(app: FastAPI, settings: Settings) -> MemoryGuard:
     Their background tasks start in the lifespan, in each worker."""
     probe = MemoryProbe(settings.memory_sample_interval_ms, settings.memory_limit_mb)
     app.state.memory_probe = probe
-    app.state.memory_guard = MemoryGuard(
+    app.state.memory_guard = guard = MemoryGuard(
         probe,
         settings.memory_threshold_percent,
         settings.memory_critical_percent,
         settings.memory_shed_grace_seconds,
     )
     app.state.gc = PeriodicCollector(settings.gc_interval_seconds)
-    return app.state.memory_guard
+    return guard
 
 
 def create_preloaded_app() -> FastAPI:

@@ -19,11 +19,12 @@ from typing import Annotated
 
 from cachetools import TTLCache
 from fastapi import Depends, Request
-from fastapi.security import HTTPBearer
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security.base import SecurityBase
 from sqlalchemy import select
 
 from .errors import ServiceError
-from .models import User
+from .models import User, table_of
 from .reads import Reader
 
 TOKEN_BYTES = 32
@@ -43,10 +44,15 @@ class Principal:
 class TokenCache:
     def __init__(self, ttl_seconds: float, max_entries: int) -> None:
         self.enabled = ttl_seconds > 0
-        self._known: TTLCache = TTLCache(maxsize=max_entries, ttl=ttl_seconds or 1)
+        # Digest -> user; in _unknown, digest -> None.
+        self._known: TTLCache[str, Principal | None] = TTLCache(
+            maxsize=max_entries, ttl=ttl_seconds or 1
+        )
         # Its own, smaller cache: a flood of bad tokens cannot evict good ones.
         negative_ttl = min(ttl_seconds, NEGATIVE_SECONDS) or 1
-        self._unknown: TTLCache = TTLCache(maxsize=max(1, max_entries // 4), ttl=negative_ttl)
+        self._unknown: TTLCache[str, Principal | None] = TTLCache(
+            maxsize=max(1, max_entries // 4), ttl=negative_ttl
+        )
 
     def get(self, digest: str) -> Principal | bool | None:
         """The cached user, None for a cached unknown token, False for a miss."""
@@ -77,7 +83,7 @@ def _unauthorized() -> ServiceError:
     )
 
 
-_USERS = User.__table__
+_USERS = table_of(User)
 _BY_HASH = select(_USERS.c.id, _USERS.c.is_admin, _USERS.c.token_hash)
 
 
@@ -108,7 +114,8 @@ async def principal_of(request: Request) -> Principal | None:
     cached or not, and that walk measured more than the limiter itself.
     """
     if _PRINCIPAL in request.scope:
-        return request.scope[_PRINCIPAL]
+        resolved: Principal | None = request.scope[_PRINCIPAL]
+        return resolved
     token = _bearer_token(request)
     principal = None
     if token:
@@ -122,16 +129,16 @@ async def principal_of(request: Request) -> Principal | None:
     return principal
 
 
-class _BearerScheme(HTTPBearer):
-    """The bearer scheme as the OpenAPI document shows it; subclasses answer
-    the dependency themselves (the header is read by _bearer_token)."""
+class _BearerScheme(SecurityBase):
+    """The bearer scheme as the OpenAPI document shows it (what HTTPBearer
+    declares); subclasses answer the dependency themselves (the header is read
+    by _bearer_token)."""
 
     def __init__(self) -> None:
-        super().__init__(
-            auto_error=False,
-            scheme_name="BearerToken",
-            description="A token from the create-user command",
+        self.model = HTTPBearerModel(
+            bearerFormat=None, description="A token from the create-user command"
         )
+        self.scheme_name = "BearerToken"
 
 
 class _SignedIn(_BearerScheme):

@@ -15,8 +15,8 @@ application and every route in layers of their own on every request, and
 answers one case in plain text, which took one more layer to rewrite.
 """
 
+from starlette._utils import get_route_path  # starlette.routing only imports it
 from starlette.exceptions import HTTPException
-from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import error_response

@@ -4,11 +4,13 @@ import base64
 import secrets
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any
 
-from sqlalchemy import Select, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .auth import Principal
+from .counts import AnySelect
 from .crud import columns_of, not_found, readable_by
 from .errors import ServiceError
 from .models import (
@@ -20,11 +22,12 @@ from .models import (
     BookingStatus,
     BookingSummary,
     Venue,
+    table_of,
 )
 from .pagination import SortKey
 from .reads import Reader
 
-BOOKINGS = Booking.__table__
+BOOKINGS = table_of(Booking)
 # List queries select only these columns, never whole rows (notes can be long).
 SUMMARY_COLUMNS = columns_of(Booking, BookingSummary)
 # Exports carry every column of the booking itself (items are not included).
@@ -63,11 +66,11 @@ def new_reference() -> str:
     return "BK-" + base64.b32encode(secrets.token_bytes(10)).decode()
 
 
-def summary_select(status: BookingStatus | None = None, **equal: object) -> Select:
+def summary_select(status: BookingStatus | None = None, **equal: object) -> AnySelect:
     return filtered(select(*SUMMARY_COLUMNS), status, **equal)
 
 
-def filtered(stmt: Select, status: BookingStatus | None = None, **equal: object) -> Select:
+def filtered(stmt: AnySelect, status: BookingStatus | None = None, **equal: object) -> AnySelect:
     """Apply the status filter and equality filters on columns (None: no filter)."""
     if status is not None:
         stmt = stmt.where(BOOKINGS.c.status == status)
@@ -87,7 +90,7 @@ def utc_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
 # each item's row (at most 100 items), which costs less than a second round trip.
 _READ_FIELDS = [name for name in BookingRead.model_fields if name != "items"]
 _ITEM_FIELDS = list(BookingItemRead.model_fields)
-_ITEMS = BookingItem.__table__
+_ITEMS = table_of(BookingItem)
 _READ_SELECT = (
     select(
         *(BOOKINGS.c[name] for name in _READ_FIELDS),
@@ -98,7 +101,7 @@ _READ_SELECT = (
 )
 
 
-async def read_booking_or_404(reader: Reader, booking_id: int, owner: Principal) -> dict:
+async def read_booking_or_404(reader: Reader, booking_id: int, owner: Principal) -> dict[str, Any]:
     """A booking with its items, as BookingRead's fields, else 404 (also for
     another user's booking, unless `owner` is an administrator)."""
     stmt = _READ_SELECT.where(BOOKINGS.c.id == booking_id)
@@ -116,7 +119,7 @@ async def read_booking_or_404(reader: Reader, booking_id: int, owner: Principal)
 
 async def add_items(
     session: AsyncSession, booking_id: int, items: list[BookingItemCreate]
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Insert a booking's items in one statement on both databases (the ORM's
     unit of work sends one INSERT per row on SQLite, to learn each new id);
     returned as BookingItemRead's fields, as stored, in id order."""
@@ -130,7 +133,7 @@ async def add_items(
 
 
 async def items_of(session: AsyncSession, booking_id: int) -> list[BookingItem]:
-    stmt = select(BookingItem).where(BookingItem.booking_id == booking_id).order_by(BookingItem.id)
+    stmt = select(BookingItem).where(_ITEMS.c.booking_id == booking_id).order_by(_ITEMS.c.id)
     return list(await session.scalars(stmt))
 
 

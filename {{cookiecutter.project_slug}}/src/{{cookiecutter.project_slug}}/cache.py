@@ -14,7 +14,7 @@ from cachetools import TTLCache
 
 class ReadCache:
     def __init__(self, ttl_seconds: float, max_entries: int) -> None:
-        self._entries: TTLCache = TTLCache(maxsize=max_entries, ttl=ttl_seconds)
+        self._entries: TTLCache[Hashable, Any] = TTLCache(maxsize=max_entries, ttl=ttl_seconds)
         self.hits = 0
         self.misses = 0
 

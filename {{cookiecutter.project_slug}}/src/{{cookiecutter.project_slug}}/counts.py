@@ -13,13 +13,20 @@ under load costs one query, not one per request in flight.
 import asyncio
 import collections
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 from cachetools import TTLCache
 from sqlalchemy import Select, event
 from sqlalchemy.engine import Connection
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.sql.util import find_tables
+
+# A SELECT of any columns (SQLAlchemy types a statement by the columns it selects).
+AnySelect: TypeAlias = Select[*tuple[Any, ...]]
+# How often each table of a statement had been written: ((table, count), ...).
+Writes: TypeAlias = tuple[tuple[str, int], ...]
 
 _WRITTEN = "counts.written"  # Connection.info key: tables written in this transaction
 
@@ -27,12 +34,14 @@ _WRITTEN = "counts.written"  # Connection.info key: tables written in this trans
 class CountCache:
     def __init__(self, ttl_seconds: float, max_entries: int) -> None:
         self.enabled = ttl_seconds > 0
-        self._entries: TTLCache = TTLCache(maxsize=max_entries, ttl=ttl_seconds or 1)
+        self._entries: TTLCache[Any, tuple[int, Writes]] = TTLCache(
+            maxsize=max_entries, ttl=ttl_seconds or 1
+        )
         self._writes: collections.Counter[str] = collections.Counter()
-        self._counting: dict[tuple, asyncio.Future[int]] = {}
+        self._counting: dict[tuple[Any, Writes], asyncio.Future[int]] = {}
 
     @staticmethod
-    def key(stmt: Select) -> Any:
+    def key(stmt: AnySelect) -> Any:
         """The statement's SQLAlchemy cache key (what its own statement cache
         uses): its structure and its parameter values (filters, owner). None
         for a statement SQLAlchemy cannot cache (a type without cache_ok)."""
@@ -47,19 +56,19 @@ class CountCache:
             return None
         return entry[0]
 
-    def writes(self, stmt: Select) -> tuple:
+    def writes(self, stmt: AnySelect) -> Writes:
         """How often `stmt`'s tables had been written, taken before counting:
         a write that lands while the COUNT runs makes its result stale."""
         return tuple((name, self._writes[name]) for name in sorted(_table_names(stmt)))
 
-    def _writes_to(self, seen: tuple) -> tuple:
+    def _writes_to(self, seen: Writes) -> Writes:
         return tuple((name, self._writes[name]) for name, _ in seen)
 
-    def put(self, key: Any, writes: tuple, total: int) -> None:
+    def put(self, key: Any, writes: Writes, total: int) -> None:
         if self.enabled:
             self._entries[key] = (total, writes)
 
-    async def shared(self, key: Any, writes: tuple, count: Callable[[], Awaitable[int]]) -> int:
+    async def shared(self, key: Any, writes: Writes, count: Callable[[], Awaitable[int]]) -> int:
         """`count()` once for every caller waiting on the same key, then cached.
 
         It runs as a task of its own (shielded), so a caller that goes away
@@ -71,7 +80,7 @@ class CountCache:
             pending.add_done_callback(lambda done: self._settle(key, writes, done))
         return await asyncio.shield(pending)
 
-    def _settle(self, key: Any, writes: tuple, done: asyncio.Future[int]) -> None:
+    def _settle(self, key: Any, writes: Writes, done: asyncio.Future[int]) -> None:
         del self._counting[(key, writes)]
         if not done.cancelled() and done.exception() is None:
             self.put(key, writes, done.result())
@@ -80,16 +89,24 @@ class CountCache:
         self._writes[table] += 1
 
 
-def _table_names(stmt: Select) -> set[str]:
+def _table_names(stmt: AnySelect) -> set[str]:
     return {table.name for table in find_tables(stmt)}
 
 
 def track_writes(engine: AsyncEngine, counts: CountCache) -> None:
     """Tell `counts` about every table written through `engine`."""
 
-    def after_execute(conn: Connection, _cursor, _statement, _params, context, _many) -> None:
+    def after_execute(
+        conn: Connection,
+        _cursor: object,
+        _statement: str,
+        _params: object,
+        context: DefaultExecutionContext,
+        _many: bool,
+    ) -> None:
         if context.isinsert or context.isupdate or context.isdelete:
-            table = getattr(context.compiled.statement, "table", None)
+            compiled = cast(Compiled, context.compiled)  # never None for these three
+            table = getattr(compiled.statement, "table", None)
             if name := getattr(table, "name", None):
                 counts.written(name)
                 conn.info.setdefault(_WRITTEN, set()).add(name)

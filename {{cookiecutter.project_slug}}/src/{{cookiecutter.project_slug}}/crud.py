@@ -10,14 +10,16 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Path
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import Column, ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from .auth import Principal
+from .counts import AnySelect
 from .errors import ServiceError
-from .models import MAX_ID, utcnow
+from .models import table_of, utcnow
 from .reads import Reader
+from .schema_types import MAX_ID
 
 Row = TypeVar("Row", bound=SQLModel)
 Schema = TypeVar("Schema", bound=BaseModel)
@@ -27,29 +29,31 @@ Schema = TypeVar("Schema", bound=BaseModel)
 ResourceId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
-def table_column(column: Any) -> ColumnElement:
+def table_column(column: Any) -> Column[Any]:
     """The table's own Column behind a model attribute (`Booking.id`).
 
     Reads are built from these: a statement of model attributes goes through
     the ORM's compile step and its result re-maps every column per request,
     which measured 15% of a list page's statement."""
     prop = getattr(column, "property", None)
-    return prop.columns[0] if prop is not None else column
+    found: Column[Any] = prop.columns[0] if prop is not None else column
+    return found
 
 
-def columns_of(table: type[SQLModel], schema: type[BaseModel]) -> list[ColumnElement]:
+def columns_of(table: type[SQLModel], schema: type[BaseModel]) -> list[ColumnElement[Any]]:
     """The table's columns that `schema` shows: lists select these, never whole
     rows, so a page holds no column the response drops."""
-    return [table.__table__.c[name] for name in schema.model_fields]
+    return [table_of(table).c[name] for name in schema.model_fields]
 
 
-def owned_by(stmt: Select, table: type[SQLModel], user: Principal) -> Select:
+def owned_by(stmt: AnySelect, table: type[SQLModel], user: Principal) -> AnySelect:
     """Only the user's own rows (`table.user_id`), administrators included:
     lists of one's own rows are lists of one's own rows for everybody."""
-    return stmt.where(table.__table__.c.user_id == user.id)
+    # table_of(table), inlined: this runs on every request.
+    return stmt.where(table.__table__.c.user_id == user.id)  # type: ignore[attr-defined]
 
 
-def readable_by(stmt: Select, table: type[SQLModel], owner: Principal | None) -> Select:
+def readable_by(stmt: AnySelect, table: type[SQLModel], owner: Principal | None) -> AnySelect:
     """`stmt` limited to the rows `owner` may read by id: their own, or any for
     an administrator (None: a table without owners)."""
     if owner is None or owner.is_admin:
@@ -70,7 +74,8 @@ async def get_or_404(
     do not tell anyone what exists), unless `owner` is an administrator.
     """
     row = await session.get(table, row_id)
-    if row is None or (owner is not None and row.user_id != owner.id and not owner.is_admin):
+    owned: Any = row  # with an owner, a table with a user_id column
+    if row is None or (owner is not None and owned.user_id != owner.id and not owner.is_admin):
         raise not_found(table, row_id)
     return row
 
@@ -78,13 +83,14 @@ async def get_or_404(
 async def read_or_404(
     reader: Reader,
     table: type[SQLModel],
-    columns: list[ColumnElement],
+    columns: list[ColumnElement[Any]],
     row_id: Any,
     owner: Principal | None = None,
 ) -> dict[str, Any]:
     """`columns` of the row with this `id`, in one statement, else 404 (the
     same ownership rule as get_or_404, checked in the query itself)."""
-    stmt = select(*columns).where(table.__table__.c.id == row_id)
+    # table_of(table), inlined: this runs on every request.
+    stmt = select(*columns).where(table.__table__.c.id == row_id)  # type: ignore[attr-defined]
     row = await reader.first(readable_by(stmt, table, owner))
     if row is None:
         raise not_found(table, row_id)
@@ -96,7 +102,8 @@ def apply_changes(row: SQLModel, changes: dict[str, Any]) -> None:
     for name, value in changes.items():
         setattr(row, name, value)
     if "updated_at" in type(row).model_fields:
-        row.updated_at = utcnow()
+        stamped: Any = row  # a table with an updated_at column
+        stamped.updated_at = utcnow()
 
 
 def read_as(schema: type[Schema], row: SQLModel, **extra: Any) -> Schema:

@@ -7,14 +7,16 @@ clients get both a readable message and the exact field locations.
 """
 
 import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict
+from starlette._utils import get_route_path  # starlette.routing only imports it
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .request_ids import REQUEST_ID
@@ -42,7 +44,7 @@ class ErrorDetail(BaseModel):
 
     code: str
     message: str
-    details: list[dict] | None = None  # validation errors: every problem, located
+    details: list[dict[str, Any]] | None = None  # validation errors: every problem, located
     request_id: str | None = None  # as in X-Request-ID and the logs (logs.py)
 
 
@@ -54,14 +56,14 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
-def documented_errors(*codes: int) -> dict[int | str, dict]:
+def documented_errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` for routes: these status codes answer with ErrorResponse
     (and Retry-After, for those that send it)."""
     return {code: _documented(code) for code in codes}
 
 
-def _documented(code: int) -> dict:
-    response: dict = {"model": ErrorResponse, "description": _DESCRIPTIONS[code]}
+def _documented(code: int) -> dict[str, Any]:
+    response: dict[str, Any] = {"model": ErrorResponse, "description": _DESCRIPTIONS[code]}
     if code in (429, 503):
         response["headers"] = {"Retry-After": _RETRY_AFTER}
     return response
@@ -89,7 +91,9 @@ _DESCRIPTIONS = {
 }
 
 
-def error_body(status_code: int, message: str, code: str | None = None, **extra) -> dict:
+def error_body(
+    status_code: int, message: str, code: str | None = None, **extra: Any
+) -> dict[str, Any]:
     error = {"code": code or _CODES.get(status_code, "error"), "message": message, **extra}
     if request_id := REQUEST_ID.get():
         error["request_id"] = request_id
@@ -100,8 +104,8 @@ def error_response(
     status_code: int,
     message: str,
     code: str | None = None,
-    headers: dict[str, str] | None = None,
-    **extra,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     return JSONResponse(error_body(status_code, message, code, **extra), status_code, headers)
 
@@ -109,7 +113,13 @@ def error_response(
 class ServiceError(Exception):
     """Raise from a route to answer with the JSON error shape."""
 
-    def __init__(self, status_code: int, message: str, code: str | None = None, headers=None):
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code, self.message, self.code, self.headers = (
             status_code,
@@ -158,9 +168,14 @@ async def _validation_error(_request: Request, exc: RequestValidationError) -> J
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ServiceError, _service_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    # Typed as FastAPI types handlers: Starlette's type wants each to take any Exception.
+    handlers: dict[type[Exception], Callable[[Request, Any], Awaitable[Response]]] = {
+        ServiceError: _service_error,
+        StarletteHTTPException: _http_error,
+        RequestValidationError: _validation_error,
+    }
+    for exc_class, handler in handlers.items():
+        app.add_exception_handler(exc_class, handler)
 
 
 class StartTracking:

@@ -14,19 +14,19 @@ Each worker runs at most MAX_CONCURRENT_EXPORTS at once; one more gets 429.
 import csv
 import io
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from fastapi import Request
-from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from .counts import AnySelect
 from .db import database_unavailable
 from .errors import ServiceError
 
@@ -52,7 +52,7 @@ MEDIA_TYPES = {
 # Text first: code generators take the first, and a client generated from
 # this document then gets any format's body as text rather than trying to
 # parse NDJSON as one JSON document. To stream, see the README.
-EXPORT_RESPONSES: dict[int | str, dict] = {
+EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Every matching row, streamed: one object per line (ndjson), "
         'a header line and one line per row (csv), or `{"items": [...]}` (json)',
@@ -92,12 +92,14 @@ class ClosingStreamingResponse(StreamingResponse):
     with no free connection is still a JSON 503, not a 200 whose body breaks.
     """
 
-    def __init__(self, content, *, on_close: Callable[[], None], **kwargs) -> None:
+    def __init__(
+        self, content: AsyncGenerator[bytes], *, on_close: Callable[[], None], **kwargs: Any
+    ) -> None:
         super().__init__(content, **kwargs)
         self._on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        rows = self.body_iterator
+        rows = cast(AsyncGenerator[bytes], self.body_iterator)  # the `content` given
         try:
             try:
                 first = await anext(rows)
@@ -144,12 +146,12 @@ def _other(value: Any) -> Any:
     raise TypeError(f"cannot export a {type(value).__name__}")
 
 
-def _ndjson(keys: Sequence[str], rows: Iterable[tuple], _first: bool) -> bytes:
+def _ndjson(keys: Sequence[str], rows: Iterable[Sequence[Any]], _first: bool) -> bytes:
     option = orjson.OPT_UTC_Z | orjson.OPT_APPEND_NEWLINE
     return b"".join(orjson.dumps(dict(zip(keys, row, strict=True)), _other, option) for row in rows)
 
 
-def _json(keys: Sequence[str], rows: Iterable[tuple], first: bool) -> bytes:
+def _json(keys: Sequence[str], rows: Iterable[Sequence[Any]], first: bool) -> bytes:
     # One dumps call per batch, then drop the list's brackets.
     body = orjson.dumps(
         [dict(zip(keys, row, strict=True)) for row in rows], _other, orjson.OPT_UTC_Z
@@ -157,7 +159,7 @@ def _json(keys: Sequence[str], rows: Iterable[tuple], first: bool) -> bytes:
     return body[1:-1] if first else b"," + body[1:-1]
 
 
-def _csv(_keys: Sequence[str], rows: Iterable[tuple], _first: bool) -> bytes:
+def _csv(_keys: Sequence[str], rows: Iterable[Sequence[Any]], _first: bool) -> bytes:
     buffer = io.StringIO()
     csv.writer(buffer).writerows([_csv_value(value) for value in row] for row in rows)
     return buffer.getvalue().encode()
@@ -173,10 +175,11 @@ def _csv_header(columns: list[str]) -> bytes:
 
 
 async def _stream_rows(
-    engine: AsyncEngine, stmt: Select, fmt: ExportFormat
-) -> AsyncIterator[bytes]:
+    engine: AsyncEngine, stmt: AnySelect, fmt: ExportFormat
+) -> AsyncGenerator[bytes]:
     encode = {ExportFormat.json: _json, ExportFormat.ndjson: _ndjson, ExportFormat.csv: _csv}[fmt]
-    keys = [column.key for column in stmt.selected_columns]
+    # Plain columns (see export_response): each has a key.
+    keys = cast(list[str], [column.key for column in stmt.selected_columns])
     sent = 0
     finished = False
     try:
@@ -203,7 +206,7 @@ async def _stream_rows(
 
 
 def export_response(
-    request: Request, stmt: Select, fmt: ExportFormat, name: str
+    request: Request, stmt: AnySelect, fmt: ExportFormat, name: str
 ) -> StreamingResponse:
     """Stream `stmt` (an ordered select of plain columns) as a file download."""
     slots: ExportSlots = request.app.state.export_slots

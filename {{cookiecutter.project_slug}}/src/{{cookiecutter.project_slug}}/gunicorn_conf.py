@@ -30,6 +30,8 @@ import gc
 import importlib
 from typing import Any, ClassVar
 
+from gunicorn.arbiter import Arbiter
+from gunicorn.workers.base import Worker as BaseWorker
 from uvicorn_worker import UvicornWorker
 
 from .db import create_engine
@@ -55,7 +57,11 @@ class Worker(UvicornWorker):
     the options `serve` gives a single server (serving.py); the uvicorn-worker
     package replaces the deprecated uvicorn.workers module."""
 
-    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {"loop": "auto", **uvicorn_options(get_settings())}
+    # A class variable, which uvicorn-worker declares as an instance variable.
+    CONFIG_KWARGS: ClassVar[dict[str, Any]] = {  # type: ignore[misc]
+        "loop": "auto",
+        **uvicorn_options(get_settings()),
+    }
 
 
 worker_class = f"{__name__}.Worker"
@@ -73,7 +79,7 @@ logconfig_dict = log_config(get_settings())
 accesslog = None
 
 
-def when_ready(_server) -> None:
+def when_ready(_server: Arbiter) -> None:
     # In the master, after the app is preloaded, before the first fork.
     import_worker_modules()
     settle_heap()
@@ -88,7 +94,7 @@ def import_worker_modules() -> None:
     asyncio.run(create_engine(get_settings()).dispose())
 
 
-def pre_fork(_server, _worker) -> None:
+def pre_fork(_server: Arbiter, _worker: BaseWorker) -> None:
     gc.freeze()
 {%- if cookiecutter.with_prometheus == "yes" %}
 
@@ -114,7 +120,7 @@ def prometheus_multiprocess_dir() -> None:
 prometheus_multiprocess_dir()
 
 
-def child_exit(_server, worker) -> None:
+def child_exit(_server: Arbiter, worker: BaseWorker) -> None:
     # A worker's "live" gauges (its RSS) leave /metrics with it.
     from prometheus_client import multiprocess
 

@@ -4,20 +4,23 @@ Tables (table=True) map rows; the other classes are request and response
 schemas, so a client can never set a column the API does not expose.
 """
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar, Self
 
 from pydantic import model_validator
 from sqlalchemy import (
     BigInteger,
     DateTime,
+    Dialect,
     ForeignKey,
     Index,
     Integer,
     Numeric,
     String,
+    Table,
     Text,
     TypeDecorator,
 )
@@ -30,7 +33,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class UTCDateTime(TypeDecorator):
+def table_of(model: type[SQLModel]) -> Table:
+    """The Table behind a table model, for SQLAlchemy Core statements."""
+    table: Table = model.__table__  # type: ignore[attr-defined]  # set by SQLModel, undeclared
+    return table
+
+
+class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware datetimes on every backend.
 
     PostgreSQL stores timestamptz; SQLite has no time zones and hands back
@@ -44,17 +53,19 @@ class UTCDateTime(TypeDecorator):
     def python_type(self) -> type:
         return datetime  # TypeDecorator does not pass its impl's on
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("naive datetime: pass a timezone-aware value")
         return value.astimezone(UTC) if value is not None else None
 
-    def result_processor(self, dialect, coltype):
+    def result_processor(
+        self, dialect: Dialect, coltype: object
+    ) -> Callable[[Any], datetime | None] | None:
         if dialect.name == "postgresql":
             return None  # asyncpg returns timestamptz aware already: no per-value call
         return super().result_processor(dialect, coltype)
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
@@ -67,7 +78,8 @@ SQLITE_NO_REUSE = {"sqlite_autoincrement": True}
 # and created by the migrations 0002 and 0003, which say which query each serves.
 
 
-def _timestamp(**kwargs) -> Field:
+def _timestamp(**kwargs: Any) -> Any:
+    # Any, as sqlmodel.Field returns it: it stands for the field's value.
     return Field(sa_type=UTCDateTime, **kwargs)
 
 
@@ -178,7 +190,7 @@ class PartialUpdate(SQLModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_null_for_required(cls, data):
+    def _no_null_for_required(cls, data: Any) -> Any:
         if isinstance(data, dict):
             for name, value in data.items():
                 if value is None and name in cls.model_fields and name not in cls.nullable:
@@ -209,7 +221,7 @@ class BookingItemRead(BookingItemCreate):
 
 class _BookingTimes(SQLModel):
     @model_validator(mode="after")
-    def _ordered(self):
+    def _ordered(self) -> Self:
         start, end = getattr(self, "start_datetime", None), getattr(self, "end_datetime", None)
         if start is not None and end is not None and end <= start:
             raise ValueError("end_datetime must be after start_datetime")
@@ -235,9 +247,9 @@ class BookingUpdate(PartialUpdate, _BookingTimes):
     # typed without None, so the document says what the server accepts.
     title: DbStr = Field(default=None, min_length=1, max_length=200)
     venue_id: RowId | None = None
-    status: BookingStatus = None
-    start_datetime: UtcDatetime = None
-    end_datetime: UtcDatetime = None
+    status: BookingStatus = Field(default=None)
+    start_datetime: UtcDatetime = Field(default=None)
+    end_datetime: UtcDatetime = Field(default=None)
     notes: DbStr = Field(default=None, max_length=10_000)
 
 

@@ -10,6 +10,7 @@
 """
 
 from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 from fastapi.routing import APIRoute
 
@@ -28,7 +29,8 @@ def operation_ids(api_prefix: str, prefixes: Iterable[str]) -> Callable[[APIRout
         if prefix is None:  # outside the registry: its first segment names it
             prefix = "/" + path.strip("/").split("/")[0]
         resource = prefix.strip("/").replace("/", "_").replace("-", "_") or "root"
-        return f"{resource}_{_action(path[len(prefix) :], sorted(route.methods)[0])}"
+        methods = cast(set[str], route.methods)  # APIRoute always has them
+        return f"{resource}_{_action(path[len(prefix) :], sorted(methods)[0])}"
 
     return operation_id
 
@@ -43,7 +45,7 @@ def _action(rest: str, method: str) -> str:
     return literal if method == "GET" else f"{_ON_COLLECTION.get(method, method.lower())}_{literal}"
 
 
-def created_links(resource: str, id_parameter: str) -> dict[int | str, dict]:
+def created_links(resource: str, id_parameter: str) -> dict[int | str, dict[str, Any]]:
     """`responses=` of a create route: OpenAPI links from the new row's id to
     reading, updating and deleting it, for clients and stateful testing."""
     links = {
@@ -56,7 +58,7 @@ def created_links(resource: str, id_parameter: str) -> dict[int | str, dict]:
     return {201: {"description": "Created", "links": links}}
 
 
-def document_page_size(schema: dict, max_page_size: int) -> dict:
+def document_page_size(schema: dict[str, Any], max_page_size: int) -> dict[str, Any]:
     """`page_size` parameters carry the maximum the server enforces (a setting)."""
     for operations in schema.get("paths", {}).values():
         for operation in operations.values():
@@ -66,7 +68,7 @@ def document_page_size(schema: dict, max_page_size: int) -> dict:
     return schema
 
 
-def _set_maximum(schema: dict, maximum: int) -> None:
+def _set_maximum(schema: dict[str, Any], maximum: int) -> None:
     for branch in schema.get("anyOf", [schema]):
         if branch.get("type") == "integer":
             branch["maximum"] = maximum

@@ -63,7 +63,8 @@ def install_docs(app: FastAPI, docs_url: str, openapi_url: str) -> None:
     Swagger UI's code and stylesheet come from its CDN; it sets styles from
     script, hence 'unsafe-inline' for styles only.
     """
-    html = get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} - docs").body.decode()
+    swagger_ui_html = get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} - docs")
+    html = bytes(swagger_ui_html.body).decode()
     page = Page(
         html, scripts=SWAGGER_CDN, styles=f"{SWAGGER_CDN} 'unsafe-inline'", images=FASTAPI_FAVICON
     )

@@ -30,15 +30,16 @@ import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, cast
 
 from fastapi import Depends, Query, Request
 from fastapi import params as fastapi_params
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, literal, tuple_
+from sqlalchemy import Column, ColumnElement, UnaryExpression, literal, tuple_
 
+from .counts import AnySelect
 from .crud import table_column
 from .errors import ServiceError
 from .reads import Reader
@@ -64,25 +65,26 @@ class Page(BaseModel, Generic[T]):
     pagination: PageInfo
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class SortKey:
     """An allowed ordering. The last column must be unique (the primary key):
     it breaks ties so that pages never overlap or skip rows."""
 
-    columns: tuple[ColumnElement, ...]
-    descending: bool = True
+    columns: tuple[Column[Any], ...]
+    descending: bool
 
-    def __post_init__(self) -> None:
-        # Model attributes become table columns (crud.table_column).
-        object.__setattr__(self, "columns", tuple(map(table_column, self.columns)))
+    def __init__(self, columns: tuple[Any, ...], descending: bool = True) -> None:
+        # Model attributes (typed as their values) become table columns (crud.table_column).
+        object.__setattr__(self, "columns", tuple(map(table_column, columns)))
+        object.__setattr__(self, "descending", descending)
 
     @functools.cached_property
-    def _ordering(self) -> tuple:
+    def _ordering(self) -> tuple[UnaryExpression[Any], ...]:
         # Built once: new clause objects on every request cost time twice,
         # building them and deriving the statement's cache key from them.
         return tuple(column.desc() if self.descending else column.asc() for column in self.columns)
 
-    def order_by(self) -> list:
+    def order_by(self) -> list[UnaryExpression[Any]]:
         return list(self._ordering)
 
     def after(self, values: list[Any]) -> ColumnElement[bool]:
@@ -228,7 +230,8 @@ def _invalid_cursor() -> ServiceError:
 
 def decode_cursor(params: PageParams, key: SortKey) -> list[Any]:
     try:
-        encoded_payload, encoded_mac = params.cursor.split(".")
+        # paginate calls this only with a cursor.
+        encoded_payload, encoded_mac = cast(str, params.cursor).split(".")
         payload, mac = _unb64(encoded_payload), _unb64(encoded_mac)
     except ValueError:  # wrong shape or not base64 (binascii.Error is a ValueError)
         raise _invalid_cursor() from None
@@ -245,7 +248,7 @@ def decode_cursor(params: PageParams, key: SortKey) -> list[Any]:
         raise _invalid_cursor() from None
 
 
-def _typed(column: ColumnElement, value: Any) -> Any:
+def _typed(column: ColumnElement[Any], value: Any) -> Any:
     python_type = column.type.python_type
     if python_type is datetime:
         parsed = datetime.fromisoformat(value)
@@ -261,8 +264,8 @@ def _typed(column: ColumnElement, value: Any) -> Any:
 
 
 def page_select(
-    stmt: Select, key: SortKey, *, limit: int, offset: int = 0, after: list[Any] | None = None
-) -> Select:
+    stmt: AnySelect, key: SortKey, *, limit: int, offset: int = 0, after: list[Any] | None = None
+) -> AnySelect:
     """The SQL of one page: ordered by `key`, after a cursor's values or at an offset."""
     ordered = stmt.order_by(*key.order_by())
     if after is not None:
@@ -270,7 +273,9 @@ def page_select(
     return ordered.offset(offset).limit(limit)
 
 
-async def paginate(reader: Reader, stmt: Select, params: PageParams, key: SortKey) -> dict:
+async def paginate(
+    reader: Reader, stmt: AnySelect, params: PageParams, key: SortKey
+) -> dict[str, Any]:
     """One page of `stmt` (a select of summary columns, filters applied, no
     ORDER BY) in offset or keyset mode, with the next page's cursor; ready for
     RowsJSONResponse. The total comes from the count cache unless the client

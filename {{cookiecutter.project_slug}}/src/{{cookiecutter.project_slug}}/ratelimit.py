@@ -29,12 +29,12 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import Request
 from limits import RateLimitItem, parse_many
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
-from limits.storage import storage_from_string
+from limits.storage import StorageTypes, storage_from_string
 
 from .auth import principal_of
 from .errors import ServiceError
@@ -47,7 +47,7 @@ WARN_EVERY_SECONDS = 30.0
 # A Redis that does not answer must not hold requests up for long.
 REDIS_TIMEOUT_SECONDS = 0.5
 
-Endpoint = TypeVar("Endpoint", bound=Callable)
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
 
 def rate_limit(limit: str) -> Callable[[Endpoint], Endpoint]:
@@ -104,7 +104,7 @@ def _window(item: RateLimitItem) -> str:
     return unit if item.multiples == 1 else f"{item.multiples} {unit}s"
 
 
-def _storage(uri: str):
+def _storage(uri: str) -> StorageTypes:
     if uri.startswith("memory://"):
         return storage_from_string("async+memory://")
     return storage_from_string(
@@ -117,7 +117,7 @@ def _storage(uri: str):
 
 
 @functools.cache  # one entry per endpoint function: bounded by the routes
-def _route_key(endpoint: Callable | None) -> str:
+def _route_key(endpoint: Callable[..., Any] | None) -> str:
     return f"{getattr(endpoint, '__module__', '')}.{getattr(endpoint, '__qualname__', '')}"
 
 

@@ -8,19 +8,20 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeAlias, TypeVar
 
 from fastapi import Depends, Request
-from sqlalchemy import Result, Select, func, select
+from sqlalchemy import Result, func, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .counts import CountCache
+from .counts import AnySelect, CountCache
 from .db import autocommit, database_unavailable, describe
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+AnyResult: TypeAlias = Result[*tuple[Any, ...]]  # of a statement of any columns
 
 
 class Reader:
@@ -49,17 +50,17 @@ class Reader:
         self._slots = asyncio.Semaphore(settings.db_pool_size)
         self._wait_seconds = settings.db_pool_timeout
 
-    async def rows(self, stmt: Select) -> list[dict[str, Any]]:
+    async def rows(self, stmt: AnySelect) -> list[dict[str, Any]]:
         return await self._run(stmt, _dicts)
 
-    async def first(self, stmt: Select) -> dict[str, Any] | None:
+    async def first(self, stmt: AnySelect) -> dict[str, Any] | None:
         rows = await self._run(stmt.limit(1), _dicts)
         return rows[0] if rows else None
 
     async def ping(self) -> None:
         await self._run(select(1), Result.scalar_one)
 
-    async def count(self, stmt: Select, *, exact: bool = False) -> int:
+    async def count(self, stmt: AnySelect, *, exact: bool = False) -> int:
         """How many rows `stmt` selects; from the count cache unless `exact`."""
         key = self.counts.key(stmt)
         if key is not None and not exact and (total := self.counts.get(key)) is not None:
@@ -67,10 +68,10 @@ class Reader:
         writes = self.counts.writes(stmt)
         count = stmt.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
         if key is None or exact:
-            total = await self._run(count, Result.scalar_one)
+            counted: int = await self._run(count, Result.scalar_one)
             if key is not None:
-                self.counts.put(key, writes, total)
-            return total
+                self.counts.put(key, writes, counted)
+            return counted
         return await self.counts.shared(key, writes, lambda: self._run(count, Result.scalar_one))
 
     @contextlib.asynccontextmanager
@@ -87,7 +88,7 @@ class Reader:
         finally:
             self._slots.release()
 
-    async def _run(self, stmt: Select, take: Callable[[Result], T]) -> T:
+    async def _run(self, stmt: AnySelect, take: Callable[[AnyResult], T]) -> T:
         for retry in (True, False):
             try:
                 async with self._turn(), self.engine.connect() as connection:
@@ -103,14 +104,15 @@ class Reader:
         raise AssertionError("unreachable")
 
 
-def _dicts(result: Result) -> list[dict[str, Any]]:
+def _dicts(result: AnyResult) -> list[dict[str, Any]]:
     # str(): SQLAlchemy's column names are str subclasses, which orjson refuses as keys.
     keys = list(map(str, result.keys()))
     return [dict(zip(keys, row, strict=True)) for row in result.all()]
 
 
 async def get_reader(request: Request) -> Reader:
-    return request.app.state.reader
+    reader: Reader = request.app.state.reader
+    return reader
 
 
 ReaderDep = Annotated[Reader, Depends(get_reader)]

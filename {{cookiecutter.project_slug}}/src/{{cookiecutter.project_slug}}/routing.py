@@ -16,12 +16,12 @@ A registry line may give its prefix a request-body limit of its own
 
 import importlib
 import logging
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI
-from starlette.routing import get_route_path
+from starlette._utils import get_route_path  # starlette.routing only imports it
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .errors import documented_errors
@@ -55,7 +55,8 @@ RESOURCE_ROUTERS: list[LazyRouter] = [
 
 
 def import_router(module: str) -> APIRouter:
-    return importlib.import_module(module, __package__).router
+    router: APIRouter = importlib.import_module(module, __package__).router
+    return router
 
 
 class RouterRegistry:
@@ -168,10 +169,10 @@ def include_routers(app: FastAPI, settings: Settings) -> RouterRegistry:
 
     schema = app.openapi
 
-    def complete_schema() -> dict:
+    def complete_schema() -> dict[str, Any]:
         registry.load_all()
         return document_page_size(schema(), settings.max_page_size)
 
     # FastAPI serves /openapi.json (and /docs reads it) from app.openapi().
-    app.openapi = complete_schema
+    app.openapi = complete_schema  # type: ignore[method-assign]  # FastAPI's documented way
     return registry

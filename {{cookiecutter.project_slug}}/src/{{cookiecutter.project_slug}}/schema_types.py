@@ -7,9 +7,10 @@ adds: a value the database cannot take is a 422 naming the field, never a
 """
 
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -30,7 +31,7 @@ def _storable(value: str) -> str:
     return value
 
 
-def _iso_text(pattern: str, what: str, example: str):
+def _iso_text(pattern: str, what: str, example: str) -> Callable[[object], object]:
     """A before-validator: `value` must be ISO 8601 text. pydantic would also
     read a number (or a numeric string) as a Unix time: `start_from=0.5` is
     1970. The document says date-time (or date); so does this."""
@@ -70,7 +71,7 @@ def _in_utc(value: datetime) -> datetime:
         raise ValueError("is out of range once converted to UTC") from None
 
 
-def decimal_of(precision: int, scale: int):
+def decimal_of(precision: int, scale: int) -> Any:  # an Annotated type, built at run time
     """A NUMERIC(precision, scale) amount, as a string ("12.50") or a JSON
     number, stored and answered with `scale` decimals ("1E+3" or "0.1" would
     otherwise be echoed as sent, then read back as "1000.00" and "0.10").

@@ -6,15 +6,21 @@ loads through COPY; SQLite through batched multi-row INSERTs.
 """
 
 import random
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tqdm import tqdm
 
 from .auth import hash_token, new_token
 from .bookings import BOOKING_FIELDS, new_reference
-from .models import Booking, BookingStatus, User, Venue
+from .models import Booking, BookingStatus, User, Venue, table_of
+
+T = TypeVar("T")
+# A booking as the loader writes it: BOOKING_COLUMNS' values, in that order.
+BookingRow = tuple[Any, ...]
 
 BATCH = 10_000
 _WORDS = [
@@ -50,6 +56,7 @@ _WORDS = [
     "concert",
 ]
 _STATUSES = [status.value for status in BookingStatus]
+_USERS, _VENUES, _BOOKINGS = table_of(User), table_of(Venue), table_of(Booking)
 # What the loader writes: every booking column but the generated id.
 BOOKING_COLUMNS = [name for name in BOOKING_FIELDS if name != "id"]
 
@@ -61,7 +68,9 @@ def _text(rng: random.Random, length: int) -> str:
     return " ".join(words)[:length].strip().capitalize()
 
 
-def _booking_rows(rng: random.Random, count: int, user_ids: list[int], venue_ids: list[int]):
+def _booking_rows(
+    rng: random.Random, count: int, user_ids: list[int], venue_ids: list[int]
+) -> Iterator[BookingRow]:
     now = datetime.now(UTC).replace(microsecond=0)
     # Drawing from pools of pre-made texts keeps generation off the profile.
     titles = [_text(rng, 40) for _ in range(997)]
@@ -82,12 +91,12 @@ def _booking_rows(rng: random.Random, count: int, user_ids: list[int], venue_ids
         )
 
 
-async def _count(conn: AsyncConnection, table) -> int:
-    return await conn.scalar(select(func.count()).select_from(table))
+async def _count(conn: AsyncConnection, table: Table) -> int:
+    return (await conn.execute(select(func.count()).select_from(table))).scalar_one()
 
 
 async def _ensure_users(conn: AsyncConnection, target: int) -> None:
-    existing = await _count(conn, User.__table__)
+    existing = await _count(conn, _USERS)
     now = datetime.now(UTC)
     rows = [
         {
@@ -100,11 +109,11 @@ async def _ensure_users(conn: AsyncConnection, target: int) -> None:
         for index in range(existing, target)
     ]
     if rows:
-        await conn.execute(insert(User.__table__), rows)
+        await conn.execute(insert(_USERS), rows)
 
 
 async def _ensure_venues(conn: AsyncConnection, target: int, rng: random.Random) -> None:
-    existing = await _count(conn, Venue.__table__)
+    existing = await _count(conn, _VENUES)
     now = datetime.now(UTC)
     rows = [
         {
@@ -116,12 +125,12 @@ async def _ensure_venues(conn: AsyncConnection, target: int, rng: random.Random)
         for index in range(existing, target)
     ]
     if rows:
-        await conn.execute(insert(Venue.__table__), rows)
+        await conn.execute(insert(_VENUES), rows)
 
 
-def _batches(rows, size: int = BATCH):
+def _batches(rows: Iterable[T], size: int = BATCH) -> Iterator[list[T]]:
     """Lists of `size` rows (itertools.batched needs Python 3.12)."""
-    batch: list = []
+    batch: list[T] = []
     for row in rows:
         batch.append(row)
         if len(batch) == size:
@@ -131,18 +140,23 @@ def _batches(rows, size: int = BATCH):
         yield batch
 
 
-async def _copy_bookings(conn: AsyncConnection, rows, bar: tqdm) -> None:
+# Quoted: tqdm is generic only in its stubs.
+async def _copy_bookings(
+    conn: AsyncConnection, rows: Iterable[BookingRow], bar: "tqdm[Any]"
+) -> None:
     # Run one statement through SQLAlchemy first so its transaction is open on
     # the driver connection: every COPY below then commits (or not) as one.
     await conn.execute(select(1))
-    driver = (await conn.get_raw_connection()).driver_connection
+    driver: Any = (await conn.get_raw_connection()).driver_connection  # asyncpg's
     for batch in _batches(rows):
         await driver.copy_records_to_table("bookings", records=batch, columns=BOOKING_COLUMNS)
         bar.update(len(batch))
 
 
-async def _insert_bookings(conn: AsyncConnection, rows, bar: tqdm) -> None:
-    statement = insert(Booking.__table__)
+async def _insert_bookings(
+    conn: AsyncConnection, rows: Iterable[BookingRow], bar: "tqdm[Any]"
+) -> None:
+    statement = insert(_BOOKINGS)
     for batch in _batches(rows):
         await conn.execute(
             statement, [dict(zip(BOOKING_COLUMNS, row, strict=True)) for row in batch]
@@ -156,9 +170,9 @@ async def seed(engine: AsyncEngine, users: int, bookings: int, venues: int, seed
     async with engine.begin() as conn:
         await _ensure_users(conn, users)
         await _ensure_venues(conn, venues, rng)
-        user_ids = list(await conn.scalars(select(User.id).order_by(User.id)))
-        venue_ids = list(await conn.scalars(select(Venue.id).order_by(Venue.id)))
-        missing = max(0, bookings - await _count(conn, Booking.__table__))
+        user_ids: list[int] = list(await conn.scalars(select(_USERS.c.id).order_by(_USERS.c.id)))
+        venue_ids: list[int] = list(await conn.scalars(select(_VENUES.c.id).order_by(_VENUES.c.id)))
+        missing = max(0, bookings - await _count(conn, _BOOKINGS))
     if missing == 0:
         return 0
     if not user_ids:

@@ -55,7 +55,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     max_head_bytes = 32 << 10
     head_timeout = 10.0
 
-    def connection_made(self, transport) -> None:  # type: ignore[override]
+    # A Transport, not any BaseTransport: uvicorn's own override says the same.
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._head_left = self.max_head_bytes
         self._in_head = True

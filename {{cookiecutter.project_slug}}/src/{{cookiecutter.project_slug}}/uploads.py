@@ -132,7 +132,7 @@ class _MultipartFile:
     def __init__(self, boundary: bytes, allowed: set[str]) -> None:
         self.allowed = allowed
         self.pending: list[bytes] = []
-        self.filename: str | None = None
+        self.filename = ""  # the file field's, once found
         self.content_type = "application/octet-stream"
         self.found = False
         self.complete = False  # the closing boundary was seen
@@ -207,8 +207,8 @@ async def receive_upload(request: Request, *, raw_only: bool = False) -> StoredF
     `raw_only`: the raw route, which refuses multipart bodies (415)."""
     settings = request.app.state.settings
     allowed = set(settings.allowed_upload_types)
-    media_type, options = parse_options_header(request.headers.get("content-type", ""))
-    media_type = media_type.decode("latin-1").lower()
+    raw_type, options = parse_options_header(request.headers.get("content-type", ""))
+    media_type = raw_type.decode("latin-1").lower()
     multipart = None
     if media_type == "multipart/form-data" and raw_only:
         raise ServiceError(

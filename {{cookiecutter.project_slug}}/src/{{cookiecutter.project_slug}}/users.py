@@ -7,9 +7,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .auth import hash_token, new_token
-from .models import User, utcnow
+from .models import User, table_of, utcnow
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_USERS = table_of(User)
 
 
 class UserExistsError(Exception):
@@ -32,10 +33,10 @@ async def create_user(engine: AsyncEngine, email: str, *, is_admin: bool = False
         raise ValueError(f"EMAIL must look like name@example.org, got {email!r}")
     token = new_token()
     async with engine.begin() as conn:
-        if await conn.scalar(select(User.id).where(User.email == email)) is not None:
+        if await conn.scalar(select(_USERS.c.id).where(_USERS.c.email == email)) is not None:
             raise UserExistsError(f"a user with email {email} already exists")
         await conn.execute(
-            insert(User.__table__).values(
+            insert(_USERS).values(
                 email=email, token_hash=hash_token(token), is_admin=is_admin, created_at=utcnow()
             )
         )
@@ -50,7 +51,7 @@ async def revoke_token(engine: AsyncEngine, email: str) -> str:
     token = new_token()
     async with engine.begin() as conn:
         changed = await conn.execute(
-            update(User.__table__).where(User.email == email).values(token_hash=hash_token(token))
+            update(_USERS).where(_USERS.c.email == email).values(token_hash=hash_token(token))
         )
     if changed.rowcount != 1:
         raise UnknownUserError(f"no user with email {email}")

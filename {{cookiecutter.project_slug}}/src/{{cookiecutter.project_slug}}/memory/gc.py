@@ -28,16 +28,19 @@ import ctypes.util
 import gc
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
 
-def _load_malloc_trim():
+def _load_malloc_trim() -> Callable[[int], int] | None:
     # ctypes because no maintained library exposes malloc_trim; it exists in
     # glibc only (not musl, not macOS), where this returns None.
     name = ctypes.util.find_library("c")
     libc = ctypes.CDLL(name) if name else None
-    return getattr(libc, "malloc_trim", None)
+    malloc_trim: Callable[[int], int] | None = getattr(libc, "malloc_trim", None)
+    return malloc_trim
 
 
 _malloc_trim = _load_malloc_trim()
@@ -77,7 +80,7 @@ class PeriodicCollector:
             await asyncio.sleep(self.interval)
             self.collect()
 
-    def report(self) -> dict:
+    def report(self) -> dict[str, Any]:
         return {
             "interval_seconds": self.interval,
             "periodic_collections": self.collections,

@@ -26,9 +26,10 @@ import gc
 import logging
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
+from starlette._utils import get_route_path  # starlette.routing only imports it
 from starlette.responses import JSONResponse
-from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import StartTracking, error_response
@@ -132,7 +133,7 @@ class MemoryGuard:
             freed,
         )
 
-    def report(self) -> dict:
+    def report(self) -> dict[str, Any]:
         return asdict(self.counters)
 
 

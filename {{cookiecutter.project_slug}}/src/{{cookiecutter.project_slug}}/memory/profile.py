@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+from starlette._utils import get_route_path  # starlette.routing only imports it
 from starlette.datastructures import MutableHeaders
-from starlette.routing import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger(__name__)

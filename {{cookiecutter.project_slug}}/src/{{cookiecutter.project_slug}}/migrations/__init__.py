@@ -21,7 +21,8 @@ def upgrade(database_url: str | None = None, revision: str = "head") -> list[str
     """Upgrade to `revision`; returns the revisions applied, oldest first."""
     config = alembic_config(database_url)
     command.upgrade(config, revision)
-    return config.attributes.get("applied", [])
+    applied: list[str] = config.attributes.get("applied", [])
+    return applied
 
 
 def downgrade(database_url: str | None = None, revision: str = "base") -> None:

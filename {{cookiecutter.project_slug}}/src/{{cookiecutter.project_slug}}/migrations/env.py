@@ -2,9 +2,11 @@
 
 import asyncio
 import logging.config
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 from alembic import context
+from alembic.runtime.migration import MigrationContext, MigrationInfo
 from sqlalchemy import Connection, MetaData, TypeDecorator
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -53,8 +55,10 @@ def _render_item(kind: str, obj: Any, _context: Any) -> str | Literal[False]:
     return False  # alembic's own rendering
 
 
-def _record(*, step, **_kwargs) -> None:
-    # The revisions applied, for the `migrate` command to report.
+def _record(
+    ctx: MigrationContext, step: MigrationInfo, heads: Collection[Any], run_args: Mapping[str, Any]
+) -> None:
+    # Alembic passes these by keyword. The revisions applied, for `migrate` to report.
     config.attributes.setdefault("applied", []).append(step.up_revision_id)
 
 

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from starlette.responses import StreamingResponse
 
 from ..auth import AdminUser
@@ -16,13 +16,14 @@ from ..bookings import (
     BookingSort,
     filtered,
 )
+from ..counts import AnySelect
 from ..export import EXPORT_RESPONSES, ExportFormat, export_response
-from ..models import MAX_ID, BookingStatus, BookingSummary
+from ..models import BookingStatus, BookingSummary
 from ..pagination import Page, PageParamsDep, paginate
 from ..ratelimit import rate_limit
 from ..reads import ReaderDep
 from ..responses import RowsJSONResponse
-from ..schema_types import UtcDatetime
+from ..schema_types import MAX_ID, UtcDatetime
 
 router = APIRouter(prefix="/admin/bookings", tags=["admin"])
 
@@ -37,7 +38,7 @@ class AdminFilters:
     start_from: UtcDatetime | None = None
     start_before: UtcDatetime | None = None
 
-    def apply(self, stmt: Select) -> Select:
+    def apply(self, stmt: AnySelect) -> AnySelect:
         stmt = filtered(stmt, self.status, user_id=self.user_id, venue_id=self.venue_id)
         if self.start_from is not None:
             stmt = stmt.where(BOOKINGS.c.start_datetime >= self.start_from)
@@ -81,7 +82,7 @@ async def export_all_bookings(
     _admin: AdminUser,
     filters: Filters,
     format: ExportFormat = ExportFormat.ndjson,
-):
+) -> StreamingResponse:
     """Every matching booking as one streamed file; memory stays flat in row count."""
     order = BOOKING_SORTS[BookingSort.newest_first].order_by()
     stmt = filters.apply(select(*EXPORT_COLUMNS)).order_by(*order)

@@ -1,5 +1,7 @@
 """The caller's own bookings: paginated lists and CRUD."""
 
+from typing import Any, cast
+
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import select
 from starlette.responses import StreamingResponse
@@ -40,7 +42,7 @@ from ..responses import RowsJSONResponse
 router = APIRouter(prefix="/bookings", tags=["bookings"])
 
 
-def _read(booking: Booking, items: list[dict]) -> BookingRead:
+def _read(booking: Booking, items: list[dict[str, Any]]) -> BookingRead:
     return read_as(BookingRead, booking, items=items)
 
 
@@ -78,7 +80,7 @@ async def export_my_bookings(
     user: CurrentUser,
     status: BookingStatus | None = None,
     format: ExportFormat = ExportFormat.ndjson,
-):
+) -> StreamingResponse:
     """All your bookings as one streamed file; memory stays flat in row count."""
     order = BOOKING_SORTS[BookingSort.newest_first].order_by()
     stmt = owned_by(filtered(select(*EXPORT_COLUMNS), status), Booking, user).order_by(*order)
@@ -101,7 +103,7 @@ async def create_booking(
     )
     session.add(booking)
     await session.flush()
-    items = await add_items(session, booking.id, body.items)
+    items = await add_items(session, cast(int, booking.id), body.items)  # set by the flush
     await session.commit()
     return _read(booking, items)
 

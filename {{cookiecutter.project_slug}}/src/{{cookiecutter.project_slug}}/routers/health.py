@@ -9,6 +9,7 @@ import asyncio
 import logging
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from ..errors import documented_errors, error_response
 
@@ -21,8 +22,11 @@ async def liveness() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", operation_id="health_ready", responses=documented_errors(503))
-async def readiness(request: Request):
+# response_model=None: the errors are responses of their own (what the annotation would infer).
+@router.get(
+    "/ready", operation_id="health_ready", response_model=None, responses=documented_errors(503)
+)
+async def readiness(request: Request) -> JSONResponse | dict[str, str]:
     state = request.app.state
     if not state.memory_guard.ready():
         # Above the critical threshold, or shedding for longer than its grace

@@ -8,6 +8,7 @@ dashboard page itself is a static shell that asks for one.
 """
 
 from importlib.resources import files
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -29,7 +30,7 @@ def _mib(value: int | None) -> float | None:
 
 
 @router.get("/memory", dependencies=[Operator], responses=OPERATOR_ERRORS)
-async def memory(request: Request) -> dict:
+async def memory(request: Request) -> dict[str, Any]:
     state = request.app.state
     sample, guard = state.memory_probe.latest, state.memory_guard
     return {
@@ -56,7 +57,7 @@ async def memory(request: Request) -> dict:
 
 
 @router.get("/memory/history", dependencies=[Operator], responses=OPERATOR_ERRORS)
-async def memory_history(request: Request) -> dict:
+async def memory_history(request: Request) -> dict[str, Any]:
     """The samples of the last few minutes, oldest first: [time, RSS MiB, pressure %]."""
     state = request.app.state
     return {

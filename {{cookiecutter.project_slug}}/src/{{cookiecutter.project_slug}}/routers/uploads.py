@@ -5,9 +5,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
 
-from ..auth import CurrentUser
+from ..auth import CurrentUser, Principal
 from ..crud import columns_of, owned_by, read_as
 from ..db import SessionDep
 from ..errors import documented_errors
@@ -48,16 +49,29 @@ _RAW = {
 _UPLOAD_ERRORS = documented_errors(413, 415)
 
 
+# response_model: a client that leaves gets a bare 400 Response instead.
 @router.post(
-    "", status_code=201, openapi_extra={"requestBody": _MULTIPART}, responses=_UPLOAD_ERRORS
+    "",
+    status_code=201,
+    response_model=UploadRead,
+    openapi_extra={"requestBody": _MULTIPART},
+    responses=_UPLOAD_ERRORS,
 )
 @rate_limit("30/minute")  # each upload holds a disk write and a slot for its whole length
-async def upload_file(request: Request, user: CurrentUser, session: SessionDep) -> UploadRead:
+async def upload_file(
+    request: Request, user: CurrentUser, session: SessionDep
+) -> UploadRead | Response:
     """A file as multipart/form-data, in its `file` field."""
     return await _store(request, user, session, raw_only=False)
 
 
-@router.post("/raw", status_code=201, openapi_extra={"requestBody": _RAW}, responses=_UPLOAD_ERRORS)
+@router.post(
+    "/raw",
+    status_code=201,
+    response_model=UploadRead,
+    openapi_extra={"requestBody": _RAW},
+    responses=_UPLOAD_ERRORS,
+)
 @rate_limit("30/minute")
 async def upload_raw_file(
     request: Request,
@@ -72,12 +86,14 @@ async def upload_raw_file(
             description="The file's name: UTF-8, percent-encoded, or RFC 8187 (UTF-8''...)",
         ),
     ],
-) -> UploadRead:
+) -> UploadRead | Response:
     """A file as the raw request body, its name in `X-Filename`."""
     return await _store(request, user, session, raw_only=True)
 
 
-async def _store(request: Request, user, session, *, raw_only: bool) -> UploadRead:
+async def _store(
+    request: Request, user: Principal, session: AsyncSession, *, raw_only: bool
+) -> UploadRead | Response:
     try:
         stored = await receive_upload(request, raw_only=raw_only)
     except ClientDisconnect:

@@ -65,8 +65,10 @@ def _schema_field(field: FieldSpec, *, partial: bool) -> str:
     arguments = ", ".join(filter(None, ["default=None" if optional else "", kind.constraints]))
     if not arguments:
         return f"{INDENT}{field.name}: {annotation}"
-    if arguments == "default=None":
+    if arguments == "default=None" and field.optional:
         return f"{INDENT}{field.name}: {annotation} = None"
+    # Field(default=None), not `= None`, where the annotation has no None (a
+    # partial update's required field): type checkers accept only the former.
     return f"{INDENT}{field.name}: {annotation} = Field({arguments})"
 
 

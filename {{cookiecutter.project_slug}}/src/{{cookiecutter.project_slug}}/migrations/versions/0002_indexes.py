@@ -14,6 +14,7 @@ Revises: 0001
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 from alembic import op
 
@@ -30,7 +31,7 @@ INDEXES = [
 ]
 
 
-def _concurrently() -> dict[str, bool]:
+def _concurrently() -> dict[str, Any]:
     return {"postgresql_concurrently": op.get_bind().dialect.name == "postgresql"}
 
 

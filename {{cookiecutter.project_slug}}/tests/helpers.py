@@ -80,12 +80,12 @@ def serving(env: dict[str, str], *serve_args: str, output: Path | None = None):
     Its output goes to the file `output`, if given."""
     port = free_port()
     command = [sys.executable, "-m", "{{ cookiecutter.project_slug }}", "serve"]
-    log = output.open("wb") if output else subprocess.DEVNULL
+    log = output.open("wb") if output else None
     process = subprocess.Popen(
         [*command, "--port", str(port), *serve_args],
         env={**os.environ, **env},
-        stdout=log,
-        stderr=subprocess.STDOUT if output else subprocess.DEVNULL,
+        stdout=log or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -103,5 +103,5 @@ def serving(env: dict[str, str], *serve_args: str, output: Path | None = None):
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=30)
-        if output:
+        if log:
             log.close()

@@ -44,7 +44,7 @@ async def test_every_error_body_names_the_request_id(client, api, alice):
         assert assert_error(response, status, code)["request_id"] == "report-me"
 
 
-async def _broken() -> dict:
+async def _broken() -> dict[str, str]:
     raise RuntimeError("a bug")
 
 
@@ -60,7 +60,7 @@ async def test_a_bug_logs_its_request_id_with_the_traceback(app, api):
         root.removeHandler(records)
     assert assert_error(response, 500, "error")["request_id"] == "bug-1"
     (failure,) = [record for record in records.records if record.exc_info]
-    assert failure.request_id == "bug-1"
+    assert getattr(failure, "request_id", None) == "bug-1"
 
 
 async def test_one_access_record_per_request(client, api, alice, caplog):

@@ -110,7 +110,9 @@ def test_without_ruff_the_files_are_written_and_a_note_says_so(copy, monkeypatch
 
 
 def _revision(migration: Path) -> str:
-    return MIGRATION_NAME.fullmatch(migration.name)["revision"]
+    match = MIGRATION_NAME.fullmatch(migration.name)
+    assert match, migration.name
+    return match["revision"]
 
 
 def test_migrations_follow_on_from_each_other(copy):

@@ -20,7 +20,6 @@ default process collector cannot do that, so RSS is exported per worker
 import functools
 import os
 import time
-from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (

@@ -39,9 +39,10 @@ def _run(connection: Connection) -> None:
 
 
 def _metadata() -> MetaData:
-    """Every table the code declares: those in models.py, and each resource's."""
+    """Every table the code declares: those of models.py and each resource's,
+    all in SQLModel's one MetaData (any table's `metadata`)."""
     resources.import_tables()
-    return models.SQLModel.metadata
+    return models.User.metadata
 
 
 def _render_item(kind: str, obj: Any, _context: Any) -> str | Literal[False]:

@@ -1,5 +1,6 @@
 """The command line, run as users run it: in a subprocess."""
 
+import argparse
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlmodel import col
 
+from {{ cookiecutter.project_slug }}.__main__ import _parser
 from {{ cookiecutter.project_slug }}.models import Booking, User, Venue
 
 from tests.helpers import free_port
@@ -114,6 +116,20 @@ def test_every_option_has_help_and_its_default(database_url):
     for option in ("--users", "--bookings", "--venues"):
         line = next(line for line in text.splitlines() if line.strip().startswith(option))
         assert "(default:" in line, line
+
+
+def test_every_option_of_every_command_says_what_it_does_and_its_default():
+    (commands,) = [a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    for name, command in commands.choices.items():
+        for action in command._actions:
+            if not action.option_strings or action.dest == "help":
+                continue
+            assert action.help, f"{name} {action.option_strings[0]} has no help"
+            if action.default not in (None, False, []):
+                shown = isinstance(command.formatter_class, type) and issubclass(
+                    command.formatter_class, argparse.ArgumentDefaultsHelpFormatter
+                )
+                assert shown or "default" in action.help, f"{name} {action.option_strings[0]}"
 
 
 async def test_seed_tops_up_to_the_requested_counts(app, database_url):

@@ -189,8 +189,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("migrate", help="upgrade the database to the latest revision")
 
     serve = commands.add_parser("serve", help="run the HTTP server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1; 0.0.0.0: all)",
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     serve.add_argument(
         "--workers",
         type=_positive_int,
@@ -253,7 +257,9 @@ def _parser() -> argparse.ArgumentParser:
         "written by administrators)",
     )
     resource.add_argument("--plural", help="the table and URL name (default: NAME + s)")
-    resource.add_argument("--project", default=".", help="the project's directory")
+    resource.add_argument(
+        "--project", default=".", help="the project's directory (default: the current one)"
+    )
     return parser
 
 

@@ -45,6 +45,7 @@ sys.path.insert(0, str(REPO))
 from bench.client import free_port, request, running, wait_for_health  # noqa: E402
 from bench.guard import phase_guard  # noqa: E402
 from bench.load import pinned  # noqa: E402
+from bench.logins import phase_logins  # noqa: E402
 from bench.procmem import MIB, PeakGrowth, Sampler, status  # noqa: E402
 from bench.startup import phase_routers  # noqa: E402
 from bench.throughput import phase_ab, phase_lists, phase_naive  # noqa: E402
@@ -528,6 +529,12 @@ def markdown(results: dict) -> str:
         f"| upload {upload['size_mib']:,} MiB: throughput | {upload['mib_per_second']:.0f} MiB/s | | |",
         f"| upload {upload['size_mib']:,} MiB: peak RSS growth, MiB (median, range) | {fmt_range(upload['peak_rss_growth_mib'])} | <= 10 | {verdict(upload['peak_rss_growth_mib']['max'] <= 10)} |",
     ]
+    if logins := p.get("logins"):
+        bounded, unbounded = logins["bounded"], logins["unbounded"]
+        lines += [
+            f"| {logins['clients']} logins at once, one worker, PASSWORD_HASH_CONCURRENCY={bounded['concurrency']}: peak RSS growth, success, p95 | {bounded['growth_mib']:.0f} MiB, {bounded['succeeded']}/{logins['clients']}, {bounded['p95_ms']:,.0f} ms | <= {logins['target_growth_mib']} MiB | {verdict(bounded['growth_mib'] <= logins['target_growth_mib'])} |",
+            f"| the same burst with the bound lifted ({unbounded['concurrency']}): peak RSS growth, success, p95 | {unbounded['growth_mib']:.0f} MiB, {unbounded['succeeded']}/{logins['clients']}, {unbounded['p95_ms']:,.0f} ms | | |",
+        ]
     if tls := p.get("tls"):
         lines.append(
             f"| worker RSS per open database connection ({tls['connections']} at once): plain / TLS (verify-full) | {fmt_range(tls['plain_kib'], 0)} / {fmt_range(tls['tls_kib'], 0)} KiB | | |"
@@ -652,6 +659,8 @@ def main() -> None:
         log(f"database floor: {phases['database_floor']}")
         phases["upload"] = phase_upload(service, headers, upload_mib, runs, charts)
         log(f"upload: {phases['upload']['mib_per_second']:.0f} MiB/s")
+        phases["logins"] = phase_logins(service, runs)
+        log(f"logins: {phases['logins']}")
         phases["tls"] = phase_tls(service, pg_dir / "root.crt", runs)
         log(f"connection cost: {phases['tls']}")
     finally:
@@ -682,6 +691,7 @@ ONLY_PHASES = {
     },
     "ab": lambda service, headers, work: phase_ab(service, headers),
     "deep_page": lambda service, headers, work: _deep_page(service, headers),
+    "logins": lambda service, headers, work: phase_logins(service, runs=3),
 }
 
 

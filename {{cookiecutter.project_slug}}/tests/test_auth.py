@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
-from {{ cookiecutter.project_slug }}.models import User
+from {{ cookiecutter.project_slug }}.models import Token, User
 from {{ cookiecutter.project_slug }}.users import UserExistsError, create_user
 
 pytestmark = pytest.mark.anyio
@@ -15,8 +15,11 @@ async def test_only_a_hash_of_the_token_is_stored(app):
     assert len(token) >= 43  # 32 random bytes, url-safe base64
     async with app.state.sessionmaker() as session:
         user = await session.scalar(select(User).where(col(User.email) == "carol@example.org"))
-    assert user.token_hash == hashlib.sha256(token.encode()).hexdigest()
-    assert token not in user.token_hash
+        assert user is not None
+        stored = await session.scalar(select(Token).where(col(Token.user_id) == user.id))
+    assert stored is not None and stored.expires_at is None  # the CLI's: no expiry
+    assert stored.token_hash == hashlib.sha256(token.encode()).hexdigest()
+    assert token not in stored.token_hash
 
 
 async def test_tokens_are_unique(app):

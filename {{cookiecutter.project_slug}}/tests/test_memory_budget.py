@@ -77,8 +77,10 @@ async def test_exports_do_not_leak(unlimited_app, api):
 
 @pytest.fixture
 async def unlimited_app(app_with):
-    """The app without rate limits (hundreds of calls) and an admin's headers."""
-    async with app_with(rate_limit_enabled=False) as app:
+    """The app without rate limits (hundreds of calls) and an admin's headers.
+    The memory probe is paused: its samples pile up with time, not with calls,
+    and on a slow machine would read as growth per call."""
+    async with app_with(rate_limit_enabled=False, memory_sample_interval_ms=3_600_000) as app:
         token = await create_user(app.state.engine, "leaks@example.org", is_admin=True)
         yield app, {"Authorization": f"Bearer {token}"}
 

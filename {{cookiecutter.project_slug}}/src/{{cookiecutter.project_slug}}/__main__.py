@@ -87,15 +87,40 @@ def _seed(settings: Settings, args: argparse.Namespace) -> None:
     print(f"seeded: {added} bookings added")
 
 
+def _read_password(prompt: str) -> str:
+    """A password from a prompt that does not echo it, or from stdin when
+    that is not a terminal (`... --password < file`): never from argv, which
+    the shell keeps in its history and `ps` shows."""
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass(prompt)
+        if getpass.getpass("again: ") != password:
+            sys.exit("error: the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        sys.exit("error: empty password")
+    return password
+
+
 def _create_user(settings: Settings, args: argparse.Namespace) -> None:
-    from .users import UserExistsError, create_user, revoke_token
+    from .passwords import Passwords
+    from .users import UserExistsError, create_user, revoke_token, set_password
+
+    password = _read_password(f"password for {args.email}: ") if args.password else None
 
     async def work(engine: "AsyncEngine") -> tuple[str, bool]:
+        hashed = await Passwords(settings).hash(password) if password else None
         try:
-            return await create_user(engine, args.email, is_admin=args.admin), True
+            return await create_user(
+                engine, args.email, is_admin=args.admin, password_hash=hashed
+            ), True
         except UserExistsError:
             if not args.new_token_if_exists:
                 raise
+            if hashed:
+                await set_password(engine, args.email, hashed)
             return await revoke_token(engine, args.email), False
 
     try:
@@ -222,6 +247,12 @@ def _parser() -> argparse.ArgumentParser:
     user = commands.add_parser("create-user", help="create a user and print its bearer token")
     user.add_argument("email")
     user.add_argument("--admin", action="store_true", help="grant administrator rights")
+    user.add_argument(
+        "--password",
+        action="store_true",
+        help="also set a password for logging in: asked for without echo, or read "
+        "from stdin when it is not a terminal (never an argument)",
+    )
     user.add_argument(
         "--new-token-if-exists",
         action="store_true",

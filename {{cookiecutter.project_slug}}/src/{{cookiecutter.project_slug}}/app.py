@@ -23,6 +23,7 @@ from .memory.profile import MemoryProfileMiddleware
 from .openapi import operation_ids
 from .pages import install_docs
 from .partial_files import sweep_partial_files
+from .passwords import Passwords
 from .ratelimit import RateLimiter
 from .reads import Reader
 from .routing import RESOURCE_ROUTERS, include_routers
@@ -52,6 +53,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.cache = ReadCache(settings.cache_ttl_seconds, settings.cache_max_entries)
     app.state.export_slots = ExportSlots(settings.max_concurrent_exports)
     app.state.rate_limiter = RateLimiter(settings)
+    app.state.passwords = Passwords(settings)
     settle_heap()
     app.state.memory_probe.restart()  # under a pre-forking server: this worker's own samples
     tasks = [asyncio.create_task(app.state.memory_probe.run())]

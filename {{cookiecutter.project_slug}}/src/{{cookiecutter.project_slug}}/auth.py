@@ -1,36 +1,45 @@
 """Bearer-token authentication, with signed-in users cached per worker.
 
-Tokens are 32 random bytes from `secrets`, shown once when created. Only
-their sha256 is stored: a token has far more entropy than a password, so a
-fast hash is safe here (a slow password hash would cost tens of
-milliseconds per request).
+Tokens are 32 random bytes from `secrets`, shown once when created, many per
+user (logins, the CLI). Only their sha256 is stored: a token has far more
+entropy than a password, so a fast hash is safe here.
 
-A token's user (id and admin flag) is kept for AUTH_CACHE_SECONDS, and an
-unknown token for at most NEGATIVE_SECONDS, so most requests send no query
-to authenticate. The cost: a revoked token, or a changed admin flag, takes
-effect within AUTH_CACHE_SECONDS in workers that have it cached.
+A token's user is kept for AUTH_CACHE_SECONDS (never past the token's
+expiry), and an unknown token for at most NEGATIVE_SECONDS, so most requests
+send no query to authenticate. Logout, disabling a user or changing its
+rights clears this worker's cache at once (accounts.py); other workers see it
+within AUTH_CACHE_SECONDS. A token's last use is written at most once per
+LAST_USED_EVERY (on a cache miss that finds it older): never a write per request.
 """
 
 import hashlib
 import hmac
+import logging
 import secrets
+import time
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from cachetools import TTLCache
 from fastapi import Depends, Request
-from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.openapi.models import OAuth2 as OAuth2Model
+from fastapi.openapi.models import OAuthFlowPassword, OAuthFlows
 from fastapi.security.base import SecurityBase
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .errors import ServiceError
-from .models import User, table_of
+from .models import Token, User, table_of, utcnow
 from .reads import Reader
+
+logger = logging.getLogger(__name__)
 
 TOKEN_BYTES = 32
 # Unknown tokens are remembered briefly: a client repeating a bad token costs
 # no queries, and a token created meanwhile is usable within seconds.
 NEGATIVE_SECONDS = 5.0
+LAST_USED_EVERY = timedelta(minutes=5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +48,8 @@ class Principal:
 
     id: int
     is_admin: bool
+    token_id: int
+    expires_at: float | None  # time.time() after which the token is refused
 
 
 class TokenCache:
@@ -59,12 +70,26 @@ class TokenCache:
         if not self.enabled:
             return False
         if (principal := self._known.get(digest)) is not None:
-            return principal
+            if principal.expires_at is None or time.time() < principal.expires_at:
+                return principal
+            self._known.pop(digest, None)
+            return None
         return None if digest in self._unknown else False
 
     def put(self, digest: str, principal: Principal | None) -> None:
         if self.enabled:
             (self._known if principal else self._unknown)[digest] = principal
+
+    def forget(self, digest: str) -> None:
+        self._known.pop(digest, None)
+
+    def forget_user(self, user_id: int) -> None:
+        """Every cached token of the user: looked up again on its next use.
+        Unknown tokens are forgotten too (which were the user's is unknown):
+        a re-enabled user's tokens work again at once."""
+        for digest in [d for d, p in list(self._known.items()) if p and p.id == user_id]:
+            self._known.pop(digest, None)
+        self._unknown.clear()
 
 
 def new_token() -> str:
@@ -84,16 +109,44 @@ def _unauthorized() -> ServiceError:
 
 
 _USERS = table_of(User)
-_BY_HASH = select(_USERS.c.id, _USERS.c.is_admin, _USERS.c.token_hash)
+_TOKENS = table_of(Token)
+_BY_HASH = select(
+    _USERS.c.id,
+    _USERS.c.is_admin,
+    _TOKENS.c.id.label("token_id"),
+    _TOKENS.c.token_hash,
+    _TOKENS.c.expires_at,
+    _TOKENS.c.last_used_at,
+).join(_USERS, _USERS.c.id == _TOKENS.c.user_id)
 
 
-async def _lookup(reader: Reader, digest: str) -> Principal | None:
-    row = await reader.first(_BY_HASH.where(_USERS.c.token_hash == digest))
+async def _lookup(reader: Reader, engine: AsyncEngine, digest: str) -> Principal | None:
+    query = _BY_HASH.where(_TOKENS.c.token_hash == digest, _USERS.c.is_active)
+    row = await reader.first(query)
     # Compare in constant time as well, so no code path depends on how much
     # of a guessed hash matched.
     if row is None or not hmac.compare_digest(row["token_hash"], digest):
         return None
-    return Principal(row["id"], row["is_admin"])
+    expires: datetime | None = row["expires_at"]
+    if expires is not None and expires <= utcnow():
+        return None
+    last_used: datetime | None = row["last_used_at"]
+    if last_used is None or utcnow() - last_used >= LAST_USED_EVERY:
+        await _touch(engine, row["token_id"])
+    deadline = expires.timestamp() if expires is not None else None
+    return Principal(row["id"], row["is_admin"], row["token_id"], deadline)
+
+
+async def _touch(engine: AsyncEngine, token_id: int) -> None:
+    """Record the token's use: on a cache miss, and only when the last record
+    is LAST_USED_EVERY old, so at most one short write per token per interval."""
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(_TOKENS).where(_TOKENS.c.id == token_id).values(last_used_at=utcnow())
+            )
+    except Exception as exc:  # a lost write of a timestamp must not fail anything
+        logger.info("could not record a token's last use: %s", type(exc).__name__)
 
 
 _PRINCIPAL = "auth.principal"  # request scope key: resolved once per request
@@ -123,7 +176,7 @@ async def principal_of(request: Request) -> Principal | None:
         state = request.app.state
         principal = state.token_cache.get(digest)
         if principal is False:
-            principal = await _lookup(state.reader, digest)
+            principal = await _lookup(state.reader, state.engine, digest)
             state.token_cache.put(digest, principal)
     request.scope[_PRINCIPAL] = principal
     return principal
@@ -135,8 +188,12 @@ class _BearerScheme(SecurityBase):
     by _bearer_token)."""
 
     def __init__(self) -> None:
-        self.model = HTTPBearerModel(
-            bearerFormat=None, description="A token from the create-user command"
+        # The password flow, so the interactive docs can log in; tokenUrl is
+        # relative to the docs page ({API_PREFIX}/docs).
+        password = OAuthFlowPassword(tokenUrl="auth/token", scopes={})
+        self.model = OAuth2Model(
+            flows=OAuthFlows(password=password),
+            description="A token from POST /auth/token (login) or the create-user command",
         )
         self.scheme_name = "BearerToken"
 

@@ -98,10 +98,33 @@ class User(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(sa_column=Column(String(320), unique=True, nullable=False))
-    # sha256 of the bearer token; the token itself is never stored.
-    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    # argon2id (passwords.py); None: no password, the user signs in with tokens only.
+    password_hash: str | None = Field(default=None, sa_column=Column(String(255), nullable=True))
     is_admin: bool = Field(default=False, nullable=False)
+    # A disabled user's tokens stop working and it cannot log in.
+    is_active: bool = Field(default=True, nullable=False)
     created_at: datetime = _timestamp(default_factory=utcnow, nullable=False)
+
+
+class Token(SQLModel, table=True):
+    """A bearer token: many per user. Only its sha256 is stored; a login's
+    expires after TOKEN_TTL_HOURS, one made by the CLI when revoked."""
+
+    __tablename__ = "tokens"
+    __table_args__ = (
+        Index("ix_tokens_user_id", "user_id"),
+        SQLITE_NO_REUSE,
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    )
+    token_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    created_at: datetime = _timestamp(default_factory=utcnow, nullable=False)
+    expires_at: datetime | None = _timestamp(default=None, nullable=True)
+    # Written at most once per auth.LAST_USED_EVERY per token, never per request.
+    last_used_at: datetime | None = _timestamp(default=None, nullable=True)
 
 
 class Venue(SQLModel, table=True):

@@ -63,14 +63,25 @@ def rate_limit(limit: str) -> Callable[[Endpoint], Endpoint]:
 
 class RateLimiter:
     def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.rate_limit_enabled
         self.default = parse_many(settings.rate_limit_default)
+        self.login = parse_many(settings.login_rate_limit)
         self.strategy = SlidingWindowCounterRateLimiter(_storage(settings.rate_limit_storage))
         self.last_warning = -math.inf
 
     async def check(self, request: Request, client: str) -> None:
         endpoint = request.scope.get("endpoint")
         items = getattr(endpoint, ATTRIBUTE, self.default)
-        route = _route_key(endpoint)
+        await self.hit(items, client, _route_key(endpoint))
+
+    async def check_login(self, email: str, address: str) -> None:
+        """Login attempts count against the account and the client address."""
+        if self.enabled:
+            for client in (f"account:{email}", f"ip:{address}"):
+                await self.hit(self.login, client, "login")
+
+    async def hit(self, items: list[RateLimitItem], client: str, route: str) -> None:
+        """One hit of `client` on `route` against each limit; a 429 when over one."""
         for item in items:
             try:
                 allowed = await self.strategy.hit(item, client, route)
@@ -124,9 +135,9 @@ def _route_key(endpoint: Callable[..., Any] | None) -> str:
 async def enforce_rate_limit(request: Request) -> None:
     """Added to every resource router when RATE_LIMIT_ENABLED (routing.py)."""
     user = await principal_of(request)
-    client = f"user:{user.id}" if user is not None else f"ip:{_address(request)}"
+    client = f"user:{user.id}" if user is not None else f"ip:{address_of(request)}"
     await request.app.state.rate_limiter.check(request, client)
 
 
-def _address(request: Request) -> str:
+def address_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"

@@ -51,6 +51,9 @@ RESOURCE_ROUTERS: list[LazyRouter] = [
     LazyRouter("/admin/bookings", ".routers.admin_bookings"),
     LazyRouter("/venues", ".routers.venues"),
     LazyRouter("/uploads", ".routers.uploads", body_limit="max_upload_size_mb"),
+    LazyRouter("/auth", ".routers.auth"),
+    LazyRouter("/users", ".routers.users"),
+    LazyRouter("/admin/users", ".routers.admin_users"),
 ]
 
 

@@ -14,7 +14,6 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tqdm import tqdm
 
-from .auth import hash_token, new_token
 from .bookings import BOOKING_FIELDS, new_reference
 from .models import Booking, BookingStatus, User, Venue, table_of
 
@@ -101,9 +100,9 @@ async def _ensure_users(conn: AsyncConnection, target: int) -> None:
     rows = [
         {
             "email": f"seed-user-{index}@example.com",
-            # A random token nobody keeps: seeded users cannot sign in.
-            "token_hash": hash_token(new_token()),
+            # No password and no token: seeded users cannot sign in.
             "is_admin": False,
+            "is_active": True,
             "created_at": now,
         }
         for index in range(existing, target)

@@ -103,6 +103,21 @@ class Settings(BaseSettings):
     # worker writes the table. 0: a COUNT with every page that has a total.
     count_cache_seconds: Annotated[float, Field(ge=0)] = 10.0
 
+    # Accounts (accounts.py, passwords.py): tokens from a login expire after
+    # TOKEN_TTL_HOURS; sign-up over the API only if ALLOW_SIGNUP. Password
+    # hashes are argon2id at these costs (OWASP's minimum: 19 MiB, 2
+    # passes), at most PASSWORD_HASH_CONCURRENCY at once per worker: each
+    # holds its memory cost while it runs. Others wait up to
+    # PASSWORD_HASH_WAIT_SECONDS, then get a 503.
+    token_ttl_hours: Annotated[float, Field(gt=0)] = 24.0
+    allow_signup: bool = False
+    password_hash_memory_kib: Annotated[int, Field(ge=8 * 1024)] = 19 * 1024
+    password_hash_time_cost: Annotated[int, Field(ge=1)] = 2
+    password_hash_concurrency: PositiveInt = 2
+    password_hash_wait_seconds: Annotated[float, Field(gt=0)] = 5.0
+    # Login attempts, per account and per client address.
+    login_rate_limit: str = "10/minute"
+
     rate_limit_enabled: bool = True
     rate_limit_default: str = "120/minute"
     rate_limit_storage: str = "memory://"

@@ -2,15 +2,17 @@
 revoke-token commands, and the tests)."""
 
 import re
+from datetime import datetime
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .auth import hash_token, new_token
-from .models import User, table_of, utcnow
+from .models import Token, User, table_of, utcnow
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _USERS = table_of(User)
+_TOKENS = table_of(Token)
 
 
 class UserExistsError(Exception):
@@ -26,33 +28,75 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-async def create_user(engine: AsyncEngine, email: str, *, is_admin: bool = False) -> str:
-    """Create the user and return its bearer token; only the hash is stored."""
+def checked_email(email: str) -> str:
     email = normalize_email(email)
     if not _EMAIL.fullmatch(email):
         raise ValueError(f"EMAIL must look like name@example.org, got {email!r}")
-    token = new_token()
+    return email
+
+
+async def create_user(
+    engine: AsyncEngine,
+    email: str,
+    *,
+    is_admin: bool = False,
+    password_hash: str | None = None,
+) -> str:
+    """Create the user and return a bearer token for it (without an expiry);
+    only the token's hash is stored."""
+    email = checked_email(email)
     async with engine.begin() as conn:
         if await conn.scalar(select(_USERS.c.id).where(_USERS.c.email == email)) is not None:
             raise UserExistsError(f"a user with email {email} already exists")
-        await conn.execute(
-            insert(_USERS).values(
-                email=email, token_hash=hash_token(token), is_admin=is_admin, created_at=utcnow()
+        user_id = await conn.scalar(
+            insert(_USERS)
+            .values(
+                email=email,
+                is_admin=is_admin,
+                is_active=True,
+                password_hash=password_hash,
+                created_at=utcnow(),
             )
+            .returning(_USERS.c.id)
         )
+        assert user_id is not None
+        return await issue_token(conn, user_id)
+
+
+async def issue_token(
+    conn: AsyncConnection, user_id: int, expires_at: datetime | None = None
+) -> str:
+    """A new token for the user, in the caller's transaction."""
+    token = new_token()
+    await conn.execute(
+        insert(_TOKENS).values(
+            user_id=user_id,
+            token_hash=hash_token(token),
+            created_at=utcnow(),
+            expires_at=expires_at,
+        )
+    )
     return token
 
 
 async def revoke_token(engine: AsyncEngine, email: str) -> str:
-    """Make the user's current token stop working at once; return its
+    """Make every token of the user stop working at once; return a
     replacement (only its hash is stored; the caller decides whether anyone
     sees it)."""
     email = normalize_email(email)
-    token = new_token()
+    async with engine.begin() as conn:
+        user_id = await conn.scalar(select(_USERS.c.id).where(_USERS.c.email == email))
+        if user_id is None:
+            raise UnknownUserError(f"no user with email {email}")
+        await conn.execute(delete(_TOKENS).where(_TOKENS.c.user_id == user_id))
+        return await issue_token(conn, user_id)
+
+
+async def set_password(engine: AsyncEngine, email: str, password_hash: str) -> None:
+    email = normalize_email(email)
     async with engine.begin() as conn:
         changed = await conn.execute(
-            update(_USERS).where(_USERS.c.email == email).values(token_hash=hash_token(token))
+            update(_USERS).where(_USERS.c.email == email).values(password_hash=password_hash)
         )
     if changed.rowcount != 1:
         raise UnknownUserError(f"no user with email {email}")
-    return token

@@ -1,0 +1,162 @@
+"""Accounts: logging in and out, users managing themselves, administrators
+managing users. The routers (routers/auth.py, users.py, admin_users.py) are
+thin; what touches tokens and the authentication cache is here.
+
+Every change that could make a cached token wrong (logout, a new password,
+disabling a user, a changed admin flag) clears this worker's cache for it at
+once; other workers drop it within AUTH_CACHE_SECONDS.
+"""
+
+from datetime import datetime, timedelta
+
+from fastapi import Request
+from pydantic import BaseModel, Field, StrictBool
+from sqlalchemy import delete, select, update
+
+from .auth import Principal, hash_token
+from .errors import ServiceError
+from .models import PartialUpdate, Token, User, table_of, utcnow
+from .passwords import Passwords
+from .ratelimit import address_of
+from .reads import Reader
+from .schema_types import DbStr
+from .users import checked_email, issue_token
+
+USERS = table_of(User)
+TOKENS = table_of(Token)
+# Long enough for any passphrase; short enough that hashing one is bounded.
+PASSWORD_MAX = 1024
+PASSWORD_MIN = 8
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: datetime
+
+
+class UserRead(BaseModel):
+    id: int
+    email: str
+    is_admin: bool
+    is_active: bool
+    created_at: datetime
+
+
+USER_COLUMNS = [USERS.c[name] for name in UserRead.model_fields]
+
+
+class SignUp(BaseModel):
+    email: DbStr = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    password: DbStr = Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
+
+
+class OwnUpdate(PartialUpdate):
+    """A user's changes to its own account: a new password needs the current one."""
+
+    password: DbStr | None = Field(default=None, min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
+    current_password: DbStr | None = Field(default=None, max_length=PASSWORD_MAX)
+
+
+class AdminUpdate(PartialUpdate):
+    is_active: StrictBool | None = None
+    is_admin: StrictBool | None = None
+
+
+def _passwords(request: Request) -> Passwords:
+    passwords: Passwords = request.app.state.passwords
+    return passwords
+
+
+def _wrong_credentials() -> ServiceError:
+    # The same answer for an unknown email, a wrong password and a disabled user.
+    return ServiceError(401, "Incorrect email or password", headers={"WWW-Authenticate": "Bearer"})
+
+
+async def log_in(request: Request, reader: Reader, email: str, password: str) -> TokenResponse:
+    state = request.app.state
+    email = email.strip().lower()
+    await state.rate_limiter.check_login(email, address_of(request))
+    query = select(USERS.c.id, USERS.c.password_hash).where(
+        USERS.c.email == email, USERS.c.is_active
+    )
+    row = await reader.first(query)
+    # Unknown or disabled: a dummy hash is checked, so the time taken is the same.
+    stored = row["password_hash"] if row is not None else None
+    if not await _passwords(request).verify(stored, password) or row is None:
+        raise _wrong_credentials()
+    expires = utcnow() + timedelta(hours=state.settings.token_ttl_hours)
+    async with state.engine.begin() as conn:
+        token = await issue_token(conn, row["id"], expires)
+    return TokenResponse(access_token=token, expires_at=expires)
+
+
+async def log_out(request: Request, user: Principal) -> None:
+    async with request.app.state.engine.begin() as conn:
+        await conn.execute(delete(TOKENS).where(TOKENS.c.id == user.token_id))
+    _, _, token = request.headers.get("authorization", "").partition(" ")
+    request.app.state.token_cache.forget(hash_token(token.strip()))
+
+
+async def sign_up(request: Request, body: SignUp) -> UserRead:
+    if not request.app.state.settings.allow_signup:
+        raise ServiceError(404, "Not Found")
+    email = checked_email(body.email)
+    hashed = await _passwords(request).hash(body.password)
+    async with request.app.state.engine.begin() as conn:
+        if await conn.scalar(select(USERS.c.id).where(USERS.c.email == email)) is not None:
+            raise ServiceError(409, "An account with this email exists")
+        row = (
+            await conn.execute(
+                USERS.insert()
+                .values(email=email, password_hash=hashed, is_admin=False, is_active=True)
+                .values(created_at=utcnow())
+                .returning(*USER_COLUMNS)
+            )
+        ).one()
+    return UserRead.model_validate(row._mapping)
+
+
+async def read_user(reader: Reader, user_id: int) -> UserRead:
+    row = await reader.first(select(*USER_COLUMNS).where(USERS.c.id == user_id))
+    if row is None:
+        raise ServiceError(404, f"User {user_id} not found")
+    return UserRead.model_validate(row)
+
+
+async def update_own(
+    request: Request, reader: Reader, user: Principal, body: OwnUpdate
+) -> UserRead:
+    """A new password needs the current one, and ends every other session."""
+    if body.password is not None:
+        row = await reader.first(select(USERS.c.password_hash).where(USERS.c.id == user.id))
+        stored = row["password_hash"] if row is not None else None
+        passwords = _passwords(request)
+        if stored is not None and not await passwords.verify(stored, body.current_password or ""):
+            raise ServiceError(403, "current_password does not match")
+        hashed = await passwords.hash(body.password)
+        async with request.app.state.engine.begin() as conn:
+            await conn.execute(
+                update(USERS).where(USERS.c.id == user.id).values(password_hash=hashed)
+            )
+            await conn.execute(
+                delete(TOKENS).where(TOKENS.c.user_id == user.id, TOKENS.c.id != user.token_id)
+            )
+        request.app.state.token_cache.forget_user(user.id)
+    return await read_user(reader, user.id)
+
+
+async def update_user(
+    request: Request, reader: Reader, admin: Principal, user_id: int, body: AdminUpdate
+) -> UserRead:
+    changes = body.model_dump(exclude_unset=True, exclude={"nullable"})
+    if user_id == admin.id and changes:
+        # An administrator cannot lock itself out (nor the last one out).
+        raise ServiceError(409, "Administrators cannot disable or demote themselves")
+    if changes:
+        async with request.app.state.engine.begin() as conn:
+            done = await conn.execute(update(USERS).where(USERS.c.id == user_id).values(changes))
+        if done.rowcount == 0:
+            raise ServiceError(404, f"User {user_id} not found")
+        request.app.state.token_cache.forget_user(user_id)
+    return await read_user(reader, user_id)

@@ -46,8 +46,12 @@ class UserRead(BaseModel):
 USER_COLUMNS = [USERS.c[name] for name in UserRead.model_fields]
 
 
+# name@domain.tld, without spaces or NUL (which no database column takes).
+EMAIL_PATTERN = r"^[^@\s\u0000]+@[^@\s\u0000]+\.[^@\s\u0000]+$"
+
+
 class SignUp(BaseModel):
-    email: DbStr = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    email: str = Field(min_length=3, max_length=320, pattern=EMAIL_PATTERN)
     password: DbStr = Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
 
 

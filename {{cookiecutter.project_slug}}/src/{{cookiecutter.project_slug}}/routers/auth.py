@@ -16,8 +16,10 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 async def login(
     request: Request,
     reader: ReaderDep,
-    username: Annotated[DbStr, Form(max_length=320, description="the account's email")],
-    password: Annotated[DbStr, Form(max_length=PASSWORD_MAX)],
+    username: Annotated[
+        DbStr, Form(min_length=1, max_length=320, description="the account's email")
+    ],
+    password: Annotated[DbStr, Form(min_length=1, max_length=PASSWORD_MAX)],
 ) -> TokenResponse:
     """A bearer token for the account, valid for TOKEN_TTL_HOURS."""
     return await log_in(request, reader, username, password)

@@ -25,7 +25,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-USER_SQL = "SELECT id, is_admin FROM users WHERE token_hash = $1"
+USER_SQL = (
+    "SELECT users.id, users.is_admin FROM tokens JOIN users ON users.id = tokens.user_id "
+    "WHERE tokens.token_hash = $1 AND users.is_active "
+    "AND (tokens.expires_at IS NULL OR tokens.expires_at > now())"
+)
 PAGE_SQL = (
     "SELECT id, booking_reference, title, status, start_datetime, end_datetime, venue_id "
     "FROM bookings ORDER BY start_datetime DESC, id DESC LIMIT $1 OFFSET $2"

@@ -196,6 +196,14 @@ async def test_logins_are_rate_limited_per_account(app_with, api):
             assert int(limited.headers["retry-after"]) >= 1
 
 
+async def test_logins_are_rate_limited_per_address(app_with, api):
+    limited = app_with(rate_limit_enabled=True, login_rate_limit="3/minute")
+    async with limited as app, client_for(app) as client:
+        for number in range(3):  # three accounts, one address
+            await _login(client, api, f"guess{number}@example.org")
+        assert_error(await _login(client, api, "guess9@example.org"), 429, "rate_limited")
+
+
 async def test_at_most_the_bound_of_hashes_run_at_once(settings):
     passwords = Passwords(settings.model_copy(update={"password_hash_concurrency": 2}))
     await asyncio.gather(*(passwords.hash(f"password {n}") for n in range(8)))

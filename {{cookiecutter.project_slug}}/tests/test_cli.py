@@ -19,10 +19,13 @@ from tests.helpers import free_port
 pytestmark = pytest.mark.anyio
 
 
-def run(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+def run(
+    database_url: str, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "{{ cookiecutter.project_slug }}", *args],
         env={**os.environ, "DATABASE_URL": database_url},
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=300,
@@ -33,6 +36,20 @@ def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     result = run(database_url, *args)
     assert result.returncode == 0, result.stderr
     return result
+
+
+async def test_create_user_sets_a_password_from_stdin_never_from_argv(app, database_url, api):
+    password = "read from stdin, not argv"
+    result = run(database_url, "create-user", "pat@example.org", "--password", stdin=password)
+    assert result.returncode == 0, result.stderr
+    assert password not in result.stdout + result.stderr
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        form = {"username": "pat@example.org", "password": password}
+        login = await client.post(f"{api}/auth/token", data=form)
+    assert login.status_code == 200, login.text
+    empty = run(database_url, "create-user", "quin@example.org", "--password", stdin="\n")
+    assert empty.returncode == 1 and "empty password" in empty.stderr
 
 
 async def test_create_user_prints_a_working_token_last(app, database_url, api):

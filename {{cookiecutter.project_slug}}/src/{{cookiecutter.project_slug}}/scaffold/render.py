@@ -35,14 +35,19 @@ def _common(spec: ResourceSpec) -> dict[str, str]:
     }
 
 
-def index_columns(spec: ResourceSpec) -> list[str]:
-    """The list order (created_at, id), behind the owner's id for owned rows:
-    each list is then one range of the index, read in order."""
-    return (["user_id"] if spec.owned else []) + ["created_at", "id"]
+def indexes(spec: ResourceSpec) -> list[list[str]]:
+    """The columns of each index the lists read: the list order (created_at,
+    id), behind the owner's id for owned rows, so each list is one range of an
+    index, read in order. Owned rows also have the administrators' list of
+    every row, which the owner's index cannot serve in that order: without
+    (created_at, id) of its own, each of its pages would sort the whole table."""
+    if spec.owned:
+        return [["user_id", "created_at", "id"], ["created_at", "id"]]
+    return [["created_at", "id"]]
 
 
-def index_name(spec: ResourceSpec) -> str:
-    return f"ix_{spec.plural}_{'_'.join(index_columns(spec))}"
+def index_name(spec: ResourceSpec, columns: list[str]) -> str:
+    return f"ix_{spec.plural}_{'_'.join(columns)}"
 
 
 # ---------------------------------------------------------------- table module
@@ -116,8 +121,11 @@ def resource_module(spec: ResourceSpec) -> str:
     return _template("resource.py.tmpl").substitute(
         _common(spec),
         imports=_imports(spec),
-        index_name=index_name(spec),
-        index_args=", ".join(_literal(column) for column in index_columns(spec)),
+        indexes="\n".join(
+            f"{INDENT * 2}Index({_literal(index_name(spec, columns))}, "
+            f"{', '.join(_literal(column) for column in columns)}),"
+            for columns in indexes(spec)
+        ),
         table_fields="\n".join(table_fields),
         create_fields="\n".join(_schema_field(field, partial=False) for field in spec.fields),
         update_fields="\n".join(_schema_field(field, partial=True) for field in spec.fields),
@@ -146,15 +154,17 @@ def migration_module(spec: ResourceSpec, revision: str, down_revision: str | Non
             f'{INDENT * 2}sa.Column("{field.name}", {field.kind.migration}, '
             f"nullable={field.optional}),"
         )
-    index = index_columns(spec)
     return _template("migration.py.tmpl").substitute(
         _common(spec),
         revision=revision,
         down_revision=down_revision or "",
         down_revision_literal=repr(down_revision).replace("'", '"'),
         migration_columns="\n".join(columns),
-        index_name=index_name(spec),
-        index_columns=_literal(index),
+        create_indexes="\n".join(
+            f"{INDENT}op.create_index({_literal(index_name(spec, index))}, "
+            f"{_literal(spec.plural)}, {_literal(index)})"
+            for index in indexes(spec)
+        ),
     )
 
 
@@ -181,7 +191,7 @@ def tests_module(spec: ResourceSpec, package: str) -> str:
         unstorable=_literal(
             {f.name: UNSTORABLE[f.type] for f in spec.fields if f.type in UNSTORABLE}
         ),
-        index_columns=_literal(index_columns(spec)),
+        indexes=_literal(indexes(spec)),
     )
 
 

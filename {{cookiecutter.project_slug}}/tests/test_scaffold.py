@@ -59,31 +59,62 @@ def _tree(root: Path) -> dict[str, str]:
     }
 
 
-def test_a_resource_is_four_files_and_one_registry_line(copy):
+def _written(copy: Path, owned: bool) -> tuple[list[Path], Path]:
+    """The files a resource writes (routing.py last), and its migration."""
     before, head = _tree(copy), _head(copy)
-    spec = parse_resource(NAME, ["name:str", "seats:int?"], owned=True)
+    spec = parse_resource(NAME, ["name:str", "seats:int?"], owned=owned)
     written = new_resource(find_project(copy, PACKAGE), spec)
-    source = copy / "src" / PACKAGE
-    migration_name = MIGRATION_NAME.fullmatch(written[2].name)
-    assert migration_name, written[2].name
-    assert [path.relative_to(copy) for path in written] == [
-        Path("src", PACKAGE, "resources", "probe_room_types.py"),
-        Path("src", PACKAGE, "routers", "probe_room_types.py"),
-        Path("src", PACKAGE, "migrations", "versions", written[2].name),
-        Path("tests", "test_probe_room_types.py"),
-        Path("src", PACKAGE, "routing.py"),
-    ]
+    (migration,) = [path for path in written if MIGRATION_NAME.fullmatch(path.name)]
     after = _tree(copy)
     changed = {name for name in after if before.get(name) != after[name]}
     assert changed == {str(path.relative_to(copy)) for path in written}
-    routing = (source / "routing.py").read_text()
-    line = 'LazyRouter("/probe-room-types", ".routers.probe_room_types"),'
-    assert routing.count(line) == 1
-    migration = written[2].read_text()
-    assert f'down_revision: str | None = "{head}"' in migration
-    assert '["user_id", "created_at", "id"]' in migration
+    assert f'down_revision: str | None = "{head}"' in migration.read_text()
     for path in written:
         compile(path.read_text(), str(path), "exec")  # valid Python
+    return written, migration
+
+
+def test_a_resource_is_four_files_and_one_registry_line(copy):
+    written, migration = _written(copy, owned=False)
+    assert [path.relative_to(copy) for path in written] == [
+        Path("src", PACKAGE, "resources", "probe_room_types.py"),
+        Path("src", PACKAGE, "routers", "probe_room_types.py"),
+        Path("src", PACKAGE, "migrations", "versions", migration.name),
+        Path("tests", "test_probe_room_types.py"),
+        Path("src", PACKAGE, "routing.py"),
+    ]
+    routing = (copy / "src" / PACKAGE / "routing.py").read_text()
+    assert routing.count('LazyRouter("/probe-room-types", ".routers.probe_room_types"),') == 1
+    assert "/admin/probe-room-types" not in routing
+    assert migration.read_text().count("op.create_index(") == 1
+    assert '["created_at", "id"]' in migration.read_text()
+
+
+def test_an_owned_resource_adds_the_administrators_router(copy):
+    """Five files and two registry lines: the owner's router, and every user's
+    rows for administrators, whose list needs an index of its own."""
+    written, migration = _written(copy, owned=True)
+    assert [path.relative_to(copy) for path in written] == [
+        Path("src", PACKAGE, "resources", "probe_room_types.py"),
+        Path("src", PACKAGE, "routers", "probe_room_types.py"),
+        Path("src", PACKAGE, "routers", "admin_probe_room_types.py"),
+        Path("src", PACKAGE, "migrations", "versions", migration.name),
+        Path("tests", "test_probe_room_types.py"),
+        Path("src", PACKAGE, "routing.py"),
+    ]
+    routing = (copy / "src" / PACKAGE / "routing.py").read_text()
+    lines = [
+        '    LazyRouter("/probe-room-types", ".routers.probe_room_types"),\n',
+        '    LazyRouter("/admin/probe-room-types", ".routers.admin_probe_room_types"),\n',
+    ]
+    assert routing.count("".join(lines)) == 1
+    assert 'prefix="/admin/probe-room-types"' in written[2].read_text()
+    text = migration.read_text()
+    assert text.count("op.create_index(") == 2
+    assert '["user_id", "created_at", "id"]' in text and '["created_at", "id"]' in text
+    table = written[0].read_text()
+    for name in ("ix_probe_room_types_user_id_created_at_id", "ix_probe_room_types_created_at_id"):
+        assert f'Index("{name}"' in table and f'"{name}"' in text
 
 
 @pytest.mark.parametrize("owned", [False, True])
@@ -193,6 +224,28 @@ def test_adding_the_same_resource_twice_is_refused(copy):
     before = _tree(copy)
     with pytest.raises(ScaffoldError, match="already exists"):
         new_resource(project, parse_resource(NAME, ["name:str"], owned=True))
+    assert _tree(copy) == before
+
+
+def test_an_existing_administrators_router_refuses_the_owned_resource(copy):
+    """Any one of the files existing is enough: none of the others is written,
+    and neither registry line."""
+    admin_router = copy / "src" / PACKAGE / "routers" / "admin_probe_room_types.py"
+    admin_router.write_text('"""Written by hand."""\n')
+    before = _tree(copy)
+    with pytest.raises(ScaffoldError, match=r"admin_probe_room_types\.py already exists"):
+        new_resource(find_project(copy, PACKAGE), parse_resource(NAME, ["a:int"], owned=True))
+    assert _tree(copy) == before
+
+
+def test_a_registered_administrators_prefix_refuses_the_owned_resource(copy):
+    routing = copy / "src" / PACKAGE / "routing.py"
+    line = '    LazyRouter("/admin/bookings", ".routers.admin_bookings"),\n'
+    extra = '    LazyRouter("/admin/probe-room-types", ".routers.by_hand"),\n'
+    routing.write_text(routing.read_text().replace(line, line + extra))
+    before = _tree(copy)
+    with pytest.raises(ScaffoldError, match="/admin/probe-room-types already exists"):
+        new_resource(find_project(copy, PACKAGE), parse_resource(NAME, ["a:int"], owned=True))
     assert _tree(copy) == before
 
 

@@ -188,7 +188,8 @@ def _new_resource(args: argparse.Namespace) -> None:
         written = new_resource(project, spec)
     except ScaffoldError as exc:
         sys.exit(f"error: {exc}")
-    print(f"added {spec.name}, served at API_PREFIX + {spec.url}:")
+    urls = " and ".join(prefix for prefix, _ in spec.routers)
+    print(f"added {spec.name}, served at API_PREFIX + {urls}:")
     for path in written:
         print(f"  {project.relative(path)}")
     print(
@@ -284,8 +285,9 @@ def _parser() -> argparse.ArgumentParser:
     resource.add_argument(
         "--owned",
         action="store_true",
-        help="rows belong to the user who creates them (default: read by users, "
-        "written by administrators)",
+        help="rows belong to the user who creates them, and administrators list and "
+        "export every user's rows under /admin/ (default: read by users, written by "
+        "administrators)",
     )
     resource.add_argument("--plural", help="the table and URL name (default: NAME + s)")
     resource.add_argument(

@@ -9,6 +9,13 @@ writes four files and adds one line to RESOURCE_ROUTERS (routing.py):
     src/<package>/migrations/versions/<date>-<rev>_create_<plural>.py   the table and its list index
     tests/test_<plural>.py                    tests of all of it
 
+With --owned, each row belongs to the user who created it, and a fifth file
+with a second registry line gives administrators every user's rows:
+
+    src/<package>/routers/admin_<plural>.py   /admin/<plural>: pages (by user_id too), export
+
+and the migration adds the index that list reads.
+
 Everything is checked before anything is written: a refused request (a bad
 name, a resource or table that exists, a registry that cannot be found)
 changes no file. If ruff is installed (the dev extra), the new files are
@@ -75,17 +82,18 @@ def new_resource(project: Project, spec: ResourceSpec) -> list[Path]:
 def plan(project: Project, spec: ResourceSpec) -> dict[Path, str]:
     """Every file to write and its text, or ScaffoldError if anything is wrong."""
     resource = project.source / "resources" / f"{spec.plural}.py"
-    router = project.source / "routers" / f"{spec.plural}.py"
+    routers = [project.source / "routers" / f"{module}.py" for _, module in spec.routers]
     tests = project.root / "tests" / f"test_{spec.plural}.py"
-    _refuse_existing(project, spec, [resource, router, tests])
+    _refuse_existing(project, spec, [resource, *routers, tests])
     routing = project.source / "routing.py"
-    registry = _with_registry_line(routing.read_text(encoding="utf-8"), spec)
+    registry = _with_registry_lines(routing.read_text(encoding="utf-8"), spec)
     revision, down_revision = _next_revision(project)
     name = migration_file_name(revision, f"create_{spec.plural}")
     migration = project.source / "migrations" / "versions" / name
-    return {
-        resource: render.resource_module(spec),
-        router: render.router_module(spec),
+    files = {resource: render.resource_module(spec), routers[0]: render.router_module(spec)}
+    if spec.owned:
+        files[routers[1]] = render.admin_router_module(spec)
+    return files | {
         migration: render.migration_module(spec, revision, down_revision),
         tests: render.tests_module(spec, project.package),
         routing: registry,
@@ -100,8 +108,11 @@ def _refuse_existing(project: Project, spec: ResourceSpec, new_files: list[Path]
     cls = re.compile(rf"^class {spec.name}\b", re.M)
     for path, text in sources.items():
         where = project.relative(path)
-        if f'LazyRouter("{spec.url}"' in text:
-            raise ScaffoldError(f"resource {spec.url} already exists: it is registered in {where}")
+        for prefix, _ in spec.routers:
+            if f'LazyRouter("{prefix}"' in text:
+                raise ScaffoldError(
+                    f"resource {prefix} already exists: it is registered in {where}"
+                )
         if table.search(text):
             raise ScaffoldError(
                 f"a table named {spec.plural!r} already exists ({where}); "
@@ -114,15 +125,19 @@ def _refuse_existing(project: Project, spec: ResourceSpec, new_files: list[Path]
             raise ScaffoldError(f"{project.relative(path)} already exists")
 
 
-def _with_registry_line(routing: str, spec: ResourceSpec) -> str:
+def _with_registry_lines(routing: str, spec: ResourceSpec) -> str:
+    """routing.py with one line per router at the end of RESOURCE_ROUTERS
+    (written in one replace: both lines or neither)."""
     match = _REGISTRY.search(routing)
     if match is None:
         raise ScaffoldError(
             "cannot find `RESOURCE_ROUTERS: list[LazyRouter] = [` ... `]` in routing.py; "
             "restore that list (one LazyRouter per line) so new resources can be registered"
         )
-    line = f'    LazyRouter("{spec.url}", ".routers.{spec.plural}"),\n'
-    return routing[: match.end()] + line + routing[match.end() :]
+    lines = "".join(
+        f'    LazyRouter("{prefix}", ".routers.{module}"),\n' for prefix, module in spec.routers
+    )
+    return routing[: match.end()] + lines + routing[match.end() :]
 
 
 def _next_revision(project: Project) -> tuple[str, str | None]:

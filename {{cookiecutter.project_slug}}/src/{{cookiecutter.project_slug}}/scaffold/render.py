@@ -142,6 +142,11 @@ def router_module(spec: ResourceSpec) -> str:
     return _template(name).substitute(_common(spec))
 
 
+def admin_router_module(spec: ResourceSpec) -> str:
+    """Every user's rows, for administrators (owned resources only)."""
+    return _template("router_admin.py.tmpl").substitute(_common(spec))
+
+
 def migration_module(spec: ResourceSpec, revision: str, down_revision: str | None) -> str:
     columns = []
     if spec.owned:

@@ -65,9 +65,10 @@ _ROUTER_NAMES = {
     "session", "sort", "stmt",
 }
 _ROUTER_CLASSES = {
-    "AdminUser", "APIRouter", "Column", "CurrentUser", "ExportFormat", "Field", "Page",
-    "PageParamsDep", "ReaderDep", "Request", "ResourceId", "Response", "RowsJSONResponse",
-    "SessionDep", "SortKey", "SQLModel", "StreamingResponse", "StrEnum",
+    "AdminUser", "Annotated", "AnySelect", "APIRouter", "Column", "CurrentUser", "ExportFormat",
+    "Field", "OwnerFilter", "Page", "PageParamsDep", "Query", "ReaderDep", "Request",
+    "ResourceId", "Response", "RowsJSONResponse", "SessionDep", "SortKey", "SQLModel",
+    "StreamingResponse", "StrEnum",
 }
 # fmt: on
 _CLASS_NAME = re.compile(r"[A-Z][A-Za-z0-9]*")
@@ -100,6 +101,15 @@ class ResourceSpec:
     @property
     def url(self) -> str:
         return "/" + self.plural.replace("_", "-")
+
+    @property
+    def routers(self) -> list[tuple[str, str]]:
+        """(URL prefix, module in routers/) of each router: owned rows have a
+        second one, with every user's rows, for administrators."""
+        routers = [(self.url, self.plural)]
+        if self.owned:
+            routers.append((f"/admin{self.url}", f"admin_{self.plural}"))
+        return routers
 
 
 def snake_case(name: str) -> str:

@@ -1,7 +1,8 @@
 """A newcomer's path through the READMEs, on SQLite and on PostgreSQL:
 generate a service, install it for development, add two resources with
 `new-resource`, check the result is clean, migrate, run the new tests, then
-serve it and page through and export both resources over HTTP."""
+serve it and page through and export both resources over HTTP (the owned
+one as its owner, and every user's rows as an administrator)."""
 
 import csv
 import io
@@ -154,6 +155,7 @@ def _insert_after(path: Path, line: str, new_line: str) -> None:
 def _serve_and_use(project: Project) -> None:
     admin = _token(project, "admin@example.org", "--admin")
     user = _token(project, "user@example.org")
+    other = _token(project, "other@example.org")
     port = pgcluster.free_port()
     server = subprocess.Popen(
         [str(project.bin / project.slug.replace("_", "-")), "serve", "--port", str(port)],
@@ -167,6 +169,7 @@ def _serve_and_use(project: Project) -> None:
         base = f"http://127.0.0.1:{port}/api"
         wait_until(lambda: httpx.get(f"{base}/health/ready", timeout=5).status_code == 200, server)
         with httpx.Client(base_url=base, timeout=30) as client:
+            invoices = []  # ROWS of user's, and some of other's
             for number in range(ROWS):
                 room = {"name": f"Room {number}", "capacity": 10 + number}
                 _created(client.post("/rooms", json=room, headers=admin))
@@ -175,15 +178,33 @@ def _serve_and_use(project: Project) -> None:
                     "paid": number % 2 == 0,
                     "issued_at": f"2030-01-0{number + 1}T09:00:00Z",
                 }
-                _created(client.post("/invoices", json=invoice, headers=user))
+                for owner in [user, other] if number % 2 else [user]:
+                    invoices.append(_created(client.post("/invoices", json=invoice, headers=owner)))
             for url in ("/rooms", "/invoices"):
                 assert len(_every_page(client, url, user)) == ROWS
-                assert len(_export(client, url, user, "ndjson")) == ROWS
-                assert len(_export(client, url, user, "csv")) == ROWS
-            # Invoices belong to their user: the administrator has none of them.
+                for fmt in ("ndjson", "json", "csv"):
+                    assert len(_export(client, url, user, fmt)) == ROWS
+            # Invoices belong to their user: the administrator has none of them
+            # in their own list, and every user's under /admin/invoices.
             assert _every_page(client, "/invoices", admin) == []
+            everyone = sorted(row["id"] for row in invoices)
+            newest_first = _every_page(client, "/admin/invoices", admin)
+            assert sorted(newest_first) == everyone
+            oldest_first = _every_page(client, "/admin/invoices", admin, sort="created_at")
+            assert oldest_first == newest_first[::-1]
+            user_id = invoices[0]["user_id"]
+            mine = {row["id"] for row in invoices if row["user_id"] == user_id}
+            assert len(mine) == ROWS < len(everyone)
+            theirs = _every_page(client, "/admin/invoices", admin, user_id=user_id)
+            assert theirs == [row_id for row_id in newest_first if row_id in mine]
+            for fmt in ("ndjson", "json", "csv"):
+                rows = _export(client, "/admin/invoices", admin, fmt)
+                assert sorted(int(row["id"]) for row in rows) == everyone
+            forbidden = client.get("/admin/invoices/export", headers=user)
+            assert forbidden.status_code == 403, forbidden.text
             schema = client.get("/openapi.json").json()
-            assert {"/api/rooms", "/api/invoices/{invoice_id}"} <= set(schema["paths"])
+            paths = {"/api/rooms", "/api/invoices/{invoice_id}", "/api/admin/invoices/export"}
+            assert paths <= set(schema["paths"])
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         output = server.communicate(timeout=30)[0].decode()
@@ -195,13 +216,14 @@ def _token(project: Project, email: str, *flags: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _created(response: httpx.Response) -> None:
+def _created(response: httpx.Response) -> dict:
     assert response.status_code == 201, response.text
+    return response.json()
 
 
-def _every_page(client: httpx.Client, url: str, headers: dict[str, str]) -> list[int]:
+def _every_page(client: httpx.Client, url: str, headers: dict[str, str], **filters) -> list[int]:
     """Ids of every row, following next_cursor two rows at a time."""
-    ids, params = [], {"page_size": 2}
+    ids, params = [], {"page_size": 2, **filters}
     while True:
         page = client.get(url, params=params, headers=headers)
         assert page.status_code == 200, page.text
@@ -210,7 +232,7 @@ def _every_page(client: httpx.Client, url: str, headers: dict[str, str]) -> list
         if cursor is None:
             assert len(ids) == len(set(ids))
             return ids
-        params = {"page_size": 2, "cursor": cursor}
+        params = {"page_size": 2, **filters, "cursor": cursor}
 
 
 def _export(client: httpx.Client, url: str, headers: dict[str, str], fmt: str) -> list:
@@ -218,4 +240,6 @@ def _export(client: httpx.Client, url: str, headers: dict[str, str], fmt: str) -
     assert response.status_code == 200, response.text
     if fmt == "csv":
         return list(csv.DictReader(io.StringIO(response.text)))
+    if fmt == "json":
+        return response.json()["items"]
     return [json.loads(line) for line in response.text.splitlines()]

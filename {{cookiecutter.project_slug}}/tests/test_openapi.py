@@ -96,6 +96,7 @@ async def test_every_answer_is_documented_with_its_media_type_and_headers(docume
         ("PUT", "/bookings/1", "DELETE, GET, HEAD, PATCH"),
         ("DELETE", "/uploads", "GET, HEAD, POST"),
         ("PUT", "/uploads/" + "0" * 32, "DELETE, GET, HEAD"),
+        ("GET", "/uploads/raw", "POST"),  # not an upload id
         ("PATCH", "/venues", "GET, HEAD, POST"),
     ],
 )

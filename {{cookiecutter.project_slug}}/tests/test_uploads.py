@@ -296,17 +296,12 @@ async def test_a_file_missing_on_disk_is_a_404_and_a_warning(client, api, alice,
 
 @pytest.mark.parametrize(
     "upload_id",
-    ["0" * 31, "0" * 33, "A" * 32, "g" * 32, "%00" + "0" * 31, "raw"],
-    ids=["short", "long", "uppercase", "not-hex", "nul", "raw"],
+    ["0" * 32, "0" * 31, "0" * 33, "A" * 32, "g" * 32, "%00" + "0" * 31, "..%2F" + "0" * 32],
+    ids=["unknown", "short", "long", "uppercase", "not-hex", "nul", "dot-dot"],
 )
-async def test_malformed_upload_ids_are_refused_before_any_lookup(client, api, alice, upload_id):
+async def test_unknown_and_malformed_upload_ids_are_not_found(client, api, alice, upload_id):
+    # A malformed id matches no route: nothing is looked up.
     item = f"{api}/uploads/{upload_id}"
-    for method, url in (("GET", item), ("GET", f"{item}/content"), ("DELETE", item)):
-        assert_error(await client.request(method, url, headers=alice), 422, "validation_error")
-
-
-async def test_an_unknown_upload_id_is_not_found(client, api, alice):
-    item = f"{api}/uploads/{'0' * 32}"
     for method, url in (("GET", item), ("GET", f"{item}/content"), ("DELETE", item)):
         assert_error(await client.request(method, url, headers=alice), 404, "not_found")
 

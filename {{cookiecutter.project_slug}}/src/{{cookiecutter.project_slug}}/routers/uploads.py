@@ -9,6 +9,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Header, Path, Request, Response
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.requests import ClientDisconnect
 from starlette.responses import FileResponse
 
@@ -34,9 +35,18 @@ _FILE_COLUMNS: list[ColumnElement[Any]] = [
 ]
 _NEWEST_FIRST = SortKey((Upload.created_at, Upload.id), descending=True)
 
-# Ids are uuid4().hex (uploads.py). Anything else is a 422 before the
-# database sees it: no lookup for ids that cannot exist, and no NUL byte,
-# which PostgreSQL refuses in a text parameter with an error of its own.
+
+class _Hex32(StringConvertor):
+    """Ids are uuid4().hex (uploads.py). A path with anything else matches no
+    route, as a booking id that is not an integer: a 404 before the database
+    sees it (no NUL byte, which PostgreSQL refuses in a text parameter), and
+    /uploads/raw stays the raw upload's path alone (its 405 lists POST)."""
+
+    regex = "[0-9a-f]{32}"
+
+
+register_url_convertor("hex32", _Hex32())
+# The document states the same pattern, so clients and fuzzers know it.
 UploadId = Annotated[
     str,
     Path(
@@ -169,7 +179,7 @@ async def list_my_uploads(
     return RowsJSONResponse(await paginate(reader, stmt, page, _NEWEST_FIRST))
 
 
-@router.get("/{upload_id}", response_model=UploadRead)
+@router.get("/{upload_id:hex32}", response_model=UploadRead)
 async def read_upload(
     upload_id: UploadId, user: CurrentUser, reader: ReaderDep
 ) -> RowsJSONResponse:
@@ -177,7 +187,7 @@ async def read_upload(
 
 
 @router.get(
-    "/{upload_id}/content",
+    "/{upload_id:hex32}/content",
     response_class=FileResponse,
     responses=_DOWNLOAD,
 )
@@ -207,7 +217,7 @@ async def download_upload(
     return FileResponse(path, headers=headers, media_type=row["content_type"], stat_result=stat)
 
 
-@router.delete("/{upload_id}", status_code=204)
+@router.delete("/{upload_id:hex32}", status_code=204)
 async def delete_upload(
     request: Request, upload_id: UploadId, user: CurrentUser, session: SessionDep
 ) -> Response:

@@ -3,8 +3,9 @@
 openapi-python-client generates the default variant's client, as a team
 consuming the service would. Every generated module must import; then the
 client creates a venue (administrator) and a booking with items, pages by
-cursor to the end, reads, patches, uploads in both forms, exports and
-deletes. Any call the client cannot make fails here.
+cursor to the end, reads, patches, uploads in both forms, reads, downloads
+and deletes an upload, exports and deletes. Any call the client cannot make
+fails here.
 """
 
 import importlib
@@ -126,6 +127,9 @@ def test_operation_ids_are_short_and_stable(client_package):
         "uploads_create",
         "uploads_create_raw",
         "uploads_list",
+        "uploads_read",
+        "uploads_content",
+        "uploads_delete",
         "health_live",
         "health_ready",
     } <= names
@@ -186,6 +190,14 @@ def test_a_whole_flow_through_the_generated_client(served, client_package):
         x_filename=quote("r\u00e9sum\u00e9.pdf"),  # percent-encoded UTF-8
     )
     assert isinstance(raw, models.UploadRead) and raw.filename == "r\u00e9sum\u00e9.pdf", raw
+    # Read, downloaded (bytes, whatever the stored type) and deleted by id.
+    assert _api("uploads.uploads_read").sync(client=user, upload_id=raw.id) == raw
+    content = _api("uploads.uploads_content").sync(client=user, upload_id=raw.id)
+    assert content.payload.read() == b"%PDF-1.7\n", content
+    removed = _api("uploads.uploads_delete").sync_detailed(client=user, upload_id=raw.id)
+    assert removed.status_code == 204
+    gone = _api("uploads.uploads_content").sync_detailed(client=user, upload_id=raw.id)
+    assert gone.status_code == 404 and isinstance(gone.parsed, models.ErrorResponse)
 
     # Any format comes back as text (the document lists text first)...
     text = _api("bookings.bookings_export").sync(client=user, format_=models.ExportFormat.NDJSON)

@@ -35,6 +35,10 @@ async def test_operation_ids_are_short_unique_and_named_by_resource(document, ap
     assert ids[(item, "PATCH")] == "bookings_update"
     assert ids[(f"{api}/admin/bookings/export", "GET")] == "admin_bookings_export"
     assert ids[(f"{api}/uploads/raw", "POST")] == "uploads_create_raw"
+    upload = api + "/uploads/{upload_id}"
+    assert ids[(upload, "GET")] == "uploads_read"
+    assert ids[(upload, "DELETE")] == "uploads_delete"
+    assert ids[(upload + "/content", "GET")] == "uploads_content"
 
 
 async def test_the_document_states_the_limits_the_server_enforces(document, settings, api):
@@ -61,6 +65,22 @@ async def test_every_answer_is_documented_with_its_media_type_and_headers(docume
     upload = document["paths"][f"{api}/uploads"]["post"]["responses"]
     for status in ("413", "415"):
         assert "application/json" in upload[status]["content"]
+    # A create links to the new upload's operations, for clients and stateful tests.
+    links = upload["201"]["links"]
+    assert {link["operationId"] for link in links.values()} == {
+        "uploads_read",
+        "uploads_content",
+        "uploads_delete",
+    }
+    download = document["paths"][api + "/uploads/{upload_id}/content"]["get"]
+    binary = {"type": "string", "format": "binary"}
+    for status in ("200", "206"):
+        content = download["responses"][status]["content"]
+        assert list(content) == ["application/octet-stream", "*/*"]  # bytes first, any type
+        assert all(media["schema"] == binary for media in content.values())
+    assert download["responses"]["404"]["content"]["application/json"]
+    (upload_id,) = download["parameters"]
+    assert upload_id["schema"]["pattern"] == "^[0-9a-f]{32}$"
     for _path, _method, operation in _operations(document):
         responses = operation["responses"]
         assert "500" in responses
@@ -75,6 +95,8 @@ async def test_every_answer_is_documented_with_its_media_type_and_headers(docume
         ("PUT", "/bookings", "GET, HEAD, POST"),
         ("PUT", "/bookings/1", "DELETE, GET, HEAD, PATCH"),
         ("DELETE", "/uploads", "GET, HEAD, POST"),
+        ("PUT", "/uploads/" + "0" * 32, "DELETE, GET, HEAD"),
+        ("GET", "/uploads/raw", "POST"),  # not an upload id
         ("PATCH", "/venues", "GET, HEAD, POST"),
     ],
 )

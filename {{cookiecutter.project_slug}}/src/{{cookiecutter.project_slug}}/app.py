@@ -6,11 +6,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
-from starlette.middleware.gzip import GZipMiddleware
 
 from .auth import TokenCache
 from .bodylimit import BodyLimitMiddleware
 from .cache import ReadCache
+from .compression import CompressionMiddleware
 from .counts import CountCache, track_writes
 from .db import create_engine, create_read_sessionmaker, create_sessionmaker
 from .errors import UnhandledErrorMiddleware, documented_errors, install_error_handlers
@@ -26,7 +26,7 @@ from .partial_files import sweep_partial_files
 from .passwords import Passwords
 from .ratelimit import RateLimiter
 from .reads import Reader
-from .routing import RESOURCE_ROUTERS, include_routers
+from .routing import RESOURCE_ROUTERS, include_routers, uncompressed_paths
 from .settings import Settings, get_settings
 
 # Level 5 instead of the default 9: on NDJSON it is several times faster for a
@@ -89,7 +89,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if docs:
         install_docs(app, f"{settings.api_prefix}/docs", openapi_url)
     install_error_handlers(app)
-    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=GZIP_LEVEL)
+    app.add_middleware(
+        CompressionMiddleware,
+        uncompressed=uncompressed_paths(settings.api_prefix),
+        minimum_size=GZIP_MINIMUM_BYTES,
+        compresslevel=GZIP_LEVEL,
+    )
     if settings.cors_origins:  # none by default: browsers on other origins get no access
         app.add_middleware(
             CORSMiddleware,

@@ -45,15 +45,18 @@ def _action(rest: str, method: str) -> str:
     return literal if method == "GET" else f"{_ON_COLLECTION.get(method, method.lower())}_{literal}"
 
 
-def created_links(resource: str, id_parameter: str) -> dict[int | str, dict[str, Any]]:
+def created_links(
+    resource: str, id_parameter: str, actions: Iterable[str] = ("read", "update", "delete")
+) -> dict[int | str, dict[str, Any]]:
     """`responses=` of a create route: OpenAPI links from the new row's id to
-    reading, updating and deleting it, for clients and stateful testing."""
+    the item's operations (`<resource>_<action>`: reading, updating and
+    deleting it), for clients and stateful testing."""
     links = {
         action: {
             "operationId": f"{resource}_{action}",
             "parameters": {id_parameter: "$response.body#/id"},
         }
-        for action in ("read", "update", "delete")
+        for action in actions
     }
     return {201: {"description": "Created", "links": links}}
 

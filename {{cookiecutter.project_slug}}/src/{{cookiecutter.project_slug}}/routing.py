@@ -11,11 +11,14 @@ The OpenAPI schema (and so /docs and the `openapi` command) loads every router
 first, so it is complete whatever has been requested so far.
 
 A registry line may give its prefix a request-body limit of its own
-(`body_limit`, a setting in MB); bodylimit.py enforces them.
+(`body_limit`, a setting in MB); bodylimit.py enforces them. It may also
+name paths under its prefix whose responses are never compressed
+(`uncompressed`, a regular expression: stored files; compression.py).
 """
 
 import importlib
 import logging
+import re
 from typing import Any, NamedTuple
 
 import anyio
@@ -39,6 +42,7 @@ class LazyRouter(NamedTuple):
     prefix: str  # under API_PREFIX
     module: str  # relative to this package; the module defines `router`
     body_limit: str | None = None  # a setting in MB replacing MAX_BODY_SIZE_MB
+    uncompressed: str | None = None  # a pattern of paths under the prefix sent as they are
 
 
 # What a body limit of its own allows beyond the setting: multipart framing
@@ -46,15 +50,29 @@ class LazyRouter(NamedTuple):
 # exactly on the content itself, so a file of MAX_UPLOAD_SIZE_MB fits.
 FRAMING_BYTES = 64 << 10
 
+# An upload's file (GET /uploads/{upload_id}/content): sent as stored.
+FILE_CONTENT = "/[^/]+/content"
+
 RESOURCE_ROUTERS: list[LazyRouter] = [
     LazyRouter("/bookings", ".routers.bookings"),
     LazyRouter("/admin/bookings", ".routers.admin_bookings"),
     LazyRouter("/venues", ".routers.venues"),
-    LazyRouter("/uploads", ".routers.uploads", body_limit="max_upload_size_mb"),
+    LazyRouter("/uploads", ".routers.uploads", "max_upload_size_mb", uncompressed=FILE_CONTENT),
     LazyRouter("/auth", ".routers.auth"),
     LazyRouter("/users", ".routers.users"),
     LazyRouter("/admin/users", ".routers.admin_users"),
 ]
+
+
+def uncompressed_paths(api_prefix: str) -> str | None:
+    """One pattern of every registered `uncompressed` path, under API_PREFIX;
+    known before any router is imported."""
+    patterns = [
+        re.escape(api_prefix + entry.prefix) + f"(?:{entry.uncompressed})"
+        for entry in RESOURCE_ROUTERS
+        if entry.uncompressed
+    ]
+    return "|".join(patterns) or None
 
 
 def import_router(module: str) -> APIRouter:

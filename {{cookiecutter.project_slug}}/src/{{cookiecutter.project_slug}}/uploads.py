@@ -11,16 +11,21 @@ hashed (sha256) and counted while it streams; over MAX_UPLOAD_SIZE_MB it is
 a 413 at once. It is written as a partial file (partial_files.py), renamed
 only when complete, and removed on every failure path, including the client
 going away.
+
+A stored file is sent back by Starlette's FileResponse (64 KiB reads, Range
+requests) under a Content-Disposition built here, and removed only once the
+row naming it is gone (routers/uploads.py).
 """
 
 import hashlib
+import logging
 import os
 import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import anyio
 from fastapi import Request
@@ -30,8 +35,13 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from .errors import ServiceError
 from .partial_files import partial_path
 
+logger = logging.getLogger(__name__)
+
 WRITE_BUFFER = 1 << 20  # bytes gathered before one write (in a worker thread)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# What a legacy `filename="..."` cannot hold: non-ASCII, quotes, backslashes,
+# and % (which some clients would percent-decode). RFC 6266 appendix D.
+_NOT_PLAIN = re.compile(r'[^\x20-\x7e]|["\\%]')
 
 
 @dataclass
@@ -42,6 +52,33 @@ class StoredFile:
     content_type: str
     size: int
     sha256: str
+
+
+def stored_path(directory: Path, upload_id: str) -> Path:
+    """Where an upload's file lives: named by its id, never by the client."""
+    return directory / upload_id
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with the stored name, as RFC 6266 advises: `filename*`
+    (RFC 5987: UTF-8, percent-encoded), which every current client reads,
+    after a plain ASCII `filename` for those that do not."""
+    fallback = _NOT_PLAIN.sub("_", filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+async def remove_stored(path: Path) -> None:
+    """Remove a stored file whose row is gone. A file already missing, or one
+    that cannot be removed, is logged: the row is what clients see."""
+    try:
+        # Shielded: once the row is gone the file goes too, even from a
+        # request being cancelled (a client leaving, a shutdown).
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(path.unlink)
+    except FileNotFoundError:
+        logger.warning("upload file %s was already gone", path.name)
+    except OSError:
+        logger.exception("upload file %s could not be removed; remove it by hand", path)
 
 
 def safe_filename(raw: str | None) -> str:
@@ -89,7 +126,7 @@ class _Sink:
 
     def __init__(self, directory: Path, limit: int) -> None:
         self.id = uuid.uuid4().hex
-        self.final = directory / self.id
+        self.final = stored_path(directory, self.id)
         self.partial = partial_path(directory, self.id)
         self.limit = limit
         self.size = 0

@@ -1,29 +1,59 @@
-"""Uploads: streamed to disk (see uploads.py), listed per owner."""
+"""Uploads: streamed to disk (see uploads.py), listed per owner, read,
+downloaded and deleted by their owner or an administrator."""
 
 import logging
-from typing import Annotated
+import os
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, Response
-from sqlalchemy import select
+import anyio.to_thread
+from fastapi import APIRouter, Header, Path, Request, Response
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.requests import ClientDisconnect
+from starlette.responses import FileResponse
 
 from ..auth import CurrentUser, Principal
-from ..crud import columns_of, owned_by, read_as
+from ..crud import columns_of, get_or_404, not_found, owned_by, read_as, read_or_404
 from ..db import SessionDep
 from ..errors import documented_errors
-from ..models import Upload, UploadRead
+from ..models import Upload, UploadRead, table_of
+from ..openapi import created_links
 from ..pagination import Page, PageParamsDep, SortKey, paginate
 from ..ratelimit import rate_limit
 from ..reads import ReaderDep
 from ..responses import RowsJSONResponse
-from ..uploads import receive_upload
+from ..uploads import content_disposition, receive_upload, remove_stored, stored_path
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
 logger = logging.getLogger(__name__)
 
 _UPLOAD_COLUMNS = columns_of(Upload, UploadRead)
+# What a download needs of the row.
+_FILE_COLUMNS: list[ColumnElement[Any]] = [
+    table_of(Upload).c[name] for name in ("id", "filename", "content_type")
+]
 _NEWEST_FIRST = SortKey((Upload.created_at, Upload.id), descending=True)
+
+
+class _Hex32(StringConvertor):
+    """Ids are uuid4().hex (uploads.py). A path with anything else matches no
+    route, as a booking id that is not an integer: a 404 before the database
+    sees it (no NUL byte, which PostgreSQL refuses in a text parameter), and
+    /uploads/raw stays the raw upload's path alone (its 405 lists POST)."""
+
+    regex = "[0-9a-f]{32}"
+
+
+register_url_convertor("hex32", _Hex32())
+# The document states the same pattern, so clients and fuzzers know it.
+UploadId = Annotated[
+    str,
+    Path(
+        pattern="^[0-9a-f]{32}$",
+        description="The upload's id, as its create answered: 32 lowercase hex digits",
+    ),
+]
 
 # The two forms as two operations: one request body each, so that clients
 # generated from the document can send either. POST /uploads still accepts a
@@ -46,7 +76,31 @@ _RAW = {
     "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     "required": True,
 }
-_UPLOAD_ERRORS = documented_errors(413, 415)
+_CREATED = {
+    **documented_errors(413, 415),
+    **created_links("uploads", "upload_id", ("read", "content", "delete")),
+}
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+# The file comes back with the type it was stored with: application/octet-stream
+# first, for generated clients (which take it as bytes), then any type.
+_FILE_CONTENT = {"application/octet-stream": _BINARY, "*/*": _BINARY}
+_DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The file, with the content type it was uploaded with",
+        "content": _FILE_CONTENT,
+        "headers": {
+            "Content-Disposition": {
+                "description": "attachment, with the stored file name (RFC 6266)",
+                "schema": {"type": "string"},
+                "required": True,
+            }
+        },
+    },
+    206: {
+        "description": "The byte ranges asked for with a Range header",
+        "content": _FILE_CONTENT,
+    },
+}
 
 
 # response_model: a client that leaves gets a bare 400 Response instead.
@@ -55,7 +109,7 @@ _UPLOAD_ERRORS = documented_errors(413, 415)
     status_code=201,
     response_model=UploadRead,
     openapi_extra={"requestBody": _MULTIPART},
-    responses=_UPLOAD_ERRORS,
+    responses=_CREATED,
 )
 @rate_limit("30/minute")  # each upload holds a disk write and a slot for its whole length
 async def upload_file(
@@ -70,7 +124,7 @@ async def upload_file(
     status_code=201,
     response_model=UploadRead,
     openapi_extra={"requestBody": _RAW},
-    responses=_UPLOAD_ERRORS,
+    responses=_CREATED,
 )
 @rate_limit("30/minute")
 async def upload_raw_file(
@@ -123,3 +177,54 @@ async def list_my_uploads(
 ) -> RowsJSONResponse:
     stmt = owned_by(select(*_UPLOAD_COLUMNS), Upload, user)
     return RowsJSONResponse(await paginate(reader, stmt, page, _NEWEST_FIRST))
+
+
+@router.get("/{upload_id:hex32}", response_model=UploadRead)
+async def read_upload(
+    upload_id: UploadId, user: CurrentUser, reader: ReaderDep
+) -> RowsJSONResponse:
+    return RowsJSONResponse(await read_or_404(reader, Upload, _UPLOAD_COLUMNS, upload_id, user))
+
+
+@router.get(
+    "/{upload_id:hex32}/content",
+    response_class=FileResponse,
+    responses=_DOWNLOAD,
+)
+async def download_upload(
+    request: Request, upload_id: UploadId, user: CurrentUser, reader: ReaderDep
+) -> FileResponse:
+    """The file itself, streamed from disk. Range requests are honoured
+    (`Accept-Ranges: bytes`, `If-Range`); a malformed or unsatisfiable range
+    gets 400 or 416 in plain text (Starlette's answer), not the JSON error."""
+    row = await read_or_404(reader, Upload, _FILE_COLUMNS, upload_id, user)
+    path = stored_path(request.app.state.settings.upload_dir, row["id"])
+    try:
+        # Checked here, not by FileResponse: there, a missing file is a
+        # RuntimeError (a 500) once the route has returned.
+        stat = await anyio.to_thread.run_sync(os.stat, path)
+    except FileNotFoundError:
+        logger.warning("upload %s has a row but no file at %s", row["id"], path)
+        raise not_found(Upload, upload_id) from None
+    headers = {
+        # As stored, without the charset Starlette would add to text/*: the
+        # file's encoding is whatever the client sent.
+        "Content-Type": row["content_type"],
+        "Content-Disposition": content_disposition(row["filename"]),
+        # A file served as what it says it is: never sniffed into HTML.
+        "X-Content-Type-Options": "nosniff",
+    }
+    return FileResponse(path, headers=headers, media_type=row["content_type"], stat_result=stat)
+
+
+@router.delete("/{upload_id:hex32}", status_code=204)
+async def delete_upload(
+    request: Request, upload_id: UploadId, user: CurrentUser, session: SessionDep
+) -> Response:
+    """The row, then the file: a row never names a file that is gone. A file
+    left behind by a failed removal is logged (and harmless)."""
+    upload = await get_or_404(session, Upload, upload_id, owner=user)
+    await session.delete(upload)
+    await session.commit()
+    await remove_stored(stored_path(request.app.state.settings.upload_dir, upload_id))
+    return Response(status_code=204)

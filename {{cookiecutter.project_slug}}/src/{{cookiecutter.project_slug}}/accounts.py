@@ -20,7 +20,7 @@ from .passwords import Passwords
 from .ratelimit import address_of
 from .reads import Reader
 from .schema_types import DbStr
-from .users import checked_email, issue_token
+from .users import EMAIL_PATTERN, checked_email, issue_token
 
 USERS = table_of(User)
 TOKENS = table_of(Token)
@@ -44,10 +44,6 @@ class UserRead(BaseModel):
 
 
 USER_COLUMNS = [USERS.c[name] for name in UserRead.model_fields]
-
-
-# name@domain.tld, without spaces or NUL (which no database column takes).
-EMAIL_PATTERN = r"^[^@\s\u0000]+@[^@\s\u0000]+\.[^@\s\u0000]+$"
 
 
 class SignUp(BaseModel):

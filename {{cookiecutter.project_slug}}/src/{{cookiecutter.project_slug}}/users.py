@@ -10,7 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from .auth import hash_token, new_token
 from .models import Token, User, table_of, utcnow
 
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# name@domain.tld without spaces or control characters, written with ranges
+# that Python and JSON Schema (the document states it) read alike: their \s differ.
+EMAIL_PATTERN = r"^[^@\u0000-\u0020\u007f]+@[^@\u0000-\u0020\u007f]+\.[^@\u0000-\u0020\u007f]+$"
+_EMAIL = re.compile(EMAIL_PATTERN)
 _USERS = table_of(User)
 _TOKENS = table_of(Token)
 

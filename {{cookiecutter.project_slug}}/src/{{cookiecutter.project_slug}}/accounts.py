@@ -9,6 +9,7 @@ once; other workers drop it within AUTH_CACHE_SECONDS.
 
 from datetime import datetime, timedelta
 
+import sqlmodel
 from fastapi import Request
 from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy import delete, select, update
@@ -51,16 +52,22 @@ class SignUp(BaseModel):
     password: DbStr = Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
 
 
+# Partial updates: a field left out is kept, none may be null (PartialUpdate),
+# so they are typed without None and the document says what the server takes.
+# sqlmodel's Field, as models.py's updates: it lets a default of None stand
+# for "left out" on a field that is never null.
+
+
 class OwnUpdate(PartialUpdate):
     """A user's changes to its own account: a new password needs the current one."""
 
-    password: DbStr | None = Field(default=None, min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
-    current_password: DbStr | None = Field(default=None, max_length=PASSWORD_MAX)
+    password: DbStr = sqlmodel.Field(default=None, min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
+    current_password: DbStr = sqlmodel.Field(default=None, max_length=PASSWORD_MAX)
 
 
 class AdminUpdate(PartialUpdate):
-    is_active: StrictBool | None = None
-    is_admin: StrictBool | None = None
+    is_active: StrictBool = sqlmodel.Field(default=None)
+    is_admin: StrictBool = sqlmodel.Field(default=None)
 
 
 def _passwords(request: Request) -> Passwords:

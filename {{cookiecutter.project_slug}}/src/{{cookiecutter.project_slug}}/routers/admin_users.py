@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from ..accounts import USER_COLUMNS, USERS, AdminUpdate, UserRead, update_user
 from ..auth import AdminUser
+from ..errors import documented_errors
 from ..pagination import Page, PageParamsDep, SortKey, paginate
 from ..reads import ReaderDep
 from ..responses import RowsJSONResponse
@@ -22,7 +23,7 @@ async def list_users(_admin: AdminUser, reader: ReaderDep, page: PageParamsDep) 
     return RowsJSONResponse(await paginate(reader, select(*USER_COLUMNS), page, _BY_ID))
 
 
-@router.patch("/{user_id}")
+@router.patch("/{user_id}", responses=documented_errors(409))
 async def update_user_by_admin(
     request: Request,
     admin: AdminUser,

@@ -4,12 +4,13 @@ from fastapi import APIRouter, Request
 
 from ..accounts import OwnUpdate, SignUp, UserRead, read_user, sign_up, update_own
 from ..auth import CurrentUser
+from ..errors import documented_errors
 from ..reads import ReaderDep
 
 router = APIRouter(prefix="/users", tags=["users"])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=documented_errors(409))
 async def create_user(request: Request, body: SignUp) -> UserRead:
     """Sign up; 404 unless ALLOW_SIGNUP. Log in afterwards for a token."""
     return await sign_up(request, body)

@@ -7,7 +7,7 @@ clients get both a readable message and the exact field locations.
 """
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -179,15 +179,21 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class StartTracking:
-    """Wraps an ASGI `send`; `started` says whether the response has begun
-    (after that, an error can no longer be answered with a response of its own)."""
+    """Wraps an ASGI `send`: `started` says whether the response has begun
+    (after that, an error can no longer be answered with a response of its
+    own), `status` what it began with (0 before); `headers` are added to it."""
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
         self.send = send
+        self.headers = list(headers)
         self.started = False
+        self.status = 0
 
     async def __call__(self, message: Message) -> None:
-        self.started = self.started or message["type"] == "http.response.start"
+        if message["type"] == "http.response.start":
+            self.started, self.status = True, message["status"]
+            if self.headers:
+                message["headers"] = [*message.get("headers", ()), *self.headers]
         await self.send(message)
 
 

@@ -15,8 +15,9 @@ import time
 from typing import Any
 
 from pythonjsonlogger.core import RESERVED_ATTRS
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .errors import StartTracking
 from .request_ids import REQUEST_ID, request_id_of
 from .routing import route_template
 from .settings import Settings
@@ -51,23 +52,15 @@ class RequestLogMiddleware:
             return
         request_id = request_id_of(scope)
         token = REQUEST_ID.set(request_id)
-        header = (b"x-request-id", request_id.encode())
-        status = 0  # 0: no response was started
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
-
+        tracking = StartTracking(send, [(b"x-request-id", request_id.encode())])
         started = time.perf_counter()
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, tracking)
         finally:
             if access_logger.isEnabledFor(logging.INFO):
                 route = route_template(scope, self.api_prefix)
-                _log_access(scope, route, status, time.perf_counter() - started, request_id)
+                seconds = time.perf_counter() - started
+                _log_access(scope, route, tracking.status, seconds, request_id)
             REQUEST_ID.reset(token)
 
 

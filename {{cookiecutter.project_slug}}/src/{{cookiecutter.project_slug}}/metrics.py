@@ -32,9 +32,10 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .auth import require_operator
+from .errors import StartTracking
 from .memory.guard import MemoryGuard
 from .memory.probe import Sample
 from .routing import route_template
@@ -101,18 +102,12 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        tracking = StartTracking(send)
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, tracking)
         finally:
             route = route_template(scope, self.api_prefix) or "unmatched"
+            status = tracking.status or 500  # none started: the request failed
             REQUESTS.labels(scope["method"], route, str(status)).inc()
             LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
 

@@ -125,7 +125,9 @@ class Service:
 
     def start(self, *serve_args: str, env: dict | None = None, cpu: str | None = None) -> None:
         """Serve (one uvicorn worker unless `serve_args` say otherwise) and wait
-        for /health; on core `cpu` alone when given."""
+        for /health; on core `cpu` alone when given. One server at a time: one
+        still running is stopped first, never left behind."""
+        self.stop()
         self.port = free_port()
         argv = [self.cli, "serve", "--port", str(self.port), "--log-level", "warning", *serve_args]
         self.process = subprocess.Popen(

@@ -116,6 +116,53 @@ async def test_a_warm_read_sends_one_statement(app, client, api, alice, admin, p
         assert body["pagination"]["total"] == 1  # the default total, from the cache
 
 
+@contextlib.contextmanager
+def executed(app) -> Iterator[list[Any]]:
+    """The statement objects executed through the app's engine inside the block."""
+    seen: list[Any] = []
+
+    def record(_conn, statement, *_args) -> None:
+        seen.append(statement)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "before_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_execute", record)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/bookings?status=pending",
+        "/bookings?status=pending&page=2&with_total=true",
+        "/bookings/{id}",
+        "/admin/bookings?user_id={user}&start_from=2000-01-01T00:00:00Z",
+        "/venues",
+    ],
+)
+async def test_reads_reuse_their_statements(app, client, api, alice, bob, admin, path):
+    """The statements of a read are built once, for every user and value: their
+    values are bound parameters (see reads.py), so a request builds no SQL and
+    derives no cache key. Two users' same read executes the same objects."""
+    venue = await client.post(f"{api}/venues", json={"name": "Hall"}, headers=admin)
+    assert venue.status_code == 201, venue.text
+    sent = []
+    for user in (alice, bob):
+        booking = await create_booking(client, api, user, venue_id=venue.json()["id"])
+        url = api + path.format(id=booking["id"], user=booking["user_id"])
+        headers = admin if path.startswith("/admin") else user
+        app.state.cache.clear()  # the venues' page cache would answer without a statement
+        with executed(app) as statements_of_read:
+            response = await client.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        sent.append([s for s in statements_of_read if "tokens" not in str(s)])
+    # The second read may find its total cached: it sends no statement the first did not.
+    assert sent[1], "no statement recorded"
+    assert {id(s) for s in sent[1]} <= {id(s) for s in sent[0]}, sent
+
+
 async def test_a_create_sends_at_most_three_statements(app, client, api, alice, admin):
     venue = await client.post(f"{api}/venues", json={"name": "Main hall"}, headers=admin)
     assert venue.status_code == 201, venue.text

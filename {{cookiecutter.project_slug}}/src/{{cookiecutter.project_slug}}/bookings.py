@@ -1,17 +1,18 @@
 """Booking queries shared by the caller's and the administrators' routers."""
 
 import base64
+import functools
 import secrets
 from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import ColumnElement, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from .auth import Principal
 from .counts import AnySelect
-from .crud import columns_of, not_found, readable_by
+from .crud import columns_of, not_found, owned_by, owner_values, readable_by
 from .errors import ServiceError
 from .models import (
     Booking,
@@ -19,7 +20,6 @@ from .models import (
     BookingItemCreate,
     BookingItemRead,
     BookingRead,
-    BookingStatus,
     BookingSummary,
     Venue,
     table_of,
@@ -45,6 +45,11 @@ BOOKING_FIELDS = (
     "updated_at",
 )
 EXPORT_COLUMNS = [BOOKINGS.c[name] for name in BOOKING_FIELDS]
+SUMMARY_SELECT = select(*SUMMARY_COLUMNS)
+EXPORT_SELECT = select(*EXPORT_COLUMNS)
+# The caller's own bookings: bind crud.owner_values(user).
+MY_SUMMARIES = owned_by(SUMMARY_SELECT, Booking)
+MY_EXPORT = owned_by(EXPORT_SELECT, Booking)
 
 
 class BookingSort(StrEnum):
@@ -66,18 +71,27 @@ def new_reference() -> str:
     return "BK-" + base64.b32encode(secrets.token_bytes(10)).decode()
 
 
-def summary_select(status: BookingStatus | None = None, **equal: object) -> AnySelect:
-    return filtered(select(*SUMMARY_COLUMNS), status, **equal)
+# The filters a list or an export may apply, each binding the value of its name.
+_FILTERS: dict[str, ColumnElement[bool]] = {
+    "status": BOOKINGS.c.status == bindparam("status"),
+    "user_id": BOOKINGS.c.user_id == bindparam("user_id"),
+    "venue_id": BOOKINGS.c.venue_id == bindparam("venue_id"),
+    "start_from": BOOKINGS.c.start_datetime >= bindparam("start_from"),
+    "start_before": BOOKINGS.c.start_datetime < bindparam("start_before"),
+}
 
 
-def filtered(stmt: AnySelect, status: BookingStatus | None = None, **equal: object) -> AnySelect:
-    """Apply the status filter and equality filters on columns (None: no filter)."""
-    if status is not None:
-        stmt = stmt.where(BOOKINGS.c.status == status)
-    for column, value in equal.items():
-        if value is not None:
-            stmt = stmt.where(BOOKINGS.c[column] == value)
-    return stmt
+def matching(stmt: AnySelect, **filters: object) -> tuple[AnySelect, dict[str, Any]]:
+    """`stmt` filtered by each value given (None: no filter on it), and the
+    values to bind: the statement is built once per set of filters."""
+    given = {name: value for name, value in filters.items() if value is not None}
+    return filtered(stmt, tuple(given)), given
+
+
+@functools.lru_cache(maxsize=256)
+def filtered(stmt: AnySelect, names: tuple[str, ...]) -> AnySelect:
+    """`stmt` with the filters `names` (see matching)."""
+    return stmt.where(*(_FILTERS[name] for name in names)) if names else stmt
 
 
 def utc_day_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -97,6 +111,7 @@ _READ_SELECT = (
         *(_ITEMS.c[name].label(f"item_{name}") for name in _ITEM_FIELDS),
     )
     .outerjoin(_ITEMS, _ITEMS.c.booking_id == BOOKINGS.c.id)
+    .where(BOOKINGS.c.id == bindparam("booking_id"))
     .order_by(_ITEMS.c.id)
 )
 
@@ -104,8 +119,8 @@ _READ_SELECT = (
 async def read_booking_or_404(reader: Reader, booking_id: int, owner: Principal) -> dict[str, Any]:
     """A booking with its items, as BookingRead's fields, else 404 (also for
     another user's booking, unless `owner` is an administrator)."""
-    stmt = _READ_SELECT.where(BOOKINGS.c.id == booking_id)
-    rows = await reader.rows(readable_by(stmt, Booking, owner))
+    stmt = readable_by(_READ_SELECT, Booking, owner)
+    rows = await reader.rows(stmt, {"booking_id": booking_id, **owner_values(owner)})
     if not rows:
         raise not_found(Booking, booking_id)
     booking = {name: rows[0][name] for name in _READ_FIELDS}

@@ -12,7 +12,7 @@ under load costs one query, not one per request in flight.
 
 import asyncio
 import collections
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeAlias, cast
 
 from cachetools import TTLCache
@@ -25,6 +25,9 @@ from sqlalchemy.sql.util import find_tables
 
 # A SELECT of any columns (SQLAlchemy types a statement by the columns it selects).
 AnySelect: TypeAlias = Select[*tuple[Any, ...]]
+# The values of a statement's bound parameters, by name (see reads.py).
+Values: TypeAlias = Mapping[str, Any]
+NO_VALUES: Values = {}
 # How often each table of a statement had been written: ((table, count), ...).
 Writes: TypeAlias = tuple[tuple[str, int], ...]
 
@@ -41,14 +44,16 @@ class CountCache:
         self._counting: dict[tuple[Any, Writes], asyncio.Future[int]] = {}
 
     @staticmethod
-    def key(stmt: AnySelect) -> Any:
+    def key(stmt: AnySelect, values: Values) -> Any:
         """The statement's SQLAlchemy cache key (what its own statement cache
-        uses): its structure and its parameter values (filters, owner). None
-        for a statement SQLAlchemy cannot cache (a type without cache_ok)."""
+        uses, memoized on the statement): its structure, the values written
+        into it and the values bound beside it (filters, owner). None for a
+        statement SQLAlchemy cannot cache (a type without cache_ok)."""
         cache_key = stmt._generate_cache_key()
         if cache_key is None:
             return None
-        return cache_key.key, tuple(param.effective_value for param in cache_key.bindparams)
+        inline = tuple(param.effective_value for param in cache_key.bindparams)
+        return cache_key.key, inline, tuple(sorted(values.items()))
 
     def get(self, key: Any) -> int | None:
         entry = self._entries.get(key) if self.enabled else None

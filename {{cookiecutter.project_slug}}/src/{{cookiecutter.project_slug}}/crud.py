@@ -6,11 +6,12 @@ the `new-resource` command writes routers on the same helpers). Reads go
 through reads.Reader and answer RowsJSONResponse; writes use the ORM session.
 """
 
+import functools
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Path
 from pydantic import BaseModel
-from sqlalchemy import Column, ColumnElement, select
+from sqlalchemy import Column, ColumnElement, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
@@ -46,19 +47,30 @@ def columns_of(table: type[SQLModel], schema: type[BaseModel]) -> list[ColumnEle
     return [table_of(table).c[name] for name in schema.model_fields]
 
 
-def owned_by(stmt: AnySelect, table: type[SQLModel], user: Principal) -> AnySelect:
-    """Only the user's own rows (`table.user_id`), administrators included:
-    lists of one's own rows are lists of one's own rows for everybody."""
-    # table_of(table), inlined: this runs on every request.
-    return stmt.where(table.__table__.c.user_id == user.id)  # type: ignore[attr-defined]
+# The bound parameter of owned_by: the user whose rows a statement reads.
+OWNER = "owner_id"
+
+
+# Cached by the statement it derives from, like reads.py's derived statements.
+@functools.lru_cache(maxsize=256)
+def owned_by(stmt: AnySelect, table: type[SQLModel]) -> AnySelect:
+    """Only one user's rows (`table.user_id`), administrators included:
+    lists of one's own rows are lists of one's own rows for everybody. The
+    user is bound at execution: `owner_values(user)`."""
+    return stmt.where(table_of(table).c.user_id == bindparam(OWNER))
+
+
+def owner_values(owner: Principal | None) -> dict[str, Any]:
+    """The bound value of owned_by's statements (none without an owner)."""
+    return {} if owner is None else {OWNER: owner.id}
 
 
 def readable_by(stmt: AnySelect, table: type[SQLModel], owner: Principal | None) -> AnySelect:
     """`stmt` limited to the rows `owner` may read by id: their own, or any for
-    an administrator (None: a table without owners)."""
+    an administrator (None: a table without owners). Bind `owner_values(owner)`."""
     if owner is None or owner.is_admin:
         return stmt
-    return owned_by(stmt, table, owner)
+    return owned_by(stmt, table)
 
 
 def not_found(table: type[SQLModel], row_id: Any) -> ServiceError:
@@ -89,12 +101,16 @@ async def read_or_404(
 ) -> dict[str, Any]:
     """`columns` of the row with this `id`, in one statement, else 404 (the
     same ownership rule as get_or_404, checked in the query itself)."""
-    # table_of(table), inlined: this runs on every request.
-    stmt = select(*columns).where(table.__table__.c.id == row_id)  # type: ignore[attr-defined]
-    row = await reader.first(readable_by(stmt, table, owner))
+    stmt = readable_by(_by_id(table, tuple(columns)), table, owner)
+    row = await reader.first(stmt, {"row_id": row_id, **owner_values(owner)})
     if row is None:
         raise not_found(table, row_id)
     return row
+
+
+@functools.lru_cache(maxsize=256)
+def _by_id(table: type[SQLModel], columns: tuple[ColumnElement[Any], ...]) -> AnySelect:
+    return select(*columns).where(table_of(table).c.id == bindparam("row_id"))
 
 
 def apply_changes(row: SQLModel, changes: dict[str, Any]) -> None:

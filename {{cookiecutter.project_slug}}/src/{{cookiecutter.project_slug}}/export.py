@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from .counts import AnySelect
+from .counts import NO_VALUES, AnySelect, Values
 from .db import database_unavailable
 from .errors import ServiceError
 
@@ -175,7 +175,7 @@ def _csv_header(columns: list[str]) -> bytes:
 
 
 async def _stream_rows(
-    engine: AsyncEngine, stmt: AnySelect, fmt: ExportFormat
+    engine: AsyncEngine, stmt: AnySelect, values: Values, fmt: ExportFormat
 ) -> AsyncGenerator[bytes]:
     encode = {ExportFormat.json: _json, ExportFormat.ndjson: _ndjson, ExportFormat.csv: _csv}[fmt]
     # Plain columns (see export_response): each has a key.
@@ -192,7 +192,9 @@ async def _stream_rows(
                 yield b'{"items":['
             elif fmt is ExportFormat.csv:
                 yield _csv_header(keys)
-            result = await connection.stream(stmt.execution_options(yield_per=EXPORT_BATCH_ROWS))
+            result = await connection.stream(
+                stmt.execution_options(yield_per=EXPORT_BATCH_ROWS), values
+            )
             async for batch in result.partitions():
                 if batch:
                     yield encode(keys, batch, sent == 0)
@@ -206,9 +208,9 @@ async def _stream_rows(
 
 
 def export_response(
-    request: Request, stmt: AnySelect, fmt: ExportFormat, name: str
+    request: Request, stmt: AnySelect, fmt: ExportFormat, name: str, values: Values = NO_VALUES
 ) -> StreamingResponse:
-    """Stream `stmt` (an ordered select of plain columns) as a file download."""
+    """Stream `stmt` (an ordered select of plain columns, `values` bound) as a file download."""
     slots: ExportSlots = request.app.state.export_slots
     if not slots.try_acquire():
         raise ServiceError(
@@ -218,7 +220,7 @@ def export_response(
         )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return ClosingStreamingResponse(
-        _stream_rows(request.app.state.engine, stmt, fmt),
+        _stream_rows(request.app.state.engine, stmt, values, fmt),
         on_close=slots.release,
         media_type=MEDIA_TYPES[fmt],
         headers={

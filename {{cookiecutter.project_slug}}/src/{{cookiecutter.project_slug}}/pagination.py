@@ -37,9 +37,9 @@ from fastapi import params as fastapi_params
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
-from sqlalchemy import Column, ColumnElement, UnaryExpression, literal, tuple_
+from sqlalchemy import Column, ColumnElement, Integer, UnaryExpression, bindparam, tuple_
 
-from .counts import AnySelect
+from .counts import NO_VALUES, AnySelect, Values
 from .crud import table_column
 from .errors import ServiceError
 from .reads import Reader
@@ -87,14 +87,23 @@ class SortKey:
     def order_by(self) -> list[UnaryExpression[Any]]:
         return list(self._ordering)
 
-    def after(self, values: list[Any]) -> ColumnElement[bool]:
-        """Rows strictly after `values` in this order (a row-value comparison,
-        which PostgreSQL and SQLite both answer with an index range scan)."""
-        # Bind each value with its column's type, so it is stored-format
+    @functools.cached_property
+    def after(self) -> ColumnElement[bool]:
+        """Rows strictly after the values bound as `after_0`, `after_1`, ... (a
+        row-value comparison, which PostgreSQL and SQLite both answer with an
+        index range scan)."""
+        # Each value is bound with its column's type, so it is stored-format
         # compatible (SQLite compares datetimes as text).
-        bound = tuple_(*(literal(v, c.type) for c, v in zip(self.columns, values, strict=True)))
+        bound = tuple_(*(bindparam(name, type_=c.type) for name, c in self._after_names))
         key = tuple_(*self.columns)
         return key < bound if self.descending else key > bound
+
+    @functools.cached_property
+    def _after_names(self) -> tuple[tuple[str, Column[Any]], ...]:
+        return tuple((f"after_{i}", column) for i, column in enumerate(self.columns))
+
+    def after_values(self, values: list[Any]) -> dict[str, Any]:
+        return {name: value for (name, _), value in zip(self._after_names, values, strict=True)}
 
 
 @dataclass(frozen=True)
@@ -263,32 +272,43 @@ def _typed(column: ColumnElement[Any], value: Any) -> Any:
 # ---------------------------------------------------------------- pages
 
 
-def page_select(
-    stmt: AnySelect, key: SortKey, *, limit: int, offset: int = 0, after: list[Any] | None = None
-) -> AnySelect:
-    """The SQL of one page: ordered by `key`, after a cursor's values or at an offset."""
+# A page's size and place are bound parameters too, so each statement has
+# two page shapes (offset, keyset), built once.
+_LIMIT = bindparam("page_limit", type_=Integer)
+_OFFSET = bindparam("page_offset", type_=Integer)
+
+
+@functools.lru_cache(maxsize=256)
+def page_select(stmt: AnySelect, key: SortKey, keyset: bool) -> AnySelect:
+    """The SQL of one page of `stmt`, ordered by `key`: binds `page_limit`,
+    and `page_offset` or (`keyset`) the cursor's `after_*` values."""
     ordered = stmt.order_by(*key.order_by())
-    if after is not None:
-        return ordered.where(key.after(after)).limit(limit)
-    return ordered.offset(offset).limit(limit)
+    if keyset:
+        return ordered.where(key.after).limit(_LIMIT)
+    return ordered.offset(_OFFSET).limit(_LIMIT)
 
 
 async def paginate(
-    reader: Reader, stmt: AnySelect, params: PageParams, key: SortKey
+    reader: Reader, stmt: AnySelect, params: PageParams, key: SortKey, values: Values = NO_VALUES
 ) -> dict[str, Any]:
     """One page of `stmt` (a select of summary columns, filters applied, no
-    ORDER BY) in offset or keyset mode, with the next page's cursor; ready for
-    RowsJSONResponse. The total comes from the count cache unless the client
-    asked for it (`with_total=true`)."""
+    ORDER BY; built once, see reads.py) with `values` bound, in offset or
+    keyset mode, with the next page's cursor; ready for RowsJSONResponse. The
+    total comes from the count cache unless the client asked for it
+    (`with_total=true`)."""
     after = decode_cursor(params, key) if params.cursor is not None else None
     page = params.page if after is None else None
     # One row more than asked tells whether another page exists.
-    query = page_select(stmt, key, limit=params.page_size + 1, offset=params.offset, after=after)
-    rows = await reader.rows(query)
+    bound = {**values, "page_limit": params.page_size + 1}
+    if after is None:
+        bound["page_offset"] = params.offset
+    else:
+        bound.update(key.after_values(after))
+    rows = await reader.rows(page_select(stmt, key, after is not None), bound)
     items, more = rows[: params.page_size], len(rows) > params.page_size
     total = None
     if params.with_total or (params.with_total is None and after is None):
-        total = await reader.count(stmt, exact=params.with_total is True)
+        total = await reader.count(stmt, values, exact=params.with_total is True)
     last = items[-1] if items else None
     return {
         "items": items,

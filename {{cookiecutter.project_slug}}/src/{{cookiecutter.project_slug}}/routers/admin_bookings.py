@@ -1,20 +1,18 @@
 """Every user's bookings, for administrators: list and export."""
 
-from dataclasses import dataclass
-from typing import Annotated
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import select
 from starlette.responses import StreamingResponse
 
 from ..auth import AdminUser
 from ..bookings import (
     BOOKING_SORTS,
-    BOOKINGS,
-    EXPORT_COLUMNS,
-    SUMMARY_COLUMNS,
+    EXPORT_SELECT,
+    SUMMARY_SELECT,
     BookingSort,
-    filtered,
+    matching,
 )
 from ..counts import AnySelect
 from ..export import EXPORT_RESPONSES, ExportFormat, export_response
@@ -38,13 +36,9 @@ class AdminFilters:
     start_from: UtcDatetime | None = None
     start_before: UtcDatetime | None = None
 
-    def apply(self, stmt: AnySelect) -> AnySelect:
-        stmt = filtered(stmt, self.status, user_id=self.user_id, venue_id=self.venue_id)
-        if self.start_from is not None:
-            stmt = stmt.where(BOOKINGS.c.start_datetime >= self.start_from)
-        if self.start_before is not None:
-            stmt = stmt.where(BOOKINGS.c.start_datetime < self.start_before)
-        return stmt
+    def apply(self, stmt: AnySelect) -> tuple[AnySelect, dict[str, Any]]:
+        """`stmt` with these filters, and the values to bind (bookings.matching)."""
+        return matching(stmt, **asdict(self))
 
 
 async def admin_filters(
@@ -71,8 +65,8 @@ async def list_all_bookings(
     filters: Filters,
     sort: BookingSort = BookingSort.newest_first,
 ) -> RowsJSONResponse:
-    stmt = filters.apply(select(*SUMMARY_COLUMNS))
-    return RowsJSONResponse(await paginate(reader, stmt, page, BOOKING_SORTS[sort]))
+    stmt, values = filters.apply(SUMMARY_SELECT)
+    return RowsJSONResponse(await paginate(reader, stmt, page, BOOKING_SORTS[sort], values))
 
 
 @router.get("/export", response_class=StreamingResponse, responses=EXPORT_RESPONSES)
@@ -85,5 +79,5 @@ async def export_all_bookings(
 ) -> StreamingResponse:
     """Every matching booking as one streamed file; memory stays flat in row count."""
     order = BOOKING_SORTS[BookingSort.newest_first].order_by()
-    stmt = filters.apply(select(*EXPORT_COLUMNS)).order_by(*order)
-    return export_response(request, stmt, format, "bookings")
+    stmt, values = filters.apply(EXPORT_SELECT)
+    return export_response(request, stmt.order_by(*order), format, "bookings", values)

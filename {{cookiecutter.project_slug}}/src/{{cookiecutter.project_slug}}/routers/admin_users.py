@@ -16,11 +16,12 @@ from ..schema_types import MAX_ID
 router = APIRouter(prefix="/admin/users", tags=["admin"])
 
 _BY_ID = SortKey((USERS.c.id,), descending=False)
+_USERS = select(*USER_COLUMNS)
 
 
 @router.get("", response_model=Page[UserRead])
 async def list_users(_admin: AdminUser, reader: ReaderDep, page: PageParamsDep) -> RowsJSONResponse:
-    return RowsJSONResponse(await paginate(reader, select(*USER_COLUMNS), page, _BY_ID))
+    return RowsJSONResponse(await paginate(reader, _USERS, page, _BY_ID))
 
 
 @router.patch("/{user_id}", responses=documented_errors(409))

@@ -3,25 +3,23 @@
 from typing import Any, cast
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import select
 from starlette.responses import StreamingResponse
 
 from ..auth import CurrentUser
 from ..bookings import (
     BOOKING_SORTS,
-    BOOKINGS,
-    EXPORT_COLUMNS,
+    MY_EXPORT,
+    MY_SUMMARIES,
     BookingSort,
     add_items,
     ensure_venue,
-    filtered,
     items_of,
+    matching,
     new_reference,
     read_booking_or_404,
-    summary_select,
     utc_day_bounds,
 )
-from ..crud import ResourceId, apply_changes, get_or_404, owned_by, read_as
+from ..crud import ResourceId, apply_changes, get_or_404, owner_values, read_as
 from ..db import SessionDep
 from ..errors import ServiceError, documented_errors
 from ..export import EXPORT_RESPONSES, ExportFormat, export_response
@@ -54,8 +52,9 @@ async def list_my_bookings(
     status: BookingStatus | None = None,
     sort: BookingSort = BookingSort.newest_first,
 ) -> RowsJSONResponse:
-    stmt = owned_by(summary_select(status), Booking, user)
-    return RowsJSONResponse(await paginate(reader, stmt, page, BOOKING_SORTS[sort]))
+    stmt, values = matching(MY_SUMMARIES, status=status)
+    values |= owner_values(user)
+    return RowsJSONResponse(await paginate(reader, stmt, page, BOOKING_SORTS[sort], values))
 
 
 @router.get("/today", response_model=Page[BookingSummary])
@@ -67,10 +66,9 @@ async def list_my_bookings_today(
     sort: BookingSort = BookingSort.oldest_first,
 ) -> RowsJSONResponse:
     start, end = utc_day_bounds()
-    stmt = owned_by(summary_select(status), Booking, user).where(
-        BOOKINGS.c.start_datetime >= start, BOOKINGS.c.start_datetime < end
-    )
-    return RowsJSONResponse(await paginate(reader, stmt, page, BOOKING_SORTS[sort]))
+    stmt, values = matching(MY_SUMMARIES, status=status, start_from=start, start_before=end)
+    values |= owner_values(user)
+    return RowsJSONResponse(await paginate(reader, stmt, page, BOOKING_SORTS[sort], values))
 
 
 @router.get("/export", response_class=StreamingResponse, responses=EXPORT_RESPONSES)
@@ -83,8 +81,9 @@ async def export_my_bookings(
 ) -> StreamingResponse:
     """All your bookings as one streamed file; memory stays flat in row count."""
     order = BOOKING_SORTS[BookingSort.newest_first].order_by()
-    stmt = owned_by(filtered(select(*EXPORT_COLUMNS), status), Booking, user).order_by(*order)
-    return export_response(request, stmt, format, "bookings")
+    stmt, values = matching(MY_EXPORT, status=status)
+    values |= owner_values(user)
+    return export_response(request, stmt.order_by(*order), format, "bookings", values)
 
 
 @router.post(

@@ -14,7 +14,15 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import FileResponse
 
 from ..auth import CurrentUser, Principal
-from ..crud import columns_of, get_or_404, not_found, owned_by, read_as, read_or_404
+from ..crud import (
+    columns_of,
+    get_or_404,
+    not_found,
+    owned_by,
+    owner_values,
+    read_as,
+    read_or_404,
+)
 from ..db import SessionDep
 from ..errors import documented_errors
 from ..models import Upload, UploadRead, table_of
@@ -29,6 +37,8 @@ router = APIRouter(prefix="/uploads", tags=["uploads"])
 logger = logging.getLogger(__name__)
 
 _UPLOAD_COLUMNS = columns_of(Upload, UploadRead)
+# The caller's uploads: bind crud.owner_values(user).
+_MINE = owned_by(select(*_UPLOAD_COLUMNS), Upload)
 # What a download needs of the row.
 _FILE_COLUMNS: list[ColumnElement[Any]] = [
     table_of(Upload).c[name] for name in ("id", "filename", "content_type")
@@ -175,8 +185,7 @@ async def _store(
 async def list_my_uploads(
     user: CurrentUser, reader: ReaderDep, page: PageParamsDep
 ) -> RowsJSONResponse:
-    stmt = owned_by(select(*_UPLOAD_COLUMNS), Upload, user)
-    return RowsJSONResponse(await paginate(reader, stmt, page, _NEWEST_FIRST))
+    return RowsJSONResponse(await paginate(reader, _MINE, page, _NEWEST_FIRST, owner_values(user)))
 
 
 @router.get("/{upload_id:hex32}", response_model=UploadRead)

@@ -13,7 +13,7 @@ from ..responses import RowsJSONResponse
 
 router = APIRouter(prefix="/venues", tags=["venues"])
 
-_VENUE_COLUMNS = columns_of(Venue, VenueRead)
+_VENUES = select(*columns_of(Venue, VenueRead))
 _BY_NAME = SortKey((Venue.name, Venue.id), descending=False)
 
 
@@ -24,7 +24,7 @@ async def list_venues(
     key = ("venues", page.page, page.page_size, page.cursor, page.with_total)
     return RowsJSONResponse(
         await request.app.state.cache.get_or_load(
-            key, lambda: paginate(reader, select(*_VENUE_COLUMNS), page, _BY_NAME)
+            key, lambda: paginate(reader, _VENUES, page, _BY_NAME)
         )
     )
 

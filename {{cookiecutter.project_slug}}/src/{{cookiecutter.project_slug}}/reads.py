@@ -13,10 +13,9 @@ object), so both are paid once per worker.
 """
 
 import asyncio
-import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Annotated, Any, TypeAlias, TypeVar
 
 from fastapi import Depends, Request
@@ -44,7 +43,7 @@ class Reader:
     what pool_pre_ping bought, without a round trip per checkout. Reads only:
     a write must never be sent twice.
 
-    Reads queue for DB_POOL_SIZE connections in arrival order (`_turn`).
+    Reads queue for DB_POOL_SIZE connections in arrival order (`_take_turn`).
     In arrival order: the pool's own queue lets a newcomer take a connection
     a waiter was woken for, and under load some requests waited seconds
     while others passed. DB_POOL_SIZE, not the overflow too: an overflow
@@ -87,25 +86,27 @@ class Reader:
             key, writes, lambda: self._run(count, values, Result.scalar_one)
         )
 
-    @contextlib.asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
+    async def _take_turn(self) -> None:
         """A place among the pool's connections, first come first served
         (asyncio's semaphore lets no newcomer pass a waiter)."""
+        if not self._slots.locked():  # a place is free: taken at once, no timer armed
+            await self._slots.acquire()
+            return
         try:
             async with asyncio.timeout(self._wait_seconds):
                 await self._slots.acquire()
         except TimeoutError:
             raise sa_exc.TimeoutError("no free connection within DB_POOL_TIMEOUT") from None
-        try:
-            yield
-        finally:
-            self._slots.release()
 
     async def _run(self, stmt: AnySelect, values: Values, take: Callable[[AnyResult], T]) -> T:
         for retry in (True, False):
             try:
-                async with self._turn(), self.engine.connect() as connection:
-                    return take(await connection.execute(stmt, values))
+                await self._take_turn()
+                try:
+                    async with self.engine.connect() as connection:
+                        return take(await connection.execute(stmt, values))
+                finally:
+                    self._slots.release()
             except Exception as exc:
                 if retry and isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
                     logger.info("a pooled connection was dead; reading again: %s", describe(exc))

@@ -26,7 +26,7 @@ def naive_app(slug: str):
     app = app_module.create_app(settings.model_copy(update={"lazy_routers": False}))
     auth = importlib.import_module(f"{slug}.auth")
     db = importlib.import_module(f"{slug}.db")
-    booking = importlib.import_module(f"{slug}.models").Booking
+    booking = importlib.import_module(f"{slug}.resources.bookings").Booking
 
     async def all_bookings(_admin: auth.AdminUser, session: db.SessionDep) -> list[booking]:
         return list(await session.scalars(select(booking)))

@@ -225,7 +225,7 @@ def phase_deep_page(service: Service, headers: dict, depth: int, repeat: int) ->
 import asyncio, json
 from sqlalchemy import select
 from {SLUG}.app import create_app
-from {SLUG}.models import Booking
+from {SLUG}.resources.bookings import Booking
 from {SLUG}.pagination import PageParams, encode_cursor
 from {SLUG}.settings import get_settings
 async def main():

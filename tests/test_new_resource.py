@@ -128,7 +128,7 @@ def _change_models_and_autogenerate(project: Project) -> None:
         "    floor: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))\n",
     )
     _insert_after(
-        source / "models.py",
+        source / "resources" / "venues.py",
         "    capacity: int = Field(default=0, sa_column=Column(Integer, nullable=False))\n",
         "    phone: str | None = Field(default=None, max_length=40)\n",
     )

@@ -14,7 +14,7 @@ import httpx
 from sqlalchemy import select
 
 from {{ cookiecutter.project_slug }}.db import SessionDep
-from {{ cookiecutter.project_slug }}.models import Booking
+from {{ cookiecutter.project_slug }}.resources.bookings import Booking
 from {{ cookiecutter.project_slug }}.users import create_user
 
 BASE = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from {{ cookiecutter.project_slug }}.models import BookingItem
+from {{ cookiecutter.project_slug }}.resources.bookings import BookingItem
 
 from tests.helpers import assert_error, booking_body, create_booking
 

@@ -12,7 +12,9 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from {{ cookiecutter.project_slug }}.__main__ import _parser
-from {{ cookiecutter.project_slug }}.models import Booking, User, Venue
+from {{ cookiecutter.project_slug }}.models import User
+from {{ cookiecutter.project_slug }}.resources.bookings import Booking
+from {{ cookiecutter.project_slug }}.resources.venues import Venue
 
 from tests.helpers import free_port
 

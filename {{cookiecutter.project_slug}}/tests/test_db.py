@@ -7,7 +7,7 @@ from sqlalchemy.pool import QueuePool
 from {{ cookiecutter.project_slug }} import db
 from {{ cookiecutter.project_slug }}.db import SessionDep
 from {{ cookiecutter.project_slug }}.errors import ServiceError
-from {{ cookiecutter.project_slug }}.models import Venue
+from {{ cookiecutter.project_slug }}.resources.venues import Venue
 from {{ cookiecutter.project_slug }}.settings import load_settings
 
 from tests.helpers import assert_error

@@ -9,16 +9,17 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
-from {{ cookiecutter.project_slug }}.bookings import (
+from {{ cookiecutter.project_slug }}.pagination import page_select
+from {{ cookiecutter.project_slug }}.resources.bookings import (
     BOOKING_SORTS,
     BOOKINGS,
     MY_SUMMARIES,
     SUMMARY_SELECT,
+    Booking,
     BookingSort,
+    BookingStatus,
     filtered,
 )
-from {{ cookiecutter.project_slug }}.models import Booking, BookingStatus
-from {{ cookiecutter.project_slug }}.pagination import page_select
 from {{ cookiecutter.project_slug }}.seed import seed
 
 pytestmark = pytest.mark.anyio

@@ -99,7 +99,7 @@ def test_a_frozen_heap_makes_full_collections_much_shorter():
         """
         import gc, json, time
         from {{ cookiecutter.project_slug }}.app import create_preloaded_app
-        from {{ cookiecutter.project_slug }}.memory.gc import settle_heap
+        from {{ cookiecutter.project_slug }}.memory.heap import settle_heap
 
         create_preloaded_app()
 

@@ -11,8 +11,8 @@ from sqlalchemy import delete, event
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from {{ cookiecutter.project_slug }}.models import Booking
 from {{ cookiecutter.project_slug }}.partial_files import ORPHAN_SECONDS, partial_path
+from {{ cookiecutter.project_slug }}.resources.bookings import Booking
 
 from tests.conftest import client_for
 from tests.helpers import assert_error, bearer, booking_body, create_booking

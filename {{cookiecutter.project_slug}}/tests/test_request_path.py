@@ -15,8 +15,8 @@ from sqlalchemy import event, insert, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from {{ cookiecutter.project_slug }}.bookings import new_reference
-from {{ cookiecutter.project_slug }}.models import Booking, table_of
+from {{ cookiecutter.project_slug }}.models import table_of
+from {{ cookiecutter.project_slug }}.resources.bookings import Booking, new_reference
 from {{ cookiecutter.project_slug }}.users import revoke_token
 
 from tests.conftest import client_for

@@ -169,7 +169,9 @@ def test_every_endpoint_and_dependency_runs_on_the_event_loop():
     # FastAPI runs synchronous endpoints and dependencies in a thread pool; on
     # the request path that hand-off (and the GIL it waits for) cost 40% of
     # the list endpoint's throughput. Keep everything async.
-    modules = [".routers.health", ".routers.memory"] + [e.module for e in routing.RESOURCE_ROUTERS]
+    modules = [".routers.health", ".routers.health_memory"] + [
+        e.module for e in routing.RESOURCE_ROUTERS
+    ]
     offenders = []
     for module in modules:
         router = importlib.import_module(module, "{{ cookiecutter.project_slug }}").router

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, text
 
 from {{ cookiecutter.project_slug }} import auth
 from {{ cookiecutter.project_slug }}.db import SessionDep
-from {{ cookiecutter.project_slug }}.models import Booking
+from {{ cookiecutter.project_slug }}.resources.bookings import Booking
 
 from tests.conftest import client_for
 from tests.helpers import OPS, OPS_TOKEN, assert_error, create_booking

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from uvicorn_worker import UvicornWorker
 
-from {{ cookiecutter.project_slug }}.memory.gc import settle_heap
+from {{ cookiecutter.project_slug }}.memory.heap import settle_heap
 
 from tests.helpers import serving
 

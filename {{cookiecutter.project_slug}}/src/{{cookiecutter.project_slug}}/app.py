@@ -16,8 +16,8 @@ from .db import create_engine, create_read_sessionmaker, create_sessionmaker
 from .errors import UnhandledErrorMiddleware, documented_errors, install_error_handlers
 from .export import ExportSlots
 from .logs import RequestLogMiddleware
-from .memory.gc import PeriodicCollector, settle_heap
 from .memory.guard import MemoryGuard, MemoryGuardMiddleware
+from .memory.heap import PeriodicCollector, settle_heap
 from .memory.probe import MemoryProbe
 from .memory.profile import MemoryProfileMiddleware
 from .openapi import operation_ids

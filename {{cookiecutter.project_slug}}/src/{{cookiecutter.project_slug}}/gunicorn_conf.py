@@ -13,7 +13,7 @@ image) carries it. Any value can be overridden with GUNICORN_CMD_ARGS.
 - Before the first fork the master also imports what every worker would
   otherwise import privately once forked (uvicorn's protocol and event-loop
   modules, the database dialect and driver), then settles its heap
-  (memory/gc.py), and gc.freeze() runs before
+  (memory/heap.py), and gc.freeze() runs before
   every fork (workers recycled by max_requests included): the collector in a
   worker never walks, and so never writes to, the objects it shares with the
   master, which would copy their pages into the worker one by one.
@@ -36,7 +36,7 @@ from uvicorn_worker import UvicornWorker
 
 from .db import create_engine
 from .logs import log_config
-from .memory.gc import settle_heap
+from .memory.heap import settle_heap
 from .serving import uvicorn_options
 from .settings import get_settings
 

@@ -40,9 +40,9 @@ from pydantic import BaseModel
 from sqlalchemy import Column, ColumnElement, Integer, UnaryExpression, bindparam, tuple_
 
 from .counts import NO_VALUES, AnySelect, Values
-from .crud import table_column
 from .errors import ServiceError
 from .reads import Reader
+from .resource_helpers import table_column
 
 # Offset pages deeper than this are refused (keyset cursors go anywhere):
 # it also keeps OFFSET within what the databases accept.
@@ -74,7 +74,7 @@ class SortKey:
     descending: bool
 
     def __init__(self, columns: tuple[Any, ...], descending: bool = True) -> None:
-        # Model attributes (typed as their values) become table columns (crud.table_column).
+        # Model attributes (typed as their values) become table columns (resource_helpers.table_column).
         object.__setattr__(self, "columns", tuple(map(table_column, columns)))
         object.__setattr__(self, "descending", descending)
 

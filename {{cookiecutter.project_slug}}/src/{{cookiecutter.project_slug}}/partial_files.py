@@ -1,7 +1,7 @@
 """Partial upload files: named after the process writing them, swept once it is gone.
 
 An upload streams into `.<id>.<host>-<pid>.part` and is renamed when complete
-(uploads.py). A worker killed mid-upload (OOM, SIGKILL, a crash) leaves its
+(upload_storage.py). A worker killed mid-upload (OOM, SIGKILL, a crash) leaves its
 partial file behind; every worker sweeps, at start-up, those whose writer was
 a process of this host that no longer runs. Files of other hosts (an upload
 directory shared between instances) are left to their own hosts, or removed

@@ -178,9 +178,9 @@ class LazyRouterMiddleware:
 
 
 def include_routers(app: FastAPI, settings: Settings) -> RouterRegistry:
-    from .routers import health, memory
+    from .routers import health, health_memory
 
-    for router in (health.router, memory.router):
+    for router in (health.router, health_memory.router):
         app.include_router(router, prefix=settings.api_prefix)
     registry = RouterRegistry(app, settings, RESOURCE_ROUTERS)
     if settings.lazy_routers:

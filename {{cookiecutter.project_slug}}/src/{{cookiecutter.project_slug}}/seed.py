@@ -14,8 +14,9 @@ from sqlalchemy import Table, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tqdm import tqdm
 
-from .bookings import BOOKING_FIELDS, new_reference
-from .models import Booking, BookingStatus, User, Venue, table_of
+from .models import User, table_of
+from .resources.bookings import BOOKING_FIELDS, Booking, BookingStatus, new_reference
+from .resources.venues import Venue
 
 T = TypeVar("T")
 # A booking as the loader writes it: BOOKING_COLUMNS' values, in that order.

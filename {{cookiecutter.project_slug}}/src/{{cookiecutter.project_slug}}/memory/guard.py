@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import StartTracking, error_response
-from .gc import release_free_memory
+from .heap import release_free_memory
 from .probe import MB, MemoryProbe, Sample
 
 logger = logging.getLogger(__name__)

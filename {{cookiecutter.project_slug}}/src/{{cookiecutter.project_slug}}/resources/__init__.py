@@ -1,6 +1,7 @@
-"""Resources added with `new-resource`: one module per resource (table, schemas, list orders).
+"""One module per resource: its table, schemas, list orders and shared queries.
 
-Their routers are in routers/, their migrations in migrations/versions/.
+The example's (bookings, venues) and those `new-resource` adds have the same
+shape. Their routers are in routers/, their migrations in migrations/versions/.
 """
 
 import importlib

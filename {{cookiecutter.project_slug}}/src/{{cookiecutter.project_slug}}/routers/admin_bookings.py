@@ -7,19 +7,20 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import StreamingResponse
 
 from ..auth import AdminUser
-from ..bookings import (
+from ..counts import AnySelect
+from ..export import EXPORT_RESPONSES, ExportFormat, export_response
+from ..pagination import Page, PageParamsDep, paginate
+from ..ratelimit import rate_limit
+from ..reads import ReaderDep
+from ..resources.bookings import (
     BOOKING_SORTS,
     EXPORT_SELECT,
     SUMMARY_SELECT,
     BookingSort,
+    BookingStatus,
+    BookingSummary,
     matching,
 )
-from ..counts import AnySelect
-from ..export import EXPORT_RESPONSES, ExportFormat, export_response
-from ..models import BookingStatus, BookingSummary
-from ..pagination import Page, PageParamsDep, paginate
-from ..ratelimit import rate_limit
-from ..reads import ReaderDep
 from ..responses import RowsJSONResponse
 from ..schema_types import MAX_ID, UtcDatetime
 

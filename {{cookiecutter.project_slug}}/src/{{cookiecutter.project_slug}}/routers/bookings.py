@@ -6,11 +6,25 @@ from fastapi import APIRouter, Request, Response
 from starlette.responses import StreamingResponse
 
 from ..auth import CurrentUser
-from ..bookings import (
+from ..db import SessionDep
+from ..errors import ServiceError, documented_errors
+from ..export import EXPORT_RESPONSES, ExportFormat, export_response
+from ..openapi import created_links
+from ..pagination import Page, PageParamsDep, paginate
+from ..ratelimit import rate_limit
+from ..reads import ReaderDep
+from ..resource_helpers import ResourceId, apply_changes, get_or_404, owner_values, read_as
+from ..resources.bookings import (
     BOOKING_SORTS,
     MY_EXPORT,
     MY_SUMMARIES,
+    Booking,
+    BookingCreate,
+    BookingRead,
     BookingSort,
+    BookingStatus,
+    BookingSummary,
+    BookingUpdate,
     add_items,
     ensure_venue,
     items_of,
@@ -19,22 +33,6 @@ from ..bookings import (
     read_booking_or_404,
     utc_day_bounds,
 )
-from ..crud import ResourceId, apply_changes, get_or_404, owner_values, read_as
-from ..db import SessionDep
-from ..errors import ServiceError, documented_errors
-from ..export import EXPORT_RESPONSES, ExportFormat, export_response
-from ..models import (
-    Booking,
-    BookingCreate,
-    BookingRead,
-    BookingStatus,
-    BookingSummary,
-    BookingUpdate,
-)
-from ..openapi import created_links
-from ..pagination import Page, PageParamsDep, paginate
-from ..ratelimit import rate_limit
-from ..reads import ReaderDep
 from ..responses import RowsJSONResponse
 
 router = APIRouter(prefix="/bookings", tags=["bookings"])

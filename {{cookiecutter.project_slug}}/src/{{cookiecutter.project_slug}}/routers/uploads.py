@@ -14,7 +14,14 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import FileResponse
 
 from ..auth import CurrentUser, Principal
-from ..crud import (
+from ..db import SessionDep
+from ..errors import documented_errors
+from ..models import Upload, UploadRead, table_of
+from ..openapi import created_links
+from ..pagination import Page, PageParamsDep, SortKey, paginate
+from ..ratelimit import rate_limit
+from ..reads import ReaderDep
+from ..resource_helpers import (
     columns_of,
     get_or_404,
     not_found,
@@ -23,21 +30,14 @@ from ..crud import (
     read_as,
     read_or_404,
 )
-from ..db import SessionDep
-from ..errors import documented_errors
-from ..models import Upload, UploadRead, table_of
-from ..openapi import created_links
-from ..pagination import Page, PageParamsDep, SortKey, paginate
-from ..ratelimit import rate_limit
-from ..reads import ReaderDep
 from ..responses import RowsJSONResponse
-from ..uploads import content_disposition, receive_upload, remove_stored, stored_path
+from ..upload_storage import content_disposition, receive_upload, remove_stored, stored_path
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
 logger = logging.getLogger(__name__)
 
 _UPLOAD_COLUMNS = columns_of(Upload, UploadRead)
-# The caller's uploads: bind crud.owner_values(user).
+# The caller's uploads: bind resource_helpers.owner_values(user).
 _MINE = owned_by(select(*_UPLOAD_COLUMNS), Upload)
 # What a download needs of the row.
 _FILE_COLUMNS: list[ColumnElement[Any]] = [

@@ -4,17 +4,16 @@ from fastapi import APIRouter, Request
 from sqlmodel import select
 
 from ..auth import AdminUser, CurrentUser
-from ..crud import columns_of, read_as
 from ..db import SessionDep
-from ..models import Venue, VenueCreate, VenueRead
-from ..pagination import Page, PageParamsDep, SortKey, paginate
+from ..pagination import Page, PageParamsDep, paginate
 from ..reads import ReaderDep
+from ..resource_helpers import columns_of, read_as
+from ..resources.venues import VENUES_BY_NAME, Venue, VenueCreate, VenueRead
 from ..responses import RowsJSONResponse
 
 router = APIRouter(prefix="/venues", tags=["venues"])
 
 _VENUES = select(*columns_of(Venue, VenueRead))
-_BY_NAME = SortKey((Venue.name, Venue.id), descending=False)
 
 
 @router.get("", response_model=Page[VenueRead])
@@ -24,7 +23,7 @@ async def list_venues(
     key = ("venues", page.page, page.page_size, page.cursor, page.with_total)
     return RowsJSONResponse(
         await request.app.state.cache.get_or_load(
-            key, lambda: paginate(reader, _VENUES, page, _BY_NAME)
+            key, lambda: paginate(reader, _VENUES, page, VENUES_BY_NAME)
         )
     )
 

@@ -1,31 +1,163 @@
-"""Booking queries shared by the caller's and the administrators' routers."""
+"""Bookings, the example resource: its tables, the schemas the API reads and
+writes, the list orders, and the queries its two routers share
+(routers/bookings.py: the caller's own; routers/admin_bookings.py: everyone's).
+"""
 
 import base64
 import functools
 import secrets
 from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 
-from sqlalchemy import ColumnElement, bindparam, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from .auth import Principal
-from .counts import AnySelect
-from .crud import columns_of, not_found, owned_by, owner_values, readable_by
-from .errors import ServiceError
-from .models import (
-    Booking,
-    BookingItem,
-    BookingItemCreate,
-    BookingItemRead,
-    BookingRead,
-    BookingSummary,
-    Venue,
-    table_of,
+from pydantic import model_validator
+from sqlalchemy import (
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    bindparam,
+    insert,
+    select,
 )
-from .pagination import SortKey
-from .reads import Reader
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Column, Field, SQLModel
+
+from ..auth import Principal
+from ..counts import AnySelect
+from ..errors import ServiceError
+from ..models import SQLITE_NO_REUSE, PartialUpdate, table_of, timestamp_field, utcnow
+from ..pagination import SortKey
+from ..reads import Reader
+from ..resource_helpers import columns_of, not_found, owned_by, owner_values, readable_by
+from ..schema_types import DbStr, JsonInt, Money, RowId, UtcDatetime
+from .venues import Venue
+
+# ---------------------------------------------------------------- tables
+
+
+class BookingStatus(StrEnum):
+    pending = "pending"
+    confirmed = "confirmed"
+    cancelled = "cancelled"
+
+
+class Booking(SQLModel, table=True):
+    __tablename__ = "bookings"
+    __table_args__ = (
+        Index("ix_bookings_user_id_status", "user_id", "status"),
+        Index("ix_bookings_start_datetime_id", "start_datetime", "id"),
+        Index("ix_bookings_user_id_start_datetime_id", "user_id", "start_datetime", "id"),
+        SQLITE_NO_REUSE,
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    booking_reference: str = Field(sa_column=Column(String(32), unique=True, nullable=False))
+    user_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
+    )
+    venue_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("venues.id", ondelete="SET NULL"), nullable=True),
+    )
+    title: str = Field(sa_column=Column(String(200), nullable=False))
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    start_datetime: datetime = timestamp_field(nullable=False)
+    end_datetime: datetime = timestamp_field(nullable=False)
+    notes: str = Field(default="", sa_column=Column(Text, nullable=False))
+    created_at: datetime = timestamp_field(default_factory=utcnow, nullable=False)
+    updated_at: datetime = timestamp_field(default_factory=utcnow, nullable=False)
+
+
+class BookingItem(SQLModel, table=True):
+    __tablename__ = "booking_items"
+    __table_args__ = (
+        Index("ix_booking_items_booking_id", "booking_id"),
+        SQLITE_NO_REUSE,
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    booking_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("bookings.id", ondelete="CASCADE"), nullable=False)
+    )
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    quantity: int = Field(sa_column=Column(Integer, nullable=False))
+    unit_price: Decimal = Field(sa_column=Column(Numeric(10, 2), nullable=False))
+
+
+# ---------------------------------------------------------------- schemas
+
+
+class BookingItemCreate(SQLModel):
+    name: DbStr = Field(min_length=1, max_length=200)
+    quantity: JsonInt = Field(ge=1, le=10_000)
+    unit_price: Money
+
+
+class BookingItemRead(BookingItemCreate):
+    id: int
+
+
+class _BookingTimes(SQLModel):
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        start, end = getattr(self, "start_datetime", None), getattr(self, "end_datetime", None)
+        if start is not None and end is not None and end <= start:
+            raise ValueError("end_datetime must be after start_datetime")
+        return self
+
+
+class BookingCreate(_BookingTimes):
+    title: DbStr = Field(min_length=1, max_length=200)
+    venue_id: RowId | None = None
+    status: BookingStatus = BookingStatus.pending
+    start_datetime: UtcDatetime
+    end_datetime: UtcDatetime
+    notes: DbStr = Field(default="", max_length=10_000)
+    items: list[BookingItemCreate] = Field(default_factory=list, max_length=100)
+
+
+class BookingUpdate(PartialUpdate, _BookingTimes):
+    """Partial update: only the fields sent are changed."""
+
+    nullable = frozenset({"venue_id"})
+
+    # Left out: kept. Only venue_id may be null (no venue); the others are
+    # typed without None, so the document says what the server accepts.
+    title: DbStr = Field(default=None, min_length=1, max_length=200)
+    venue_id: RowId | None = None
+    status: BookingStatus = Field(default=None)
+    start_datetime: UtcDatetime = Field(default=None)
+    end_datetime: UtcDatetime = Field(default=None)
+    notes: DbStr = Field(default=None, max_length=10_000)
+
+
+class BookingSummary(SQLModel):
+    """What list endpoints return: only the columns a list needs."""
+
+    id: int
+    booking_reference: str
+    title: str
+    status: BookingStatus
+    start_datetime: datetime
+    end_datetime: datetime
+    venue_id: int | None
+
+
+class BookingRead(BookingSummary):
+    user_id: int
+    notes: str
+    created_at: datetime
+    updated_at: datetime
+    items: list[BookingItemRead] = []
+
+
+# ---------------------------------------------------------------- queries
+
 
 BOOKINGS = table_of(Booking)
 # List queries select only these columns, never whole rows (notes can be long).
@@ -47,7 +179,7 @@ BOOKING_FIELDS = (
 EXPORT_COLUMNS = [BOOKINGS.c[name] for name in BOOKING_FIELDS]
 SUMMARY_SELECT = select(*SUMMARY_COLUMNS)
 EXPORT_SELECT = select(*EXPORT_COLUMNS)
-# The caller's own bookings: bind crud.owner_values(user).
+# The caller's own bookings: bind resource_helpers.owner_values(user).
 MY_SUMMARIES = owned_by(SUMMARY_SELECT, Booking)
 MY_EXPORT = owned_by(EXPORT_SELECT, Booking)
 

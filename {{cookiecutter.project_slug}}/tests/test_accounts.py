@@ -13,7 +13,7 @@ from {{ cookiecutter.project_slug }}.accounts import TOKENS
 from {{ cookiecutter.project_slug }}.auth import Principal, TokenCache
 from {{ cookiecutter.project_slug }}.models import utcnow
 from {{ cookiecutter.project_slug }}.passwords import Passwords
-from {{ cookiecutter.project_slug }}.users import create_user
+from {{ cookiecutter.project_slug }}.users import UserExistsError, create_user
 
 from tests.conftest import client_for
 from tests.helpers import assert_error
@@ -154,6 +154,27 @@ async def test_sign_up_when_allowed(app_with, api):
         short = {"email": "lee@example.org", "password": "short"}
         assert_error(await client.post(f"{api}/users", json=short), 422, "validation_error")
         _bearer(await _login(client, api, "kim@example.org"))
+
+
+async def test_racing_sign_ups_for_one_email_make_one_account(app_with, api):
+    """The unique index decides: one 201, the others 409, never a 500."""
+    async with app_with(allow_signup=True) as app, client_for(app) as client:
+        body = {"email": "race@example.org", "password": PASSWORD}
+        responses = await asyncio.gather(
+            *(client.post(f"{api}/users", json=body) for _ in range(6))
+        )
+        assert sorted(r.status_code for r in responses) == [201] + [409] * 5, [
+            r.text for r in responses
+        ]
+        for refused in (r for r in responses if r.status_code == 409):
+            assert_error(refused, 409, "conflict")
+        _bearer(await _login(client, api, "race@example.org"))
+
+
+async def test_create_user_refuses_a_taken_email(app):
+    await create_user(app.state.engine, "taken@example.org")
+    with pytest.raises(UserExistsError):
+        await create_user(app.state.engine, "Taken@Example.org ")
 
 
 async def test_administrators_list_and_manage_users(app, client, api, admin, alice):

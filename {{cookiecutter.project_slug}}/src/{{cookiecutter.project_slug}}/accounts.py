@@ -21,7 +21,7 @@ from .passwords import Passwords
 from .ratelimit import address_of
 from .reads import Reader
 from .schema_types import DbStr
-from .users import EMAIL_PATTERN, checked_email, issue_token
+from .users import EMAIL_PATTERN, UserExistsError, insert_user, issue_token
 
 USERS = table_of(User)
 TOKENS = table_of(Token)
@@ -108,20 +108,13 @@ async def log_out(request: Request, user: Principal) -> None:
 async def sign_up(request: Request, body: SignUp) -> UserRead:
     if not request.app.state.settings.allow_signup:
         raise ServiceError(404, "Not Found")
-    email = checked_email(body.email)
     hashed = await _passwords(request).hash(body.password)
-    async with request.app.state.engine.begin() as conn:
-        if await conn.scalar(select(USERS.c.id).where(USERS.c.email == email)) is not None:
-            raise ServiceError(409, "An account with this email exists")
-        row = (
-            await conn.execute(
-                USERS.insert()
-                .values(email=email, password_hash=hashed, is_admin=False, is_active=True)
-                .values(created_at=utcnow())
-                .returning(*USER_COLUMNS)
-            )
-        ).one()
-    return UserRead.model_validate(row._mapping)
+    try:
+        async with request.app.state.engine.begin() as conn:
+            row = await insert_user(conn, body.email, password_hash=hashed)
+    except UserExistsError:
+        raise ServiceError(409, "An account with this email exists") from None
+    return UserRead.model_validate(row)
 
 
 async def read_user(reader: Reader, user_id: int) -> UserRead:

@@ -3,8 +3,10 @@ revoke-token commands, and the tests)."""
 
 import re
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .auth import hash_token, new_token
@@ -47,23 +49,36 @@ async def create_user(
 ) -> str:
     """Create the user and return a bearer token for it (without an expiry);
     only the token's hash is stored."""
-    email = checked_email(email)
     async with engine.begin() as conn:
-        if await conn.scalar(select(_USERS.c.id).where(_USERS.c.email == email)) is not None:
-            raise UserExistsError(f"a user with email {email} already exists")
-        user_id = await conn.scalar(
-            insert(_USERS)
-            .values(
-                email=email,
-                is_admin=is_admin,
-                is_active=True,
-                password_hash=password_hash,
-                created_at=utcnow(),
-            )
-            .returning(_USERS.c.id)
+        user = await insert_user(conn, email, is_admin=is_admin, password_hash=password_hash)
+        return await issue_token(conn, user["id"])
+
+
+async def insert_user(
+    conn: AsyncConnection, email: str, *, is_admin: bool = False, password_hash: str | None = None
+) -> dict[str, Any]:
+    """Insert an active user and return its row; UserExistsError when the email
+    is taken. The unique index decides, not a SELECT before the INSERT: two
+    sign-ups racing for one email then get one user and one UserExistsError."""
+    email = checked_email(email)
+    insert_row = (
+        insert(_USERS)
+        .values(
+            email=email,
+            is_admin=is_admin,
+            is_active=True,
+            password_hash=password_hash,
+            created_at=utcnow(),
         )
-        assert user_id is not None
-        return await issue_token(conn, user_id)
+        .returning(*_USERS.c)
+    )
+    try:
+        # A savepoint: the caller's transaction stays usable after a refusal.
+        async with conn.begin_nested():
+            row = (await conn.execute(insert_row)).one()
+    except IntegrityError:
+        raise UserExistsError(f"a user with email {email} already exists") from None
+    return dict(row._mapping)
 
 
 async def issue_token(

@@ -50,7 +50,7 @@ from bench.procmem import MIB, PeakGrowth, Sampler, status  # noqa: E402
 from bench.startup import phase_routers  # noqa: E402
 from bench.throughput import phase_ab, phase_lists, phase_naive  # noqa: E402
 from bench.workers import phase_workers  # noqa: E402
-from tests import pgcluster  # noqa: E402
+from harness import pgcluster  # noqa: E402
 
 SLUG = "lean_service"
 CLI = "lean-service"

@@ -15,6 +15,7 @@ import pytest
 
 from harness import pgcluster
 from harness.project import REPO, Project, create_venv, install
+from harness.server import Server
 from tests.variants import VARIANTS, Variant
 
 POSTGRES_ENV = "LEAN_TEST_POSTGRES_URL"
@@ -28,17 +29,14 @@ class Rendered(Project):
     variant: Variant
 
 
-def wait_until(check, process: subprocess.Popen, seconds: float = 60):
+def wait_until(check, server: Server, seconds: float = 60):
     """Poll `check()` until it returns something truthy, and return that.
-    Fails the test if `process` (the server polled) exits or time runs out;
+    Fails the test if `server` (the one polled) exits or time runs out;
     a refused connection only means "not yet"."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            pytest.fail(
-                f"the server exited: {output.decode() if isinstance(output, bytes) else output}"
-            )
+        if server.process.poll() is not None:
+            pytest.fail(f"the server exited: {server.output()[-4000:]}")
         try:
             if result := check():
                 return result

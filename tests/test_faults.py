@@ -8,6 +8,7 @@ end before the process exits.
 """
 
 import signal
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ class Served:
         return self.server.url("/api")
 
     @property
-    def process(self):
+    def process(self) -> subprocess.Popen:
         return self.server.process
 
     def get(self, path: str, **kwargs) -> httpx.Response:
@@ -81,7 +82,7 @@ def test_database_down_gives_503_and_the_service_recovers_without_restart(servic
     assert down.headers["retry-after"] == "5"
     assert ready.status_code == 503 and live.status_code == 200
     # Back: the pool replaces its dead connections on its own.
-    wait_until(lambda: service.get("/bookings").status_code == 200, service.process)
+    wait_until(lambda: service.get("/bookings").status_code == 200, service.server)
     assert service.get("/health/ready").status_code == 200
     assert service.process.poll() is None
 
@@ -101,7 +102,7 @@ def test_a_hung_database_gives_503_within_the_statement_timeout(service):
         assert response.json()["error"]["code"] == "database_unavailable"
         assert response.headers["retry-after"] == "5"
     assert hung[2].status_code == 503
-    wait_until(lambda: service.get("/bookings").status_code == 200, service.process)
+    wait_until(lambda: service.get("/bookings").status_code == 200, service.server)
     assert service.get("/health/ready").status_code == 200
 
 

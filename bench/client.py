@@ -1,16 +1,10 @@
-"""The benchmark's HTTP client: http.client, one connection per request, on loopback."""
+"""The benchmark's HTTP client: http.client, one connection per request, on
+loopback; and the helper servers it measures against (floors, baselines)."""
 
-import contextlib
 import http.client
-import socket
-import subprocess
-import time
+import json
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from harness.server import Server, free_port, serve
 
 
 def request(
@@ -30,27 +24,21 @@ def request(
         conn.close()
 
 
-def wait_for_health(port: int, process: subprocess.Popen, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if request(port, "GET", "/api/health")[0] == 200:
-                return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start") from None
-            time.sleep(0.1)
-
-
-@contextlib.contextmanager
-def running(argv: list[str], env: dict):
-    """Start a server that takes its port as its last argument; yield
-    (process, port) once /api/health answers; stop it on the way out."""
-    port = free_port()
-    process = subprocess.Popen([*argv, str(port)], env=env, stdout=subprocess.DEVNULL)
+def get_json(port: int, path: str, headers: dict) -> dict:
+    """GET `path`, which must answer 200; its JSON body."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     try:
-        wait_for_health(port, process)
-        yield process, port
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+        assert response.status == 200, (path, response.status, body[:500])
+        return json.loads(body)
     finally:
-        process.terminate()
-        process.wait(timeout=60)
+        conn.close()
+
+
+def running(argv: list[str], env: dict) -> Server:
+    """A server that takes its port as its last argument, once /api/health
+    answers; use it with `with`, which stops it."""
+    port = free_port()
+    return serve([*argv, str(port)], port=port, env=env)

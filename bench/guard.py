@@ -20,27 +20,27 @@ PATHS = {
 }
 
 
-def _measure(service, headers: dict, with_guard: bool, seconds: float, work: Path) -> dict:
+def _measure(service, with_guard: bool, seconds: float) -> dict:
     command = [str(service.python), str(BENCH / "serve_app.py"), service.slug]
     if not with_guard:
         command.append("--without-guard")
-    with running(pinned(command, SERVER_CPU), service.env) as (_, port):
-        base = f"http://127.0.0.1:{port}"
-        wrk(base + PATHS["list"], 1, CONNECTIONS, headers, work)  # warm-up
+    headers, work = service.headers, service.work
+    with running(pinned(command, SERVER_CPU), service.env) as server:
+        wrk(server.url(PATHS["list"]), 1, CONNECTIONS, headers, work)  # warm-up
         return {
-            name: wrk(base + path, seconds, CONNECTIONS, headers, work)
+            name: wrk(server.url(path), seconds, CONNECTIONS, headers, work)
             for name, path in PATHS.items()
         }
 
 
-def phase_guard(service, headers: dict, seconds: float, runs: int, work: Path) -> dict:
+def phase_guard(service, *, seconds: float, runs: int) -> dict:
     measured: dict[str, dict[str, list[float]]] = {
         name: {"with": [], "without": []} for name in PATHS
     }
     for run in range(runs):
         order = (True, False) if run % 2 == 0 else (False, True)
         for with_guard in order:
-            result = _measure(service, headers, with_guard, seconds, work)
+            result = _measure(service, with_guard, seconds)
             for name, figures in result.items():
                 assert figures["errors"] == 0, (name, figures)
                 measured[name]["with" if with_guard else "without"].append(figures["rps"])

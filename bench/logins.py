@@ -11,7 +11,6 @@ many logins succeeded, and their p50/p95 latency.
 import concurrent.futures
 import http.client
 import statistics
-import subprocess
 import time
 import urllib.parse
 
@@ -61,15 +60,8 @@ def _one_run(service, concurrency: str) -> dict:
     }
 
 
-def phase_logins(service, runs: int) -> dict:
-    subprocess.run(
-        [service.cli, "create-user", EMAIL, "--password", "--new-token-if-exists"],
-        input=PASSWORD + "\n",
-        env=service.env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+def phase_logins(service, *, runs: int) -> dict:
+    service.run("create-user", EMAIL, "--password", "--new-token-if-exists", stdin=PASSWORD + "\n")
     measured: dict[str, list[dict]] = {name: [] for name in BOUNDS}
     for run in range(runs):  # alternate, so drift falls on both alike
         names = list(BOUNDS) if run % 2 == 0 else list(reversed(BOUNDS))

@@ -124,8 +124,8 @@ def _start_and_measure(service, env: dict, first_paths: list[str]) -> dict:
         service.stop()
 
 
-def phase_routers(service, work: Path, runs: int) -> dict:
-    generated = package_with_routers(service.python, service.slug, work / "routers40")
+def phase_routers(service, *, runs: int) -> dict:
+    generated = package_with_routers(service.python, service.slug, service.work / "routers40")
     with_routers = {"PYTHONPATH": str(generated)}
     configs = {
         "none": {},

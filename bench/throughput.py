@@ -71,7 +71,8 @@ def _lists_on(pid: int, port: int, paths: dict, headers, seconds, warmup, work) 
     return figures
 
 
-def _measure_system(system: str, service, headers, seconds, warmup, work) -> dict:
+def _measure_system(system: str, service, seconds, warmup) -> dict:
+    headers, work = service.headers, service.work
     if system == "service":
         service.start(cpu=SERVER_CPU, env=RATE_LIMITED)
         try:
@@ -81,21 +82,21 @@ def _measure_system(system: str, service, headers, seconds, warmup, work) -> dic
         finally:
             service.stop()
     floor = pinned([str(service.python), str(BENCH / FLOORS[system])], SERVER_CPU)
-    with running(floor, service.env) as (process, port):
-        return _lists_on(process.pid, port, FLOOR_LISTS, headers, seconds, warmup, work)
+    with running(floor, service.env) as server:
+        return _lists_on(server.pid, server.port, FLOOR_LISTS, headers, seconds, warmup, work)
 
 
-def phase_lists(service, headers: dict, seconds: float, warmup: float, runs: int, work) -> dict:
+def phase_lists(service, *, seconds: float, warmup: float, runs: int) -> dict:
     systems = ("service", *FLOORS)
     measured: dict[str, dict[str, list[dict]]] = {system: {} for system in systems}
     for run in range(runs):
         order = systems[run % len(systems) :] + systems[: run % len(systems)]
         for system in order:
-            result = _measure_system(system, service, headers, seconds, warmup, work)
+            result = _measure_system(system, service, seconds, warmup)
             for name, figures in result.items():
                 assert figures["errors"] == 0, (system, name, figures)
                 measured[system].setdefault(name, []).append(figures)
-    summary: dict = {"connections": CONNECTIONS, "seconds": seconds}
+    summary: dict = {"connections": CONNECTIONS, "seconds": seconds, "rows": service.rows}
     for name in SERVICE_LISTS:
         # The own list is read against the floors' admin list of the same size.
         floor_name = name.split()[-1]
@@ -119,21 +120,21 @@ def phase_lists(service, headers: dict, seconds: float, warmup: float, runs: int
         }
         summary[name] = figures
     floor = pinned([str(service.python), str(BENCH / "floor_app.py")], SERVER_CPU)
-    summary["floor_export"] = _floor_export(floor, service.env, headers)
+    summary["floor_export"] = _floor_export(floor, service.env, service.headers)
     return summary
 
 
 def _floor_export(floor: list[str], env: dict, headers: dict) -> dict:
     """The floor's export: every row fetched, then one JSON document."""
-    with running(floor, env) as (process, port), PeakGrowth(process.pid) as peak:
+    with running(floor, env) as server, PeakGrowth(server.pid) as peak:
         started = time.perf_counter()
-        code, size = request(port, "GET", "/api/admin/bookings/export", headers)
+        code, size = request(server.port, "GET", "/api/admin/bookings/export", headers)
         seconds = time.perf_counter() - started
     assert code == 200, code
     return {"seconds": seconds, "bytes": size, "peak_rss_growth_mib": peak.growth / MIB}
 
 
-def phase_ab(service, headers: dict) -> dict:
+def phase_ab(service) -> dict:
     """The guide's success metrics: 1,000 requests for the caller's own list,
     50 at a time, with every default on; one worker (on its own core), then
     `serve --workers 2` (not pinned: two workers need two cores)."""
@@ -142,16 +143,17 @@ def phase_ab(service, headers: dict) -> dict:
         service.start("--workers", str(workers), cpu=cpu, env=RATE_LIMITED)
         try:
             url = f"http://127.0.0.1:{service.port}{OWN_LIST}"
-            ab(url, 50, 50, headers)  # warm-up: the first requests of each worker
-            results[f"{workers}_workers"] = ab(url, 1000, 50, headers)
+            ab(url, 50, 50, service.headers)  # warm-up: the first requests of each worker
+            results[f"{workers}_workers"] = ab(url, 1000, 50, service.headers)
         finally:
             service.stop()
     return {"path": OWN_LIST, **results}
 
 
-def phase_naive(service, headers: dict, seconds: float, work, charts: dict) -> dict:
+def phase_naive(service, *, seconds: float) -> dict:
     """Peak RSS under the same load: the service's page of 50 against the
     naive list of every row; then one export, buffered against streamed."""
+    headers, work = service.headers, service.work
     samples: list = []
     service.start(cpu=SERVER_CPU)
     try:
@@ -167,10 +169,10 @@ def phase_naive(service, headers: dict, seconds: float, work, charts: dict) -> d
     finally:
         service.stop()
     naive_app = pinned([str(service.python), str(BENCH / "naive_app.py"), service.slug], SERVER_CPU)
-    with running(naive_app, service.env) as (process, port):
+    with running(naive_app, service.env) as server:
         naive = _under_load(
-            process.pid,
-            f"http://127.0.0.1:{port}/api/naive/bookings",
+            server.pid,
+            server.url("/api/naive/bookings"),
             seconds,
             NAIVE_CONNECTIONS,
             headers,
@@ -178,15 +180,15 @@ def phase_naive(service, headers: dict, seconds: float, work, charts: dict) -> d
             samples,
         )
     # A fresh process for the export, so its peak is not hidden by the load's.
-    with running(naive_app, service.env) as (process, port), PeakGrowth(process.pid) as peak:
-        code, size = request(port, "GET", "/api/naive/export", headers)
+    with running(naive_app, service.env) as server, PeakGrowth(server.pid) as peak:
+        code, size = request(server.port, "GET", "/api/naive/export", headers)
     assert code == 200, code
     naive_export_growth = peak.growth / MIB
     lean_samples, naive_samples = samples
     offset = lean_samples[-1][0] if lean_samples else 0.0
-    charts["list under load: service (page of 50), then naive (every row)"] = lean_samples + [
-        (offset + t, rss) for t, rss in naive_samples
-    ]
+    service.charts["list under load: service (page of 50), then naive (every row)"] = (
+        lean_samples + [(offset + t, rss) for t, rss in naive_samples]
+    )
     return {
         "connections": NAIVE_CONNECTIONS,
         "seconds": seconds,

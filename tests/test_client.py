@@ -11,7 +11,6 @@ fails here.
 import importlib
 import io
 import json
-import os
 import pkgutil
 import subprocess
 import sys
@@ -22,8 +21,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests import pgcluster
-from tests.conftest import bake, wait_until
+from tests.conftest import bake
 from tests.variants import Variant
 
 DEFAULT = Variant("sqlite-client")
@@ -35,33 +33,18 @@ def served(cookies_session, venv_for, tmp_path_factory):
     """(base URL, admin token, user token) of the default variant, served."""
     project = bake(cookies_session, venv_for, DEFAULT)
     work = tmp_path_factory.mktemp("client")
-    cli = str(project.bin / project.cli_name)
     env = {
-        **os.environ,
         "DATABASE_URL": f"sqlite+aiosqlite:///{work / 'client.db'}",
         "UPLOAD_DIR": str(work / "uploads"),
         "RATE_LIMIT_ENABLED": "false",
     }
-    run = {"env": env, "check": True, "capture_output": True, "text": True, "timeout": 300}
-    subprocess.run([cli, "migrate"], **run)
+    project.cli("migrate", env=env, timeout=300)
     tokens = [
-        subprocess.run([cli, "create-user", email, *flags], **run).stdout.strip().splitlines()[-1]
+        project.token(email, *flags, env=env, timeout=300)
         for email, flags in (("admin@example.org", ["--admin"]), ("user@example.org", []))
     ]
-    port = pgcluster.free_port()
-    server = subprocess.Popen(
-        [cli, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: httpx.get(f"{base}/api/health/ready").status_code == 200, server)
-        yield base, *tokens
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+    with project.serve(env=env, health="/api/health/ready") as server:
+        yield server.url(), *tokens
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ restart costs no failed GET. On SIGTERM the request in flight runs to its
 end before the process exits.
 """
 
-import os
 import signal
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -17,8 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import pgcluster
-from tests.conftest import Rendered, bake, wait_until
+from harness import pgcluster
+from harness.project import bearer
+from harness.server import Server
+from tests.conftest import bake, wait_until
 from tests.variants import Variant
 
 POSTGRESQL = Variant("postgresql-faults", {"database": "postgresql", "with_docker": "no"})
@@ -26,20 +27,20 @@ BOOKINGS = 20_000
 
 
 @dataclass
-class Running:
-    project: Rendered
-    cluster: Path
-    env: dict[str, str]
-    base: str = ""
-    headers: dict[str, str] | None = None
-    process: subprocess.Popen | None = None
+class Served:
+    """The service as these tests reach it: its server, its cluster, a token."""
 
-    def cli(self, *args: str) -> str:
-        command = [str(self.project.bin / self.project.cli_name), *args]
-        done = subprocess.run(
-            command, env=self.env, check=True, capture_output=True, text=True, timeout=300
-        )
-        return done.stdout
+    server: Server
+    cluster: Path
+    headers: dict[str, str]
+
+    @property
+    def base(self) -> str:
+        return self.server.url("/api")
+
+    @property
+    def process(self) -> subprocess.Popen:
+        return self.server.process
 
     def get(self, path: str, **kwargs) -> httpx.Response:
         return httpx.get(f"{self.base}{path}", headers=self.headers, timeout=30, **kwargs)
@@ -49,35 +50,21 @@ class Running:
 def service(cookies_session, venv_for, tmp_path_factory):
     project = bake(cookies_session, venv_for, POSTGRESQL)
     cluster = tmp_path_factory.mktemp("faults-pg")
-    url = pgcluster.start(cluster)
     # The recovery check polls the same route many times a second.
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
+    project.env |= {
+        "DATABASE_URL": pgcluster.start(cluster),
         "DB_POOL_TIMEOUT": "5",
         "DB_STATEMENT_TIMEOUT_SECONDS": "2",
         "RATE_LIMIT_ENABLED": "false",
     }
-    running = Running(project, cluster, env)
     try:
-        running.cli("migrate")
-        token = running.cli("create-user", "ops@example.org", "--admin").strip().splitlines()[-1]
-        running.cli("seed", "--users", "10", "--bookings", str(BOOKINGS), "--venues", "3")
-        running.headers = {"Authorization": f"Bearer {token}"}
-        port = pgcluster.free_port()
-        running.process = subprocess.Popen(
-            [str(project.bin / project.cli_name), "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        running.base = f"http://127.0.0.1:{port}/api"
-        wait_until(lambda: running.get("/health/ready").status_code == 200, running.process)
-        yield running
+        project.cli("migrate", timeout=300)
+        headers = bearer(project.token("ops@example.org", "--admin", timeout=300))
+        project.cli("seed", "--users", "10", "--bookings", str(BOOKINGS), "--venues", "3")
+        log = tmp_path_factory.mktemp("faults-log") / "server.log"
+        with project.serve(log=log, health="/api/health/ready") as server:
+            yield Served(server, cluster, headers)
     finally:
-        if running.process and running.process.poll() is None:
-            running.process.kill()
-            running.process.communicate(timeout=30)
         pgcluster.stop(cluster)
 
 
@@ -95,7 +82,7 @@ def test_database_down_gives_503_and_the_service_recovers_without_restart(servic
     assert down.headers["retry-after"] == "5"
     assert ready.status_code == 503 and live.status_code == 200
     # Back: the pool replaces its dead connections on its own.
-    wait_until(lambda: service.get("/bookings").status_code == 200, service.process)
+    wait_until(lambda: service.get("/bookings").status_code == 200, service.server)
     assert service.get("/health/ready").status_code == 200
     assert service.process.poll() is None
 
@@ -115,7 +102,7 @@ def test_a_hung_database_gives_503_within_the_statement_timeout(service):
         assert response.json()["error"]["code"] == "database_unavailable"
         assert response.headers["retry-after"] == "5"
     assert hung[2].status_code == 503
-    wait_until(lambda: service.get("/bookings").status_code == 200, service.process)
+    wait_until(lambda: service.get("/bookings").status_code == 200, service.server)
     assert service.get("/health/ready").status_code == 200
 
 
@@ -146,9 +133,10 @@ def test_sigterm_lets_the_request_in_flight_finish(service):
         assert response.status_code == 200
         for number, line in enumerate(response.iter_lines()):
             if number == 0:
-                service.process.send_signal(signal.SIGTERM)  # mid-stream
+                service.server.terminate()  # SIGTERM, mid-stream
             lines += bool(line)
-    output = service.process.communicate(timeout=60)[0].decode()
+    service.process.wait(timeout=60)
+    output = service.server.output()
     assert lines == BOOKINGS  # every row arrived
     # The lifespan ran to its end (the pool is disposed there); uvicorn then
     # re-raises the signal it caught, so the status may say SIGTERM.

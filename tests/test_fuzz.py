@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import pgcluster
-from tests.conftest import COMPILE, REPO, bake, uv
+from harness.project import REPO, install
+from tests.conftest import bake
 from tests.test_new_resource import INVOICES, ROOMS
 from tests.variants import Variant
 
@@ -33,41 +33,27 @@ MIN_CASES = 1000
 def fuzzed(request, cookies_session, venv_for):
     project = bake(cookies_session, venv_for, DEFAULT)
     if request.param == "with-resources":
-        cli = str(project.bin / project.cli_name)
         for resource in (ROOMS, INVOICES):
-            command = [cli, "new-resource", *resource, "--project", str(project.path)]
-            subprocess.run(command, check=True, capture_output=True, timeout=120)
-        uv(
-            "pip", "install", "-q", COMPILE, "--no-deps", "--reinstall",
-            "--python", str(project.python), str(project.path),
-        )  # fmt: skip
+            project.cli("new-resource", *resource, "--project", str(project.path), timeout=120)
+        install(project.python, "--no-deps", "--reinstall", str(project.path))
     return project
 
 
 def test_no_server_errors_and_every_response_matches_the_schema(fuzzed, tmp_path):
     project = fuzzed
     print(f"schemathesis seed {SEED} (replay with LEAN_FUZZ_SEED={SEED})")
-    cli = str(project.bin / project.cli_name)
     env = {
-        **os.environ,
         "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'fuzz.db'}",
         "UPLOAD_DIR": str(tmp_path / "uploads"),
         "RATE_LIMIT_ENABLED": "false",  # thousands of requests from one client
         "MAX_UPLOAD_SIZE_MB": "1",
     }
-    run = {"env": env, "check": True, "capture_output": True, "text": True, "timeout": 300}
-    subprocess.run([cli, "migrate"], **run)
-    token = subprocess.run([cli, "create-user", "fuzz@example.org", "--admin"], **run)
-    subprocess.run([cli, "seed", "--users", "3", "--bookings", "50", "--venues", "3"], **run)
-    port = pgcluster.free_port()
-    # A file, not a pipe: thousands of access-log lines would fill a pipe
-    # nobody reads until the end, and the server would block writing them.
-    log_path = tmp_path / "server.log"
-    log_file = log_path.open("wb")
-    server = subprocess.Popen(
-        [cli, "serve", "--port", str(port)], env=env, stdout=log_file, stderr=subprocess.STDOUT
-    )
-    try:
+    project.cli("migrate", env=env, timeout=300)
+    token = project.token("fuzz@example.org", "--admin", env=env, timeout=300)
+    seed = ("seed", "--users", "3", "--bookings", "50", "--venues", "3")
+    project.cli(*seed, env=env, timeout=300)
+    # The server's log is a file (thousands of access-log lines), read at the end.
+    with project.serve(env=env, log=tmp_path / "server.log") as server:
         # Stateful sequences follow the document's own links (POST -> read,
         # update, delete by the new id). Schemathesis's inference would also
         # guess links from any `id` in a response, such as a booking item's.
@@ -79,9 +65,9 @@ def test_no_server_errors_and_every_response_matches_the_schema(fuzzed, tmp_path
                 str(st),
                 f"--config-file={config}",
                 "run",
-                f"http://127.0.0.1:{port}/api/openapi.json",
+                server.url("/api/openapi.json"),
                 "--wait-for-schema=60",
-                f"--header=Authorization: Bearer {token.stdout.strip().splitlines()[-1]}",
+                f"--header=Authorization: Bearer {token}",
                 "--checks=all",
                 "--phases=examples,coverage,fuzzing,stateful",
                 "--max-examples=40",
@@ -102,11 +88,7 @@ def test_no_server_errors_and_every_response_matches_the_schema(fuzzed, tmp_path
             text=True,
             timeout=900,
         )
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-        log_file.close()
-    log = log_path.read_text(errors="replace")
+    log = server.output()
     report = fuzz.stdout[-8000:]
     assert fuzz.returncode == 0, report
     cases = re.search(r"(\d+) generated, (\d+) passed", fuzz.stdout)

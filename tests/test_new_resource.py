@@ -9,16 +9,12 @@ import io
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests import pgcluster
-from tests.conftest import COMPILE, REPO, uv, wait_until
+from harness.project import REPO, Project, bearer, create_venv, install
 
 ROOMS = ["Room", "--field", "name:str", "--field", "capacity:int"]
 INVOICES = [
@@ -29,38 +25,6 @@ INVOICES = [
 ROWS = 5
 
 
-class Project:
-    """A generated project in a directory of its own, with its own venv."""
-
-    def __init__(self, path: Path, slug: str, env: dict[str, str]) -> None:
-        self.path, self.slug, self.env = path, slug, env
-        self.bin = path / ".venv" / "bin"
-
-    def run(self, *command: str, check: bool = True, **env: str) -> subprocess.CompletedProcess:
-        result = subprocess.run(
-            command,
-            cwd=self.path,
-            env={**self.env, **env},
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if check:
-            assert result.returncode == 0, f"{command}\n{result.stdout[-4000:]}{result.stderr}"
-        return result
-
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return self.run(str(self.bin / self.slug.replace("_", "-")), *args, check=check)
-
-    def tree(self) -> dict[str, bytes]:
-        return {
-            str(path.relative_to(self.path)): path.read_bytes()
-            for part in ("src", "tests")
-            for path in sorted((self.path / part).rglob("*"))
-            if path.is_file() and "__pycache__" not in path.parts
-        }
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def project(request, cookies_session, tmp_path, fresh_database, postgres_server) -> Project:
     database = request.param
@@ -68,11 +32,9 @@ def project(request, cookies_session, tmp_path, fresh_database, postgres_server)
     assert result.exit_code == 0, result.exception
     path = tmp_path / "service"
     shutil.copytree(result.project_path, path)
-    slug = result.context["project_slug"]
     # The generated README's development install: a venv, the project editable.
-    python = path / ".venv" / "bin" / "python"
-    uv("venv", "--quiet", "--python", sys.executable, str(path / ".venv"))
-    uv("pip", "install", "--quiet", COMPILE, "--python", str(python), "-e", ".[dev]", cwd=path)
+    python = create_venv(path / ".venv")
+    install(python, "-e", ".[dev]", cwd=path)
     env = {key: value for key, value in os.environ.items() if not key.startswith("TEST_DATABASE")}
     if database == "postgresql":
         url = fresh_database(python, "new_resource")
@@ -82,7 +44,16 @@ def project(request, cookies_session, tmp_path, fresh_database, postgres_server)
     else:
         url = f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
     env |= {"DATABASE_URL": url, "RATE_LIMIT_ENABLED": "false"}
-    return Project(path, slug, env)
+    return Project(path=path, slug=result.context["project_slug"], python=python, env=env)
+
+
+def _tree(project: Project) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(project.path)): path.read_bytes()
+        for part in ("src", "tests")
+        for path in sorted((project.path / part).rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    }
 
 
 def test_two_resources_added_migrated_paged_and_exported(project: Project):
@@ -90,13 +61,13 @@ def test_two_resources_added_migrated_paged_and_exported(project: Project):
         added = project.cli("new-resource", *arguments)
         assert "added" in added.stdout
     # A resource that exists now, and a bad name, are refused with nothing written.
-    before = project.tree()
+    before = _tree(project)
     again = project.cli("new-resource", *ROOMS, check=False)
     assert again.returncode == 1 and "already exists" in again.stderr, again.stderr
     keyword = project.cli("new-resource", "Class", "--field", "a:int", check=False)
     assert keyword.returncode == 1 and "Python keyword" in keyword.stderr, keyword.stderr
     assert "Traceback" not in again.stderr + keyword.stderr
-    assert project.tree() == before
+    assert _tree(project) == before
 
     # What the command wrote is clean, type-checks and is consistent.
     project.run(str(project.bin / "ruff"), "check", ".")
@@ -153,67 +124,52 @@ def _insert_after(path: Path, line: str, new_line: str) -> None:
 
 
 def _serve_and_use(project: Project) -> None:
-    admin = _token(project, "admin@example.org", "--admin")
-    user = _token(project, "user@example.org")
-    other = _token(project, "other@example.org")
-    port = pgcluster.free_port()
-    server = subprocess.Popen(
-        [str(project.bin / project.slug.replace("_", "-")), "serve", "--port", str(port)],
-        cwd=project.path,
-        env=project.env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}/api"
-        wait_until(lambda: httpx.get(f"{base}/health/ready", timeout=5).status_code == 200, server)
-        with httpx.Client(base_url=base, timeout=30) as client:
-            invoices = []  # ROWS of user's, and some of other's
-            for number in range(ROWS):
-                room = {"name": f"Room {number}", "capacity": 10 + number}
-                _created(client.post("/rooms", json=room, headers=admin))
-                invoice = {
-                    "amount": f"{number}.50",
-                    "paid": number % 2 == 0,
-                    "issued_at": f"2030-01-0{number + 1}T09:00:00Z",
-                }
-                for owner in [user, other] if number % 2 else [user]:
-                    invoices.append(_created(client.post("/invoices", json=invoice, headers=owner)))
-            for url in ("/rooms", "/invoices"):
-                assert len(_every_page(client, url, user)) == ROWS
-                for fmt in ("ndjson", "json", "csv"):
-                    assert len(_export(client, url, user, fmt)) == ROWS
-            # Invoices belong to their user: the administrator has none of them
-            # in their own list, and every user's under /admin/invoices.
-            assert _every_page(client, "/invoices", admin) == []
-            everyone = sorted(row["id"] for row in invoices)
-            newest_first = _every_page(client, "/admin/invoices", admin)
-            assert sorted(newest_first) == everyone
-            oldest_first = _every_page(client, "/admin/invoices", admin, sort="created_at")
-            assert oldest_first == newest_first[::-1]
-            user_id = invoices[0]["user_id"]
-            mine = {row["id"] for row in invoices if row["user_id"] == user_id}
-            assert len(mine) == ROWS < len(everyone)
-            theirs = _every_page(client, "/admin/invoices", admin, user_id=user_id)
-            assert theirs == [row_id for row_id in newest_first if row_id in mine]
+    admin = bearer(project.token("admin@example.org", "--admin"))
+    user = bearer(project.token("user@example.org"))
+    other = bearer(project.token("other@example.org"))
+    log = project.path.parent / "server.log"
+    with (
+        project.serve(log=log, health="/api/health/ready") as server,
+        httpx.Client(base_url=server.url("/api"), timeout=30) as client,
+    ):
+        invoices = []  # ROWS of user's, and some of other's
+        for number in range(ROWS):
+            room = {"name": f"Room {number}", "capacity": 10 + number}
+            _created(client.post("/rooms", json=room, headers=admin))
+            invoice = {
+                "amount": f"{number}.50",
+                "paid": number % 2 == 0,
+                "issued_at": f"2030-01-0{number + 1}T09:00:00Z",
+            }
+            for owner in [user, other] if number % 2 else [user]:
+                invoices.append(_created(client.post("/invoices", json=invoice, headers=owner)))
+        for url in ("/rooms", "/invoices"):
+            assert len(_every_page(client, url, user)) == ROWS
             for fmt in ("ndjson", "json", "csv"):
-                rows = _export(client, "/admin/invoices", admin, fmt)
-                assert sorted(int(row["id"]) for row in rows) == everyone
-            forbidden = client.get("/admin/invoices/export", headers=user)
-            assert forbidden.status_code == 403, forbidden.text
-            schema = client.get("/openapi.json").json()
-            paths = {"/api/rooms", "/api/invoices/{invoice_id}", "/api/admin/invoices/export"}
-            assert paths <= set(schema["paths"])
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        output = server.communicate(timeout=30)[0].decode()
+                assert len(_export(client, url, user, fmt)) == ROWS
+        # Invoices belong to their user: the administrator has none of them
+        # in their own list, and every user's under /admin/invoices.
+        assert _every_page(client, "/invoices", admin) == []
+        everyone = sorted(row["id"] for row in invoices)
+        newest_first = _every_page(client, "/admin/invoices", admin)
+        assert sorted(newest_first) == everyone
+        oldest_first = _every_page(client, "/admin/invoices", admin, sort="created_at")
+        assert oldest_first == newest_first[::-1]
+        user_id = invoices[0]["user_id"]
+        mine = {row["id"] for row in invoices if row["user_id"] == user_id}
+        assert len(mine) == ROWS < len(everyone)
+        theirs = _every_page(client, "/admin/invoices", admin, user_id=user_id)
+        assert theirs == [row_id for row_id in newest_first if row_id in mine]
+        for fmt in ("ndjson", "json", "csv"):
+            rows = _export(client, "/admin/invoices", admin, fmt)
+            assert sorted(int(row["id"]) for row in rows) == everyone
+        forbidden = client.get("/admin/invoices/export", headers=user)
+        assert forbidden.status_code == 403, forbidden.text
+        schema = client.get("/openapi.json").json()
+        paths = {"/api/rooms", "/api/invoices/{invoice_id}", "/api/admin/invoices/export"}
+        assert paths <= set(schema["paths"])
+    output = server.output()
     assert "Traceback" not in output, output
-
-
-def _token(project: Project, email: str, *flags: str) -> dict[str, str]:
-    token = project.cli("create-user", email, *flags).stdout.strip().splitlines()[-1]
-    return {"Authorization": f"Bearer {token}"}
 
 
 def _created(response: httpx.Response) -> dict:

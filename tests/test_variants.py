@@ -4,7 +4,6 @@ boots. The `project` fixture (conftest) runs each test once per variant."""
 import hashlib
 import os
 import re
-import signal
 import subprocess
 import tomllib
 
@@ -12,8 +11,8 @@ import httpx
 import pytest
 import yaml
 
-from tests import pgcluster
-from tests.conftest import Rendered, wait_until
+from harness.project import bearer
+from tests.conftest import Rendered
 
 LEFTOVER = re.compile(r"{{|{%")
 WORKFLOW_LEFTOVER = re.compile(r"(?<!\$){{|{%")
@@ -263,35 +262,17 @@ def test_boots_and_serves(project: Rendered, fresh_database, tmp_path):
         url = fresh_database(project.python, f"b_{project.variant.id.replace('-', '_')}")
     else:
         url = f"sqlite+aiosqlite:///{tmp_path / 'boot.db'}"
-    env = {**os.environ, "DATABASE_URL": url}
-    cli = str(project.bin / project.cli_name)
-    subprocess.run([cli, "migrate"], env=env, check=True, capture_output=True, timeout=120)
-    created = subprocess.run(
-        [cli, "create-user", "boot@example.org"],
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    token = created.stdout.strip().splitlines()[-1]
-    port = pgcluster.free_port()
-    server = subprocess.Popen(
-        [cli, "serve", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}/api"
-        ready = wait_until(lambda: httpx.get(f"{base}/health/ready", timeout=5), server)
+    env = {"DATABASE_URL": url}
+    project.cli("migrate", env=env, timeout=120)
+    token = project.token("boot@example.org", env=env)
+    health = "/api/health/ready"
+    with project.serve(env=env, cwd=tmp_path, log=tmp_path / "server.log", health=health) as server:
+        base = server.url("/api")
+        ready = httpx.get(server.url(health), timeout=5)
         assert ready.status_code == 200, ready.text
-        listed = httpx.get(f"{base}/bookings", headers={"Authorization": f"Bearer {token}"})
+        listed = httpx.get(f"{base}/bookings", headers=bearer(token))
         assert listed.status_code == 200
         assert listed.json()["pagination"]["total"] == 0
         assert httpx.get(f"{base}/bookings").status_code == 401
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        output = server.communicate(timeout=30)[0].decode()
+    output = server.output()
     assert "Traceback" not in output, output

@@ -1,7 +1,7 @@
 """A throwaway PostgreSQL cluster on loopback, from Debian's server binaries.
 
-    python tests/pgcluster.py start DIR   # prints a postgresql+asyncpg:// URL
-    python tests/pgcluster.py stop DIR
+    python3 harness/pgcluster.py start DIR   # prints a postgresql+asyncpg:// URL
+    python3 harness/pgcluster.py stop DIR
 
 The server accepts TLS with a self-signed certificate for `localhost`,
 whose copy DIR/root.crt clients use as their root (when openssl exists).
@@ -42,7 +42,9 @@ def _version(path: str) -> int:
     return int(Path(path).parts[4]) if Path(path).parts[4].isdigit() else 0
 
 
-def free_port() -> int:
+def _free_port() -> int:
+    # Not harness.server's: this file also runs as a script, where the
+    # package is not importable.
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -88,7 +90,7 @@ def start(directory: str | Path) -> str:
     settings = dict(SERVER_SETTINGS)
     if _make_certificate(data, root / "root.crt"):
         settings["ssl"] = "on"
-    port = free_port()
+    port = _free_port()
     options = " ".join(f"-c {key}={value}" for key, value in settings.items())
     (root / "options").write_text(f"-p {port} -k {home} {options}")
     resume(root)
@@ -167,6 +169,16 @@ def _make_certificate(data: Path, root_cert: Path) -> bool:
     return True
 
 
+def create_database(python: str | Path, url: str, name: str) -> str:
+    """A new, empty database `name` on the server at `url`; its URL. `python`
+    runs the program that makes it: an interpreter with asyncpg (the system
+    python3 that runs this file as a script may not have it)."""
+    program = Path(__file__).resolve().parent / "programs" / "create_database.py"
+    plain = url.replace("postgresql+asyncpg://", "postgresql://")
+    subprocess.run([str(python), str(program), plain, name], check=True, timeout=60)
+    return f"{url.rpartition('/')[0]}/{name}"
+
+
 def stop(directory: str | Path) -> None:
     pointer = Path(directory).resolve() / "cluster"
     if not pointer.exists():
@@ -181,7 +193,7 @@ def stop(directory: str | Path) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] not in {"start", "stop"}:
-        sys.exit("usage: pgcluster.py start|stop DIR")
+        sys.exit("usage: harness/pgcluster.py start|stop DIR")
     if sys.argv[1] == "start":
         print(start(sys.argv[2]))
     else:

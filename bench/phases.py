@@ -1,0 +1,59 @@
+"""The benchmark's phases, in the order a run measures them: each one's
+function and its parameters for a full run and for --quick.
+
+A phase takes the service (bench/service.py) and its parameters, and
+returns its figures, kept under its name in results.json. Those marked
+`alone` may also be measured by themselves (--only), with the full
+parameters, on the full run's rows.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench.database_floor import phase_database_floor
+from bench.deep_page import phase_deep_page
+from bench.exports import phase_exports
+from bench.guard import phase_guard
+from bench.idle import phase_idle
+from bench.logins import phase_logins
+from bench.startup import phase_routers
+from bench.throughput import phase_ab, phase_lists, phase_naive
+from bench.tls import phase_tls
+from bench.upload import phase_upload
+from bench.workers import phase_workers
+
+RUNS = {"full": 3, "quick": 1}
+ROWS = {"full": 100_000, "quick": 10_000}  # bookings seeded before the first phase
+
+
+@dataclass(frozen=True)
+class Phase:
+    measure: Callable[..., dict]
+    full: dict
+    quick: dict
+    alone: bool = False
+
+
+PHASES = {
+    "idle": Phase(phase_idle, {"runs": 3}, {"runs": 1}, alone=True),
+    "routers": Phase(phase_routers, {"runs": 3}, {"runs": 1}),
+    "workers": Phase(phase_workers, {"runs": 3, "load_seconds": 5}, {"runs": 1, "load_seconds": 2}),
+    "guard": Phase(phase_guard, {"seconds": 10, "runs": 3}, {"seconds": 2, "runs": 1}, alone=True),
+    "lists": Phase(
+        phase_lists,
+        {"seconds": 15, "warmup": 3, "runs": 3},
+        {"seconds": 2, "warmup": 1, "runs": 1},
+        alone=True,
+    ),
+    "ab": Phase(phase_ab, {}, {}, alone=True),
+    "naive": Phase(phase_naive, {"seconds": 15}, {"seconds": 3}),
+    "deep_page": Phase(phase_deep_page, {"repeat": 30}, {"repeat": 10}, alone=True),
+    # Seeds the table up to big_rows: the phases after it measure those rows.
+    "exports": Phase(
+        phase_exports, {"runs": 3, "big_rows": 1_000_000}, {"runs": 1, "big_rows": 20_000}
+    ),
+    "database_floor": Phase(phase_database_floor, {}, {}),
+    "upload": Phase(phase_upload, {"size_mib": 1024, "runs": 3}, {"size_mib": 64, "runs": 1}),
+    "logins": Phase(phase_logins, {"runs": 3}, {"runs": 1}, alone=True),
+    "tls": Phase(phase_tls, {"runs": 3}, {"runs": 1}),
+}

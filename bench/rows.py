@@ -1,0 +1,274 @@
+"""The report's rows, phase by phase, in the order the table shows them.
+
+A row is a label, a value, a target and whether it was met (None: a figure
+without a target). Each function reads one phase's results; a phase that
+older results lack (logins, tls, the own list) gives no rows.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Row:
+    label: str
+    value: str
+    target: str = ""
+    met: bool | None = None
+
+    def markdown(self) -> str:
+        verdict = "" if self.met is None else "met" if self.met else "**missed**"
+        cells = (self.label, self.value, self.target, verdict)
+        return "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|"
+
+
+def fmt_range(value: dict, digits: int = 1) -> str:
+    return f"{value['median']:.{digits}f} ({value['min']:.{digits}f}-{value['max']:.{digits}f})"
+
+
+def spread(values: list[float], digits: int = 0) -> str:
+    """The range of a figure's runs, as (min-max); empty for a single run."""
+    if len(values) < 2:
+        return ""
+    return f" ({min(values):,.{digits}f}-{max(values):,.{digits}f})"
+
+
+def idle(p: dict) -> list[Row]:
+    rss, floor = p["idle"]["rss_mib"], p["idle"]["floor_rss_mib"]
+    return [
+        Row("idle RSS after the first /health (one worker), MiB", fmt_range(rss), "<= 60", rss["median"] <= 60),
+        Row("floor: FastAPI + SQLAlchemy + asyncpg + uvicorn alone (`bench/import_floor.py`), MiB", fmt_range(floor)),
+    ]  # fmt: skip
+
+
+def routers(p: dict) -> list[Row]:
+    r = p["routers"]
+    rss, runs = r["idle_rss_mib"], r["idle_rss_runs"]
+    return [
+        Row(
+            f"idle RSS with {r['routers']} more routers of {r['models_per_router']} models, eager",
+            f"{rss['eager']:.1f}{spread(runs['eager'], 1)} MiB (the routers cost {r['routers_cost_mib']:.1f} MiB over the service without them: {rss['none']:.1f}{spread(runs['none'], 1)})",
+        ),
+        Row(
+            "the same, lazy (LAZY_ROUTERS=true)",
+            f"{rss['lazy']:.1f}{spread(runs['lazy'], 1)} MiB: saves {r['lazy_saves']:.0%} of what the routers cost",
+            ">= 70%",
+            r["lazy_saves"] >= 0.7,
+        ),
+        Row(
+            "first request to a lazy router (imports it)",
+            f"{r['lazy_first_request_ms']:.1f} ms (eager: {r['eager_first_request_ms']:.1f} ms; later requests {r['lazy_later_request_ms']:.1f} ms)",
+        ),
+    ]
+
+
+def _list_rows(lists: dict, name: str) -> list[Row]:
+    lst = lists[name]
+    svc, flr, stack, runs = lst["service"], lst["floor"], lst["stack"], lst["runs"]
+    label = f"list of {name.split()[-1]} ({'own' if 'own' in name else 'admin'})"
+
+    def over(system: str, key: str, digits: int = 0) -> str:
+        return spread([r[key] for r in runs[system]], digits)
+
+    return [
+        Row(
+            f"{label}, every default on, wrk c={lists['connections']} {lists['seconds']:.0f} s: req/s",
+            f"{svc['rps']:,.0f}{over('service', 'rps')} vs stack floor {stack['rps']:,.0f}{over('stack', 'rps')} ({lst['stack_rps_ratio']:.2f}x) and Starlette floor {flr['rps']:,.0f}{over('floor', 'rps')} ({lst['rps_ratio']:.2f}x)",
+            ">= 0.8x the stack floor",
+            lst["stack_rps_ratio"] >= 0.8,
+        ),
+        Row(
+            f"{label}: p50 / p95 / p99 ms",
+            f"{svc['p50_ms']:.1f} / {svc['p95_ms']:.1f} / {svc['p99_ms']:.1f}{over('service', 'p99_ms', 1)} vs stack floor {stack['p50_ms']:.1f} / {stack['p95_ms']:.1f} / {stack['p99_ms']:.1f} and Starlette floor {flr['p50_ms']:.1f} / {flr['p95_ms']:.1f} / {flr['p99_ms']:.1f} (p99 {lst['p99_ratio']:.2f}x)",
+            "p99 <= 4x the Starlette floor's",
+            lst["p99_ratio"] <= 4,
+        ),
+        Row(
+            f"{label}: CPU per request, ms",
+            f"{svc['cpu_ms_per_request']:.2f} vs stack floor {stack['cpu_ms_per_request']:.2f} and Starlette floor {flr['cpu_ms_per_request']:.2f}",
+            "<= 1.5",
+            svc["cpu_ms_per_request"] <= 1.5,
+        ),
+        Row(
+            f"{label}: peak RSS under load, MiB",
+            f"{svc['peak_rss_mib']:.1f} vs stack floor {stack['peak_rss_mib']:.1f} and Starlette floor {flr['peak_rss_mib']:.1f}",
+        ),
+    ]
+
+
+def lists(p: dict) -> list[Row]:
+    lists = p["lists"]
+    # Results from before the own list was measured lack it.
+    rows = [
+        row for name in ("10", "50", "own 50") if name in lists for row in _list_rows(lists, name)
+    ]
+    export = lists["floor_export"]
+    rows.append(
+        Row(
+            f"floor: the same {lists['rows']:,} rows exported buffered (fetch all, one JSON document)",
+            f"{export['seconds']:.2f} s, peak RSS growth {export['peak_rss_growth_mib']:.0f} MiB",
+        )
+    )
+    return rows
+
+
+def ab(p: dict) -> list[Row]:
+    rows = []
+    for workers in (1, 2):
+        run = p["ab"][f"{workers}_workers"]
+        rows.append(
+            Row(
+                f"`ab -n 1000 -c 50` on the caller's own list of 50, {workers} worker{'s' if workers > 1 else ''}: success, p95",
+                f"{run['success_rate']:.0%}, {run['p95_ms']:.0f} ms",
+                "100%, p95 <= 300 ms",
+                run["success_rate"] == 1 and run["p95_ms"] <= 300,
+            )
+        )
+    return rows
+
+
+def naive(p: dict) -> list[Row]:
+    n = p["naive"]
+    return [
+        Row(
+            f"peak RSS under load (wrk c={n['connections']}, {n['seconds']:.0f} s): service's page of 50 vs naive baseline's list of every row",
+            f"{n['service']['peak_rss_mib']:.0f} MiB vs {n['naive']['peak_rss_mib']:.0f} MiB ({1 - n['peak_rss_ratio']:.0%} less)",
+            ">= 50% less",
+            n["peak_rss_ratio"] <= 0.5,
+        ),
+        Row(
+            "naive baseline: one buffered export of every row, peak RSS growth",
+            f"{n['naive_export_peak_growth_mib']:.0f} MiB (the service streams it: see the export rows)",
+        ),
+    ]
+
+
+def guard(p: dict) -> list[Row]:
+    guard = p["guard"]
+    rows = []
+    for name, label in (("health", "/health"), ("list", "a list of 10 (admin)")):
+        g = guard[name]
+        rows.append(
+            Row(
+                f"memory guard overhead on {label}, wrk c={guard['connections']}",
+                f"{g['overhead']:.1%} ({g['rps_with']:,.0f}{spread(g['runs']['with'])} vs {g['rps_without']:,.0f}{spread(g['runs']['without'])} req/s without it)",
+                "<= 3%",
+                g["overhead"] <= 0.03,
+            )
+        )
+    return rows
+
+
+def workers(p: dict) -> list[Row]:
+    w = p["workers"]
+    count, runs = w["workers"], w["runs"]
+    uvicorn = f"`uvicorn --workers {count}`"
+    return [
+        Row(
+            f"{count} workers just started, total PSS: gunicorn, preload + gc.freeze()",
+            f"{w['booted_gunicorn_pss_mib']:.0f} MiB vs {w['booted_uvicorn_pss_mib']:.0f} MiB for {uvicorn} ({w['booted_gunicorn_pss_mib'] / w['booted_uvicorn_pss_mib']:.0%})",
+        ),
+        Row(
+            f"{count} workers after {w.get('load_seconds', 5):.0f} s of load, total PSS: gunicorn, preload + gc.freeze()",
+            f"{w['gunicorn_pss_mib']:.0f}{spread([r['pss_mib'] for r in runs['gunicorn']])} MiB vs {w['uvicorn_pss_mib']:.0f}{spread([r['pss_mib'] for r in runs['uvicorn']])} MiB for {uvicorn} ({w['ratio']:.0%})",
+            "<= 55%",
+            w["ratio"] <= 0.55,
+        ),
+    ]
+
+
+def exports(p: dict) -> list[Row]:
+    rows = []
+    for name, export in p["exports"].items():
+        rate, growth = export["rows_per_second"], export["peak_rss_growth_mib"]
+        # The target is the million-row NDJSON export's; the others are context.
+        if "1,000,000 rows ndjson" in name:
+            rows.append(
+                Row(f"export {name}: rows/s", f"{rate:,.0f}", ">= 150,000", rate >= 150_000)
+            )
+        else:
+            rows.append(Row(f"export {name}: rows/s", f"{rate:,.0f}"))
+        rows.append(
+            Row(
+                f"export {name}: peak RSS growth, MiB (median, range)",
+                fmt_range(growth),
+                "<= 10",
+                growth["max"] <= 10,
+            )
+        )
+    return rows
+
+
+def database_floor(p: dict) -> list[Row]:
+    floor = p["database_floor"]
+    return [
+        Row("floor: PostgreSQL's own COPY of the same rows as JSON (row_to_json)", f"{floor['json_rows_per_second']:,.0f} rows/s"),
+        Row("floor: PostgreSQL's own COPY of the same rows as text", f"{floor['text_rows_per_second']:,.0f} rows/s"),
+    ]  # fmt: skip
+
+
+def deep_page(p: dict) -> list[Row]:
+    deep = p["deep_page"]
+    return [
+        Row("first page of 50 (admin list)", f"{deep['first_page_ms']:.2f} ms"),
+        Row(
+            f"keyset page at depth {deep['depth']:,}",
+            f"{deep['keyset_deep_ms']:.2f} ms ({deep['keyset_over_first']:.2f}x first page)",
+            "<= 1.2x",
+            deep["keyset_over_first"] <= 1.2,
+        ),
+        Row(
+            f"offset page at depth {deep['depth']:,} (for comparison)",
+            f"{deep['offset_deep_ms']:.2f} ms ({deep['offset_over_first']:.2f}x first page)",
+        ),
+    ]
+
+
+def upload(p: dict) -> list[Row]:
+    up = p["upload"]
+    growth = up["peak_rss_growth_mib"]
+    return [
+        Row(f"upload {up['size_mib']:,} MiB: throughput", f"{up['mib_per_second']:.0f} MiB/s"),
+        Row(
+            f"upload {up['size_mib']:,} MiB: peak RSS growth, MiB (median, range)",
+            fmt_range(growth),
+            "<= 10",
+            growth["max"] <= 10,
+        ),
+    ]
+
+
+def logins(p: dict) -> list[Row]:
+    if "logins" not in p:
+        return []
+    logins = p["logins"]
+    bounded, unbounded, clients = logins["bounded"], logins["unbounded"], logins["clients"]
+    target = logins["target_growth_mib"]
+    return [
+        Row(
+            f"{clients} logins at once, one worker, PASSWORD_HASH_CONCURRENCY={bounded['concurrency']}: peak RSS growth, success, p95",
+            f"{bounded['growth_mib']:.0f} MiB, {bounded['succeeded']}/{clients}, {bounded['p95_ms']:,.0f} ms",
+            f"<= {target} MiB",
+            bounded["growth_mib"] <= target,
+        ),
+        Row(
+            f"the same burst with the bound lifted ({unbounded['concurrency']}): peak RSS growth, success, p95",
+            f"{unbounded['growth_mib']:.0f} MiB, {unbounded['succeeded']}/{clients}, {unbounded['p95_ms']:,.0f} ms",
+        ),
+    ]
+
+
+def tls(p: dict) -> list[Row]:
+    if "tls" not in p:
+        return []
+    tls = p["tls"]
+    return [
+        Row(
+            f"worker RSS per open database connection ({tls['connections']} at once): plain / TLS (verify-full)",
+            f"{fmt_range(tls['plain_kib'], 0)} / {fmt_range(tls['tls_kib'], 0)} KiB",
+        )
+    ]
+
+
+SECTIONS = (
+    idle, routers, lists, ab, naive, guard, workers, exports, database_floor, deep_page, upload, logins, tls,
+)  # fmt: skip

@@ -45,7 +45,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings)
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
-    app.state.read_sessionmaker = create_read_sessionmaker(engine)
+    app.state.read_sessionmaker = create_read_sessionmaker(engine, settings)
     counts = CountCache(settings.count_cache_seconds, settings.cache_max_entries)
     track_writes(engine, counts)
     app.state.reader = Reader(engine, counts, settings)

@@ -58,12 +58,8 @@ def _postgresql_engine(settings: Settings) -> AsyncEngine:
 
 def postgresql_connect_args(settings: Settings) -> dict[str, object]:
     """asyncpg's connect() arguments: statement caches, time limits and TLS."""
-    cache_size = settings.db_statement_cache_size
-    connect_args: dict[str, object] = {
-        # asyncpg's own cache and SQLAlchemy's cache of prepared statements.
-        "statement_cache_size": cache_size,
-        "prepared_statement_cache_size": cache_size,
-        "ssl": tls_context(settings),
+    return {
+        **migration_connect_args(settings),
         # A database host that does not answer fails the connect after this,
         # not after asyncpg's default of 60 s.
         "timeout": settings.db_pool_timeout,
@@ -72,9 +68,22 @@ def postgresql_connect_args(settings: Settings) -> dict[str, object]:
         # instead of a request that waits as long as the database does.
         "command_timeout": settings.db_statement_timeout_seconds,
     }
+
+
+def migration_connect_args(settings: Settings) -> dict[str, object]:
+    """What migrations share with the service: TLS and the statement caches
+    (no time limit: building an index may rightly take long)."""
+    cache_size = settings.db_statement_cache_size
+    connect_args: dict[str, object] = {
+        # asyncpg's own cache and SQLAlchemy's cache of prepared statements.
+        "statement_cache_size": cache_size,
+        "prepared_statement_cache_size": cache_size,
+        "ssl": tls_context(settings),
+    }
     if cache_size == 0:
         # Behind PgBouncer (transaction mode) prepared statement names must be
-        # unique per statement, or two clients sharing a backend collide.
+        # unique per statement: a server connection keeps the statements an
+        # earlier client prepared, so asyncpg's numbered names would collide.
         connect_args["prepared_statement_name_func"] = lambda: f"__asyncpg_{uuid.uuid4()}__"
     return connect_args
 
@@ -129,7 +138,9 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def create_read_sessionmaker(
+    engine: AsyncEngine, settings: Settings
+) -> async_sessionmaker[AsyncSession]:
     """Sessions for GET and HEAD requests: same pool, no transaction.
 
     At READ COMMITTED every statement takes its own snapshot anyway, so a
@@ -137,10 +148,20 @@ def create_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSes
     per request. Reads only: a GET that wrote would commit statement by
     statement, so writes belong in POST, PATCH and DELETE routes.
     """
-    return async_sessionmaker(autocommit(engine), expire_on_commit=False)
+    return async_sessionmaker(read_engine(engine, settings), expire_on_commit=False)
 
 
-def autocommit(engine: AsyncEngine) -> AsyncEngine:
+def read_engine(engine: AsyncEngine, settings: Settings) -> AsyncEngine:
+    """The engine reads use: autocommit, so no BEGIN ... ROLLBACK round trips.
+
+    Except behind a transaction pooler (PgBouncer in transaction mode, which
+    DB_STATEMENT_CACHE_SIZE=0 declares): asyncpg prepares a statement and
+    executes it in two messages, and only a transaction keeps both on one
+    server connection. In autocommit the pooler may hand them to two, and
+    the second fails with "prepared statement ... does not exist".
+    """
+    if settings.db_statement_cache_size == 0:
+        return engine
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .counts import NO_VALUES, AnySelect, CountCache, Values
-from .db import autocommit, database_unavailable, describe
+from .db import database_unavailable, describe, read_engine
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class Reader:
     """
 
     def __init__(self, engine: AsyncEngine, counts: CountCache, settings: Settings) -> None:
-        self.engine = autocommit(engine)
+        self.engine = read_engine(engine, settings)
         self.counts = counts
         self._slots = asyncio.Semaphore(settings.db_pool_size)
         self._wait_seconds = settings.db_pool_timeout

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from {{ cookiecutter.project_slug }} import models, resources
-from {{ cookiecutter.project_slug }}.db import tls_context
+from {{ cookiecutter.project_slug }}.db import migration_connect_args
 from {{ cookiecutter.project_slug }}.settings import get_settings
 
 config = context.config
@@ -65,8 +65,9 @@ def _record(
 
 async def _run_online() -> None:
     url = _url()
-    # Migrations reach the database over the same TLS settings as the service.
-    connect_args = {"ssl": tls_context(get_settings())} if url.startswith("postgresql") else {}
+    # The service's TLS and statement-cache settings (PgBouncer needs the latter).
+    settings = get_settings()
+    connect_args = migration_connect_args(settings) if url.startswith("postgresql") else {}
     engine = create_async_engine(url, poolclass=NullPool, connect_args=connect_args)
     try:
         async with engine.connect() as connection:

@@ -1,15 +1,12 @@
 """Bearer-token authentication, with signed-in users cached per worker.
 
 Tokens are 32 random bytes from `secrets`, shown once when created, many per
-user (logins, the CLI). Only their sha256 is stored: a token has far more
-entropy than a password, so a fast hash is safe here.
+user; only their sha256 is stored. A token's user is cached for
+AUTH_CACHE_SECONDS (never past the token's expiry), an unknown token for
+NEGATIVE_SECONDS. Logout, disabling a user or changing its rights clears this
+worker's cache at once (accounts.py); other workers see it within AUTH_CACHE_SECONDS.
 
-A token's user is kept for AUTH_CACHE_SECONDS (never past the token's
-expiry), and an unknown token for at most NEGATIVE_SECONDS, so most requests
-send no query to authenticate. Logout, disabling a user or changing its
-rights clears this worker's cache at once (accounts.py); other workers see it
-within AUTH_CACHE_SECONDS. A token's last use is written at most once per
-LAST_USED_EVERY (on a cache miss that finds it older): never a write per request.
+Why it is built this way: docs/design-notes.md, "auth.py".
 """
 
 import hashlib

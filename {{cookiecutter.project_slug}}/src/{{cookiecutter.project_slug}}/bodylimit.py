@@ -1,18 +1,11 @@
 """Request-size limits in one pure ASGI layer for the whole application.
 
-More than MAX_HEADER_COUNT headers is a JSON 431 (their total size is bounded
-by the server, serving.py).
+More than MAX_HEADER_COUNT headers is a JSON 431. MAX_BODY_SIZE_MB applies
+everywhere but under the prefixes given their own limit (uploads:
+MAX_UPLOAD_SIZE_MB): a Content-Length over the limit is a JSON 413 before
+routing, a chunked body a 413 the moment it passes the limit.
 
-MAX_BODY_SIZE_MB applies everywhere but under the prefixes given their own
-limit (uploads: MAX_UPLOAD_SIZE_MB). A Content-Length over the limit is a
-JSON 413 at once, before routing; a chunked body is counted as the route
-reads it and fails with 413 the moment it passes the limit. A request with
-a Content-Length within the limit, or with no body, passes untouched: the
-server never delivers more than the length declared.
-
-Hand-written rather than FastAPI's `max_body_size`: that one wraps the
-application and every route in layers of their own on every request, and
-answers one case in plain text, which took one more layer to rewrite.
+Why it is built this way: docs/design-notes.md, "bodylimit.py".
 """
 
 from starlette._utils import get_route_path  # starlette.routing only imports it

@@ -1,13 +1,11 @@
 """List totals without a COUNT per request: cached per query, dropped on writes.
 
-A total is kept for COUNT_CACHE_SECONDS under the query's SQLAlchemy cache
-key (its structure and its parameter values: the filters and the owner), so a
-client sees a total at most that old. Every INSERT, UPDATE or DELETE this
-worker sends through the engine marks its table written (when the statement
-runs and again when it commits): totals over that table are recounted on
-their next use. Other workers and other writers are bounded by the lifetime.
-Concurrent requests needing the same total share one COUNT, so an expiry
-under load costs one query, not one per request in flight.
+A total is kept for COUNT_CACHE_SECONDS under the query's SQLAlchemy cache key
+(filters and owner included). A write this worker sends through the engine
+marks its table, whose totals are recounted on next use; other workers and
+writers are bounded by the lifetime. Concurrent requests share one COUNT.
+
+Why it is built this way: docs/design-notes.md, "counts.py".
 """
 
 import asyncio

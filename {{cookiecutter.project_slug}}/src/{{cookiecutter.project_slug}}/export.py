@@ -1,14 +1,11 @@
 """Streaming exports (JSON, NDJSON, CSV) whose memory does not grow with rows.
 
-Rows come from a server-side cursor (`stream` with `yield_per`) and leave in
-chunks of EXPORT_BATCH_ROWS rows: one network write per batch, not per row.
-The database connection is opened inside the stream, not taken from a request
-dependency, so it is held exactly as long as rows flow and is
-returned when the stream ends, fails, or the client goes away
-(`ClosingStreamingResponse` closes the generator deterministically instead
-of leaving it to the garbage collector).
+Rows come from a server-side cursor and leave in chunks of EXPORT_BATCH_ROWS.
+The stream opens its own database connection and returns it when it ends,
+fails, or the client goes away (`ClosingStreamingResponse`). Each worker runs
+at most MAX_CONCURRENT_EXPORTS at once; one more gets 429.
 
-Each worker runs at most MAX_CONCURRENT_EXPORTS at once; one more gets 429.
+Why it is built this way: docs/design-notes.md, "export.py".
 """
 
 import csv

@@ -3,25 +3,12 @@
     {{ cookiecutter.__cli_name }} serve --workers 4          (runs gunicorn with this module)
     gunicorn --config python:{{ cookiecutter.project_slug }}.gunicorn_conf --bind 0.0.0.0:8000
 
-It lives in the package, not beside it, so an installed wheel (the container
-image) carries it. Any value can be overridden with GUNICORN_CMD_ARGS.
+Any value can be overridden with GUNICORN_CMD_ARGS. The master preloads the
+app with every router and freezes its heap before each fork; each worker makes
+its own engine in the lifespan, so the connection budget is
+workers x (DB_POOL_SIZE + DB_MAX_OVERFLOW). Workers are recycled (max_requests).
 
-- preload_app: the master imports the application once, with every router
-  (LAZY_ROUTERS does not apply: see app.create_preloaded_app); workers are
-  forked from it and share those pages copy-on-write instead of each importing
-  everything again.
-- Before the first fork the master also imports what every worker would
-  otherwise import privately once forked (uvicorn's protocol and event-loop
-  modules, the database dialect and driver), then settles its heap
-  (memory/heap.py), and gc.freeze() runs before
-  every fork (workers recycled by max_requests included): the collector in a
-  worker never walks, and so never writes to, the objects it shares with the
-  master, which would copy their pages into the worker one by one.
-- The database engine and its pool are created by the application's lifespan,
-  which runs in each worker after fork: connections are never shared between
-  processes. The connection budget is workers x (DB_POOL_SIZE + DB_MAX_OVERFLOW).
-- max_requests with jitter recycles workers now and then, so a slow leak in
-  any library cannot grow without bound, without restarting them all at once.
+Why it is built this way: docs/design-notes.md, "gunicorn_conf.py".
 """
 
 import asyncio

@@ -1,13 +1,11 @@
 """Logs you can follow: one line per request, a request id on every line.
 
-- LOG_FORMAT=json (the container's default) writes one JSON object per line
-  (python-json-logger, encoded by orjson); text writes plain lines.
-- Every request gets an id: the client's X-Request-ID when well-formed, else
-  a new one. It is sent back in X-Request-ID, put into JSON error bodies
-  (errors.py) and into every log record written while the request runs.
-- The access line (logger `<package>.access`, level INFO) is written by the
-  app, not the server, so `serve` and gunicorn workers log the same way;
-  the servers' own access logs are off.
+LOG_FORMAT=json (the container's default) writes one JSON object per line,
+text plain lines. A request's id (its X-Request-ID when well-formed, else a
+new one) is sent back in X-Request-ID and put into JSON error bodies (errors.py)
+and every log record. The app writes the access line (logger `<package>.access`, INFO).
+
+Why it is built this way: docs/design-notes.md, "logs.py".
 """
 
 import logging

@@ -1,20 +1,13 @@
 """Prometheus metrics at /metrics: requests, latency, memory and the guard.
 
-- http_requests_total{method, route, status} and
-  http_request_duration_seconds{method, route}: per route *template*
-  (/api/bookings/{booking_id}), never per raw path, so the series stay few;
-  paths that match no route count as "unmatched".
-- worker_resident_memory_bytes and memory_pressure_percent, set by the
-  memory sampler (never measured on the request path).
-- memory_guard_*_total: the guard's shed requests, recovered MemoryErrors,
-  emergency collections and reclaims.
+http_requests_total and http_request_duration_seconds are labelled by route
+template ("unmatched" for paths no route matches); worker_resident_memory_bytes
+(per `pid`) and memory_pressure_percent are set by the memory sampler;
+memory_guard_*_total count what the guard did. Several workers share one
+/metrics through prometheus-client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR,
+set by gunicorn_conf.py).
 
-Several workers (gunicorn): prometheus-client's multiprocess mode. Each
-worker writes its values to files in PROMETHEUS_MULTIPROC_DIR, which
-gunicorn_conf.py sets (empty) before the app is imported, and /metrics,
-answered by whichever worker, aggregates the files of all of them. The
-default process collector cannot do that, so RSS is exported per worker
-(a `pid` label) by worker_resident_memory_bytes.
+Why it is built this way: docs/design-notes.md, "metrics.py".
 """
 
 import functools

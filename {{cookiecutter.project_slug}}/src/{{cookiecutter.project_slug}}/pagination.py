@@ -1,26 +1,16 @@
 """Bounded list queries: page parameters, signed cursors, offset and keyset pages.
 
-Every list endpoint answers
+Every list endpoint answers at most MAX_PAGE_SIZE rows, as
 
     {"items": [...], "pagination": {"page", "page_size", "total", "pages", "next_cursor"}}
 
-and never more than MAX_PAGE_SIZE rows, so a response's memory is bounded by
-the page size, not by the table size.
+`?page=N` is an offset page with a total (at most COUNT_CACHE_SECONDS old);
+`?cursor=...` continues after the previous page's last row, `total`/`pages`
+null. `with_total=true` counts now, `with_total=false` skips the COUNT. Every
+page carries `next_cursor` (null on the last). Cursors are HMAC-signed with
+CURSOR_SECRET and bound to their query: an altered or foreign one is a 400.
 
-Two modes share that envelope:
-- offset (`?page=N`): the guide's shape, with a total. Cost grows with depth,
-  since the database walks past every skipped row. The total is at most
-  COUNT_CACHE_SECONDS old (counts.py); `with_total=true` counts now.
-- keyset (`?cursor=...`): continues after the last row of the previous page
-  with a range condition on the sort key, so page 1,000 costs what page 1
-  does. `total`/`pages` are null unless `with_total=true`.
-`with_total=false` skips the COUNT in offset mode too.
-Every page carries `next_cursor` (null on the last page), so a client can
-start with offset page 1 and continue by cursor.
-
-Cursors are opaque, HMAC-signed with CURSOR_SECRET and bound to the query
-they came from (path, filters and sort): an altered, truncated or
-foreign cursor is a 400, never a 500.
+Why it is built this way: docs/design-notes.md, "pagination.py".
 """
 
 import base64

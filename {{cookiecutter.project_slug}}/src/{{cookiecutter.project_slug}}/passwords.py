@@ -1,14 +1,11 @@
 """Password hashing bounded in memory and time.
 
-argon2id (argon2-cffi) is memory-hard: each hash holds
-PASSWORD_HASH_MEMORY_KIB while it runs, so a burst of logins is a burst of
-memory. At most PASSWORD_HASH_CONCURRENCY hashes run at once per worker, in
-threads (the event loop keeps serving); the rest wait up to
-PASSWORD_HASH_WAIT_SECONDS and then get a 503 with Retry-After.
+argon2id (argon2-cffi), in threads: at most PASSWORD_HASH_CONCURRENCY hashes at
+once per worker, the rest wait up to PASSWORD_HASH_WAIT_SECONDS and then get a
+503 with Retry-After. An unknown user is checked against a dummy hash of the
+same cost, so it takes as long as a wrong password.
 
-An unknown user is checked against a dummy hash of the same cost, so it takes
-as long as a wrong password: the answer's timing does not say which emails
-have accounts.
+Why it is built this way: docs/design-notes.md, "passwords.py".
 """
 
 import asyncio

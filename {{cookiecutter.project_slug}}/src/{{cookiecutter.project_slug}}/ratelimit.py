@@ -7,21 +7,11 @@ needs another limit declares it next to itself:
     @rate_limit("10/minute")
     async def export_things(...): ...
 
-The client is the signed-in user, or else the address the request came
-from (behind a proxy, run uvicorn with --forwarded-allow-ips so that is the
-real client). Counters live in RATE_LIMIT_STORAGE: memory:// (one worker's
-own) or a redis:// URL shared by every worker and instance. A sliding
-window counter: two numbers per client and route, smooth at window edges.
+The client is the signed-in user, or else the request's address (behind a
+proxy, set FORWARDED_ALLOW_IPS: serving.py). Counters live in RATE_LIMIT_STORAGE:
+memory:// (per worker) or redis:// (shared); if it fails, requests go through.
 
-Not slowapi: it calls its storage synchronously, so with Redis every request
-would block the event loop for a round trip. A dependency rather than a
-middleware: it runs after routing, so it knows the route and its declared
-limit, and shares the request's token lookup with the route.
-
-When the storage fails (Redis down or unreachable) requests go through:
-this fails open, with a warning at most every 30 s. A limiter that turned an
-outage of its counter store into an outage of the service would do more harm
-than a few minutes without limits.
+Why it is built this way: docs/design-notes.md, "ratelimit.py".
 """
 
 import functools

@@ -1,15 +1,12 @@
 """The service's reads: SQLAlchemy Core on the pool, one statement at a time.
 
 Routes that read take `reader: ReaderDep` and answer what it returns (plain
-dicts, as the database typed them) with responses.RowsJSONResponse.
+dicts, as the database typed them) with responses.RowsJSONResponse. A hot route
+reads with a statement built once (a module constant, or a function cached per
+enum argument), its per-request values bound beside it:
+`reader.rows(MINE, {"owner_id": user.id})`.
 
-A hot route reads with a statement built once (a module constant, or a
-function cached per enum argument) whose per-request values are bound
-parameters, given beside it as SQLAlchemy's `execute` takes them:
-`reader.rows(MINE, {"owner_id": user.id})`. Building a statement and
-deriving its cache key cost a list page a quarter of its CPU time; a
-statement built once keeps its cache key (SQLAlchemy memoizes it on the
-object), so both are paid once per worker.
+Why it is built this way: docs/design-notes.md, "reads.py".
 """
 
 import asyncio

@@ -1,19 +1,12 @@
 """The router registry: every resource router, declared once, imported on first use.
 
 Health (with the memory endpoints under it) is included at start-up. Each
-resource router is one line of RESOURCE_ROUTERS; with LAZY_ROUTERS=true (the
-default) its module is imported by the first request under its prefix, so a
-worker only pays (in memory and start-up time) for the routers it serves. LAZY_ROUTERS=false imports
-them all in create_app(): what a pre-forking server wants, so that workers
-share the imported code by fork instead of each importing it again.
+resource router is one line of RESOURCE_ROUTERS, imported by the first request
+under its prefix with LAZY_ROUTERS=true (the default), or in create_app() with
+false. The OpenAPI schema loads every router first. A line may give its prefix
+a `body_limit` (bodylimit.py) and `uncompressed` paths (compression.py).
 
-The OpenAPI schema (and so /docs and the `openapi` command) loads every router
-first, so it is complete whatever has been requested so far.
-
-A registry line may give its prefix a request-body limit of its own
-(`body_limit`, a setting in MB); bodylimit.py enforces them. It may also
-name paths under its prefix whose responses are never compressed
-(`uncompressed`, a regular expression: stored files; compression.py).
+Why it is built this way: docs/design-notes.md, "routing.py".
 """
 
 import importlib

@@ -1,18 +1,12 @@
 """How the HTTP server is configured, the same way under `serve` and gunicorn.
 
-- Request heads are bounded: uvicorn's httptools parser reads a header of any
-  size whole (100 MiB from one unauthenticated client), and uvicorn has no
-  setting for it (h11_max_incomplete_event_size applies to h11 only). Over
-  MAX_HEADER_SIZE_KB the connection gets a 431 and is closed; the count of
-  headers is checked by the app (bodylimit.py).
-- A connection that does not finish its request head within
-  HEADER_TIMEOUT_SECONDS gets a 408 and is closed (slowloris).
-- Forwarded headers (X-Forwarded-For, -Proto) are trusted only from
-  FORWARDED_ALLOW_IPS, empty by default: otherwise any local client could
-  pick the address the rate limiter sees.
-- SIGTERM ends the process within SHUTDOWN_GRACE_SECONDS: requests still
-  running then (an export to a client that stopped reading) are cancelled.
-- Every response carries nosniff and frame headers; no `server` banner.
+A request head over MAX_HEADER_SIZE_KB gets a 431, one not finished within
+HEADER_TIMEOUT_SECONDS a 408, and the connection is closed. Forwarded headers
+are trusted only from FORWARDED_ALLOW_IPS (empty by default). SIGTERM ends the
+process within SHUTDOWN_GRACE_SECONDS, cancelling what still runs. Every
+response carries nosniff and frame headers; no `server` banner.
+
+Why it is built this way: docs/design-notes.md, "serving.py".
 """
 
 import asyncio

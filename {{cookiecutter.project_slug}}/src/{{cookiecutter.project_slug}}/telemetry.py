@@ -1,28 +1,13 @@
 """OpenTelemetry tracing: a span per request, a span per SQL statement beneath it.
 
 Off unless OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
-is set in the process environment. Off costs nothing: install_tracing()
-returns at once, neither the OpenTelemetry SDK nor an exporter nor an
-instrumentation is imported (FastAPI imports only the API, for its own
-tracing, itself off without a tracer provider), and the app, its lifespan
-and its engine stay as they are.
+is set; off, install_tracing() returns at once and imports no SDK, exporter or
+instrumentation. On, the lifespan gives each worker its own tracer provider and
+OTLP/HTTP exporter, wraps the app (outermost) and instruments the engine.
+Request spans are named `METHOD /route/{template}`; the standard OTEL_* variables
+apply (OTEL_SERVICE_NAME: the package name by default).
 
-On, in two steps:
-- create_app() calls install_tracing(), which imports OpenTelemetry. Under
-  gunicorn that is in the master (the app is preloaded): the workers share
-  these modules by fork instead of each importing them.
-- The lifespan, in each worker after fork, then gives that worker its own
-  tracer provider, with a BatchSpanProcessor (a thread of its own) and an
-  OTLP/HTTP exporter; it wraps the app in OpenTelemetry's ASGI middleware,
-  outermost, so a span records the status the client got (a 500 from a bug,
-  a 503 from the memory guard), and instruments the engine
-  (engine.sync_engine). On exit it flushes what is queued and stops.
-
-Request spans are named `METHOD /route/{template}` (only the method when no
-route matched), never by the raw path; `connect` spans show each wait for a
-pooled connection. The standard variables apply: OTEL_SERVICE_NAME (the
-package name by default), OTEL_EXPORTER_OTLP_HEADERS, OTEL_TRACES_SAMPLER,
-OTEL_PYTHON_EXCLUDED_URLS (excluded requests make no SQL spans either), ...
+Why it is built this way: docs/design-notes.md, "telemetry.py".
 """
 
 import os

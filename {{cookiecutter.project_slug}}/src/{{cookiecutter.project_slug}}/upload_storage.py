@@ -1,20 +1,13 @@
 """Streaming uploads: request body -> disk in chunks, never whole in memory.
 
-Two request shapes are accepted:
-- multipart/form-data with a `file` field (what browsers send);
-- a raw body of an allowed content type, its name in an `X-Filename` header.
+Accepts multipart/form-data with a `file` field (what browsers send), or a raw
+body of an allowed content type named by an `X-Filename` header. The file is
+hashed (sha256) and counted while it streams (over MAX_UPLOAD_SIZE_MB: a 413 at
+once), written as a partial file (partial_files.py), renamed only when complete
+and removed on every failure. A stored file is sent back by FileResponse under
+a Content-Disposition built here.
 
-The multipart body is parsed incrementally with python-multipart's low-level
-parser (Starlette's `request.form()` would first spool the whole file to a
-temporary file, then we would copy it: twice the disk traffic). The file is
-hashed (sha256) and counted while it streams; over MAX_UPLOAD_SIZE_MB it is
-a 413 at once. It is written as a partial file (partial_files.py), renamed
-only when complete, and removed on every failure path, including the client
-going away.
-
-A stored file is sent back by Starlette's FileResponse (64 KiB reads, Range
-requests) under a Content-Disposition built here, and removed only once the
-row naming it is gone (routers/uploads.py).
+Why it is built this way: docs/design-notes.md, "upload_storage.py".
 """
 
 import hashlib

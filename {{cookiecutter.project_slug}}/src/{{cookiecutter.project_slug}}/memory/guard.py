@@ -1,25 +1,13 @@
 """The memory guard: shed load before the OOM killer ends the worker.
 
-- Above MEMORY_THRESHOLD_PERCENT new requests get 503 with Retry-After and
-  the JSON error, so the requests already running can finish; health
-  endpoints always pass.
-- Shedding ends by itself. While pressure stays above the threshold and no
-  request is in flight, the sampler reclaims (a full collection, then freed
-  heap handed back to the operating system) after 1 s, then 2, 4, ... up to
-  RECLAIM_MAX_SECONDS apart; pressure that falls below the threshold ends
-  shedding at once. If shedding has lasted MEMORY_SHED_GRACE_SECONDS,
-  readiness fails too, so an orchestrator drains or replaces an instance
-  that can no longer serve: readiness and shedding never disagree for longer.
-- Above MEMORY_CRITICAL_PERCENT the sampler triggers an emergency
-  gc.collect() (at most one every EMERGENCY_GC_SECONDS), logs a warning with
-  the numbers, and readiness fails at once.
-- A MemoryError raised while handling a request drops that request's
-  references, collects, and becomes a 503; the worker serves the next one.
+Above MEMORY_THRESHOLD_PERCENT new requests get 503 with Retry-After and the
+JSON error (health endpoints always pass) until pressure falls; after
+MEMORY_SHED_GRACE_SECONDS of shedding, readiness fails too. Above
+MEMORY_CRITICAL_PERCENT the sampler collects at once and readiness fails. A
+MemoryError in a request becomes a 503 and the worker serves the next one.
+MemoryGuardMiddleware is pure ASGI.
 
-MemoryGuardMiddleware is pure ASGI, not BaseHTTPMiddleware: that one costs
-several times more per request, more still on streamed bodies, and breaks
-context variables. On the request path it compares one float to another
-and counts the requests in flight.
+Why it is built this way: docs/design-notes.md, "memory/guard.py".
 """
 
 import gc

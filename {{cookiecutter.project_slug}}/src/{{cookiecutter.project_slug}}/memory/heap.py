@@ -1,25 +1,12 @@
 """Garbage-collector and allocator discipline.
 
-After start-up a worker holds tens of thousands of long-lived objects (the
-modules, classes and validators of FastAPI, pydantic and SQLAlchemy) that
-will never become garbage. settle_heap() runs once start-up is done:
-
-1. gc.collect(): frees what start-up left behind (import-time temporaries).
-2. malloc_trim(0) (glibc only): hands the pages freed in step 1, and those
-   left by import-time churn, back to the operating system. Without it glibc
-   keeps them and the worker's RSS stays several MB higher for its lifetime.
-3. gc.freeze(): moves every surviving object to a permanent generation that
-   the collector never scans. Later collections then only walk objects created
-   while serving, so they stay short, and under a pre-forking server they no
-   longer write to (and so copy) the pages shared with the parent.
-
+settle_heap() runs once start-up is done: gc.collect(), then malloc_trim(0)
+(glibc only) to hand the freed pages back to the operating system, then
+gc.freeze(), so the collector never scans the start-up heap again.
 collect_periodically() then runs a full collection every GC_INTERVAL_SECONDS
-(0 turns it off). CPython's own thresholds collect the oldest generation
-rarely (only once it has grown by a quarter), so cyclic garbage that
-survived into it (reference cycles of exceptions, tracebacks, ORM objects)
-can sit there for a long time. Because the start-up heap is frozen, this
-collection walks only what serving created: a few milliseconds instead of
-the 100+ ms pause a full collection of the whole import graph costs.
+(0 turns it off); it walks only what serving created.
+
+Why it is built this way: docs/design-notes.md, "memory/heap.py".
 """
 
 import asyncio

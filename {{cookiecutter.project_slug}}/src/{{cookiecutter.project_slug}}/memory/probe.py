@@ -1,22 +1,12 @@
 """The memory probe: how close this worker is to running out, read in the background.
 
 A sampler task reads memory every MEMORY_SAMPLE_INTERVAL_MS and keeps the
-result in `probe.latest` (and the last few minutes in `probe.history`, for the
-dashboard). The request path only ever reads `probe.latest`: a number, never
-a file or a system call.
+result in `probe.latest` (the last few minutes in `probe.history`, for the
+dashboard); the request path only ever reads `probe.latest`. The pressure is
+the highest of the cgroup's (v2, else v1, else the host's) working set over its
+limit and this process's RSS over MEMORY_LIMIT_MB when that is set.
 
-Sources, as an orchestrator sees them:
-
-1. cgroup v2: working set (`memory.current` minus `inactive_file` from
-   `memory.stat`, as the kubelet computes it: page cache that can be dropped
-   is not pressure) over `memory.max` ("max" means no limit);
-2. cgroup v1: `memory.usage_in_bytes` minus `total_inactive_file` over
-   `memory.limit_in_bytes` (a huge value means no limit);
-3. otherwise the host (psutil), which inside a container without a limit is
-   also what the kernel's OOM killer looks at;
-
-plus this process's RSS against MEMORY_LIMIT_MB when that is set. The
-effective pressure is the highest of these.
+Why it is built this way: docs/design-notes.md, "memory/probe.py".
 """
 
 import asyncio

@@ -1,21 +1,12 @@
 """Per-request memory profiling with tracemalloc (MEMORY_PROFILE=true).
 
-A development tool, off by default and refused in production unless forced:
-tracing makes every allocation slower and its bookkeeping costs memory.
+A development tool, off by default and refused in production unless forced.
+Profiled requests run one at a time; the response carries `X-Memory-Peak-KB`,
+the peak the request allocated up to its first body bytes, and a request whose
+peak over its whole life exceeds MEMORY_PROFILE_LOG_KB is logged with its top
+allocation sites.
 
-Each request is traced on its own (tracemalloc counts the whole process, so
-two requests traced at once would be charged for each other's allocations):
-profiled requests run one at a time. The response carries
-`X-Memory-Peak-KB`, the peak of the memory the request allocated up to its
-first body bytes (for a streamed response, the work before the first chunk).
-A request whose peak over its whole life exceeds MEMORY_PROFILE_LOG_KB is
-logged with its top allocation sites.
-
-Why a watcher thread: tracemalloc knows the peak size but not what made it
-up, and a snapshot at the end only shows what survived the request. The
-watcher polls the traced size and takes a snapshot each time it grows past
-the last one by a quarter, so the last snapshot holds at least 80% of the
-peak, at a cost of a few snapshots per heavy request and none for light ones.
+Why it is built this way: docs/design-notes.md, "memory/profile.py".
 """
 
 import inspect

@@ -1,16 +1,13 @@
 """Memory checks for tests: keep new routes as lean as the scaffolds.
 
-    with max_memory(kb=2048):
+    with max_memory(kb=2048):  # fails if the block's allocations peak above 2 MiB
         response = await client.get("/api/things")
+    await assert_no_leak(lambda: client.get("/api/things"))  # fails if memory grows
 
-fails the test when the block's traced allocations peak above 2 MiB, and
+Both use tracemalloc in the test's process: run the app in-process (httpx's
+ASGITransport), and read streamed responses with `drain()`.
 
-    await assert_no_leak(lambda: client.get("/api/things"))
-
-fails it when memory keeps growing with the number of calls. Both measure
-Python allocations with tracemalloc in the test's own process, so the app
-must run in-process (httpx's ASGITransport). That transport keeps the whole
-response body; for streamed responses use `drain()`, which reads and drops it.
+Why it is built this way: docs/design-notes.md, "memory/testing.py".
 """
 
 import gc

@@ -2,24 +2,12 @@
 
     new-resource Room --field name:str --field capacity:int [--owned] [--plural rooms]
 
-writes four files and adds one line to RESOURCE_ROUTERS (routing.py):
+writes resources/<plural>.py, routers/<plural>.py, a migration and
+tests/test_<plural>.py, and adds one line to RESOURCE_ROUTERS (routing.py);
+--owned adds routers/admin_<plural>.py and a second line. Everything is checked
+before anything is written: a refused request changes no file.
 
-    src/<package>/resources/<plural>.py       table, request/response schemas, list orders
-    src/<package>/routers/<plural>.py         pages (offset and cursor), CRUD, streamed export
-    src/<package>/migrations/versions/<date>-<rev>_create_<plural>.py   the table and its list index
-    tests/test_<plural>.py                    tests of all of it
-
-With --owned, each row belongs to the user who created it, and a fifth file
-with a second registry line gives administrators every user's rows:
-
-    src/<package>/routers/admin_<plural>.py   /admin/<plural>: pages (by user_id too), export
-
-and the migration adds the index that list reads.
-
-Everything is checked before anything is written: a refused request (a bad
-name, a resource or table that exists, a registry that cannot be found)
-changes no file. If ruff is installed (the dev extra), the new files are
-passed through `ruff check --fix` and `ruff format`.
+Why it is built this way: docs/design-notes.md, "scaffold/__init__.py".
 """
 
 import os

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from {{ cookiecutter.project_slug }}.__main__ import _parser
+from {{ cookiecutter.project_slug }}.budget import Limits, Plan, database_limits, verdict
 from {{ cookiecutter.project_slug }}.models import User
 from {{ cookiecutter.project_slug }}.resources.bookings import Booking
 from {{ cookiecutter.project_slug }}.resources.venues import Venue
@@ -22,11 +23,11 @@ pytestmark = pytest.mark.anyio
 
 
 def run(
-    database_url: str, *args: str, stdin: str | None = None
+    database_url: str, *args: str, stdin: str | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "{{ cookiecutter.project_slug }}", *args],
-        env={**os.environ, "DATABASE_URL": database_url},
+        env={**os.environ, "DATABASE_URL": database_url, **env},
         input=stdin,
         capture_output=True,
         text=True,
@@ -207,3 +208,39 @@ def test_serve_refuses_a_worker_count_below_one(database_url):
     result = run(database_url, "serve", "--workers", "0")
     assert result.returncode == 2
     assert "--workers: must be 1 or more" in result.stderr
+
+
+def test_the_budget_line_is_exact():
+    limits = Limits(max_connections=100, reserved=3)
+    at_the_line = Plan(replicas=2, workers=4, pool_size=6, max_overflow=6)  # 96 + 1
+    assert at_the_line.connections == limits.available == 97
+    fits, report = verdict(at_the_line, limits)
+    assert fits and report.endswith("it fits, 0 to spare"), report
+    fits, report = verdict(Plan(replicas=2, workers=4, pool_size=6, max_overflow=7), limits)
+    assert not fits and "8 too many" in report and "PgBouncer" in report
+
+
+async def test_check_on_both_sides_of_the_database_limit(app, database_url):
+    if app.state.engine.dialect.name != "postgresql":
+        result = cli(database_url, "check", "--workers", "4")
+        assert "SQLite has no connection limit" in result.stdout
+        return
+    available = (await database_limits(app.state.engine)).available
+    # One worker whose pool alone takes every connection but the migration's.
+    fits = run(
+        database_url,
+        "check",
+        "--workers",
+        "1",
+        DB_POOL_SIZE=str(available - 1),
+        DB_MAX_OVERFLOW="0",
+    )
+    assert fits.returncode == 0, fits.stderr
+    assert "it fits, 0 to spare" in fits.stdout
+    over = run(
+        database_url, "check", "--workers", "1", DB_POOL_SIZE=str(available), DB_MAX_OVERFLOW="0"
+    )
+    assert over.returncode == 1, over.stdout
+    assert "1 too many" in over.stderr and "Traceback" not in over.stderr
+    replicas = run(database_url, "check", "--replicas", "1000")
+    assert replicas.returncode == 1 and "1000 replica(s)" in replicas.stderr

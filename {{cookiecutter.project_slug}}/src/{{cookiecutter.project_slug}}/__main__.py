@@ -1,4 +1,4 @@
-"""Command line: migrate, serve, seed, create-user, revoke-token, openapi, new-resource.
+"""Command line: migrate, serve, check, seed, create-user, revoke-token, openapi, new-resource.
 
     python -m {{ cookiecutter.project_slug }} --help   (also installed as `{{ cookiecutter.__cli_name }}`)
 
@@ -76,6 +76,25 @@ async def _with_engine(settings: Settings, work: "Callable[[AsyncEngine], Awaita
         return await work(engine)
     finally:
         await engine.dispose()
+
+
+def _check(settings: Settings, args: argparse.Namespace) -> None:
+    from .budget import Plan, database_limits, verdict
+
+    workers = args.workers or settings.web_concurrency
+    plan = Plan(args.replicas, workers, settings.db_pool_size, settings.db_max_overflow)
+    if settings.is_sqlite:
+        print(f"{plan.describe()}\nSQLite has no connection limit: nothing to check")
+        return
+    fits, report = verdict(plan, asyncio.run(_with_engine(settings, database_limits)))
+    if settings.db_statement_cache_size == 0:
+        report += (
+            "\n(DB_STATEMENT_CACHE_SIZE=0: behind PgBouncer these are client connections, "
+            "against its max_client_conn; the database sees PgBouncer's pool_size)"
+        )
+    if not fits:
+        sys.exit(f"error: {report}")
+    print(report)
 
 
 def _seed(settings: Settings, args: argparse.Namespace) -> None:
@@ -234,6 +253,23 @@ def _parser() -> argparse.ArgumentParser:
         help="default: LOG_LEVEL (info); info logs one line per request",
     )
 
+    check = commands.add_parser(
+        "check",
+        help="check that the connection budget fits the database's max_connections",
+        description="Reads max_connections and the reserved connections from the "
+        "database and compares them with replicas x workers x (DB_POOL_SIZE + "
+        "DB_MAX_OVERFLOW) + 1; exits 1 when the plan cannot fit.",
+    )
+    check.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="workers per instance (default: WEB_CONCURRENCY)",
+    )
+    check.add_argument(
+        "--replicas", type=_positive_int, default=1, help="instances of the service (default: 1)"
+    )
+
     seed = commands.add_parser(
         "seed",
         help="bulk-load fake data (tops up to the counts given)",
@@ -299,6 +335,7 @@ def _parser() -> argparse.ArgumentParser:
 _HANDLERS = {
     "migrate": _migrate,
     "serve": _serve,
+    "check": _check,
     "seed": _seed,
     "create-user": _create_user,
     "revoke-token": _revoke_token,

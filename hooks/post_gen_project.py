@@ -16,6 +16,7 @@ MANIFEST = {
         "Dockerfile",
         ".dockerignore",
         "docker-compose.yml",
+        "deploy",
     ],
     ("with_prometheus", "yes"): [
         "src/{slug}/metrics.py",

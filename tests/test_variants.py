@@ -151,6 +151,55 @@ def test_compose_file(project: Rendered):
     assert "/api/health/ready" in " ".join(app["healthcheck"]["test"])
 
 
+# Kubernetes versions whose API the manifests must validate against (oldest
+# first): the preStop sleep action needs 1.30.
+KUBERNETES_VERSIONS = ("1.31.0", "1.37.0")
+
+
+def test_kubernetes_manifests(project: Rendered):
+    """Every manifest validates (strict: no unknown fields) against the
+    Kubernetes API of each version targeted; the memory, worker and shutdown
+    numbers agree with the answers and with each other."""
+    if project.variant.answer("with_docker", "yes") != "yes":
+        pytest.skip("no container files in this variant")
+    import kubernetes_validate
+
+    base = project.path / "deploy" / "kubernetes"
+    docs = {path.name: yaml.safe_load(path.read_text()) for path in sorted(base.glob("*.yaml"))}
+    kustomization = docs.pop("kustomization.yaml")
+    assert set(kustomization["resources"]) <= set(docs), kustomization["resources"]
+    for name, doc in docs.items():
+        for version in KUBERNETES_VERSIONS:
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                pytest.fail(f"{name} on Kubernetes {version}: {exc.message} at {list(exc.path)}")
+    settings = docs["configmap.yaml"]["data"]
+    threshold = int(project.variant.answer("memory_threshold_percent", "85"))
+    critical = int(project.variant.answer("memory_critical_percent", "90"))
+    assert (settings["MEMORY_THRESHOLD_PERCENT"], settings["MEMORY_CRITICAL_PERCENT"]) == (
+        str(threshold),
+        str(critical),
+    )
+    pod = docs["deployment.yaml"]["spec"]["template"]["spec"]
+    (api,) = pod["containers"]
+    limit_mib = int(api["resources"]["limits"]["memory"].removesuffix("Mi"))
+    assert api["resources"]["requests"]["memory"] == api["resources"]["limits"]["memory"]
+    header = (base / "deployment.yaml").read_text()
+    for percent in (threshold, critical):
+        assert f"{percent}% " in header and f"({limit_mib * percent // 100} MiB" in header
+    assert settings["WEB_CONCURRENCY"] == api["resources"]["limits"]["cpu"]
+    assert (
+        pod["terminationGracePeriodSeconds"] > 20 + api["lifecycle"]["preStop"]["sleep"]["seconds"]
+    )
+    assert api["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    mounts = {mount["mountPath"] for mount in api["volumeMounts"]}
+    assert {settings["UPLOAD_DIR"], "/tmp"} <= mounts
+    assert api["livenessProbe"]["httpGet"]["path"] == "/api/health"
+    assert api["readinessProbe"]["httpGet"]["path"] == "/api/health/ready"
+
+
 def test_answers_reach_the_settings(project: Rendered):
     code = (
         f"from {project.slug}.settings import load_settings; s = load_settings(_env_file=None);"

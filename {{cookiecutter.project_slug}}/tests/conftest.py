@@ -8,6 +8,7 @@ is reset: every table is dropped and migrated again).
 import contextlib
 import functools
 import os
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
@@ -19,6 +20,7 @@ from {{ cookiecutter.project_slug }}.migrations import downgrade, upgrade
 from {{ cookiecutter.project_slug }}.settings import Settings, load_settings
 
 from tests.helpers import OPS_TOKEN, bearer
+from tests.redis_server import RedisServer
 
 # The make_user fixture: (email, admin=False) -> Authorization headers.
 MakeUser = Callable[..., Awaitable[dict[str, str]]]
@@ -139,3 +141,17 @@ async def bob(make_user: MakeUser) -> dict[str, str]:
 @pytest.fixture
 async def admin(make_user: MakeUser) -> dict[str, str]:
     return await make_user("admin@example.org", admin=True)
+
+
+@pytest.fixture
+def redis_server():
+    binary = shutil.which("redis-server")
+    if binary is None:
+        if os.environ.get("REQUIRE_REDIS"):
+            pytest.fail("REQUIRE_REDIS is set but redis-server is not installed")
+        pytest.skip("needs redis-server (Debian: apt-get install redis-server)")
+    server = RedisServer(binary)
+    server.start()
+    yield server
+    if server.process is not None and server.process.poll() is None:
+        server.stop()

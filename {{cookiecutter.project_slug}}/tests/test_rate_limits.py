@@ -2,18 +2,13 @@
 exempt; a Redis store shared by workers, and failing open when it goes away."""
 
 import logging
-import os
-import shutil
-import subprocess
-import time
 
 import pytest
-import redis
 
 from {{ cookiecutter.project_slug }}.settings import SettingsError, load_settings
 
 from tests.conftest import client_for
-from tests.helpers import assert_error, bearer, free_port
+from tests.helpers import assert_error, bearer
 
 pytestmark = pytest.mark.anyio
 LOGGER = "{{ cookiecutter.project_slug }}.ratelimit"
@@ -74,60 +69,6 @@ def test_a_bad_default_is_refused_by_name(value):
 
 
 # ---------------------------------------------------------------- Redis
-
-
-class RedisServer:
-    """A redis-server of our own on loopback, that a test can stop and start."""
-
-    def __init__(self, binary: str) -> None:
-        self.binary, self.port = binary, free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        assert self.process is not None, "not started"
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-
-@pytest.fixture
-def redis_server():
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("REQUIRE_REDIS"):
-            pytest.fail("REQUIRE_REDIS is set but redis-server is not installed")
-        pytest.skip("needs redis-server (Debian: apt-get install redis-server)")
-    server = RedisServer(binary)
-    server.start()
-    yield server
-    if server.process is not None and server.process.poll() is None:
-        server.stop()
 
 
 async def test_workers_sharing_redis_share_the_limit(app_with, api, redis_server):

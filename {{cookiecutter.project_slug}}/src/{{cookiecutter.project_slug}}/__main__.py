@@ -155,6 +155,7 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> None:
         role = "administrator" if args.admin else "user"
         print(f"created {role} {args.email}; bearer token (shown only once):")
     else:  # its old token no longer works; its role is left as it was
+        _tell_workers(settings, args.email)
         print(f"{args.email} exists; its new bearer token (shown only once):")
     print(token)
 
@@ -166,10 +167,30 @@ def _revoke_token(settings: Settings, args: argparse.Namespace) -> None:
         token = asyncio.run(_with_engine(settings, lambda e: revoke_token(e, args.email)))
     except UnknownUserError as exc:
         sys.exit(f"error: {exc}")
+    _tell_workers(settings, args.email)
     print(f"the token of {normalize_email(args.email)} no longer works")
     if args.new:
         print("new bearer token (shown only once):")
         print(token)
+
+
+def _tell_workers(settings: Settings, email: str) -> None:
+    """Running workers forget the user's cached tokens now (broadcast.py), not
+    when their cache entries expire; without Redis there is no one to tell."""
+    if not (url := settings.broadcast_redis):
+        return
+    from .broadcast import publish_once
+    from .users import user_id_of
+
+    try:
+        user_id = asyncio.run(_with_engine(settings, lambda e: user_id_of(e, email)))
+        asyncio.run(publish_once(url, "user", user_id))
+    except Exception as exc:
+        print(
+            f"warning: running workers were not told ({exc}); they stop accepting the old "
+            f"token within AUTH_CACHE_SECONDS ({settings.auth_cache_seconds} s)",
+            file=sys.stderr,
+        )
 
 
 def _openapi(settings: Settings, args: argparse.Namespace) -> None:

@@ -102,7 +102,7 @@ async def log_out(request: Request, user: Principal) -> None:
     async with request.app.state.engine.begin() as conn:
         await conn.execute(delete(TOKENS).where(TOKENS.c.id == user.token_id))
     _, _, token = request.headers.get("authorization", "").partition(" ")
-    request.app.state.token_cache.forget(hash_token(token.strip()))
+    request.app.state.invalidations.forget_token(hash_token(token.strip()))
 
 
 async def sign_up(request: Request, body: SignUp) -> UserRead:
@@ -142,7 +142,7 @@ async def update_own(
             await conn.execute(
                 delete(TOKENS).where(TOKENS.c.user_id == user.id, TOKENS.c.id != user.token_id)
             )
-        request.app.state.token_cache.forget_user(user.id)
+        request.app.state.invalidations.forget_user(user.id)
     return await read_user(reader, user.id)
 
 
@@ -158,5 +158,5 @@ async def update_user(
             done = await conn.execute(update(USERS).where(USERS.c.id == user_id).values(changes))
         if done.rowcount == 0:
             raise ServiceError(404, f"User {user_id} not found")
-        request.app.state.token_cache.forget_user(user_id)
+        request.app.state.invalidations.forget_user(user_id)
     return await read_user(reader, user_id)

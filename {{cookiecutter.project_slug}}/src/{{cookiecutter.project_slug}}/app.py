@@ -9,6 +9,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from .auth import TokenCache
 from .bodylimit import BodyLimitMiddleware
+from .broadcast import Invalidations
 from .cache import ReadCache
 from .compression import CompressionMiddleware
 from .counts import CountCache, track_writes
@@ -47,16 +48,28 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.read_sessionmaker = create_read_sessionmaker(engine, settings)
     counts = CountCache(settings.count_cache_seconds, settings.cache_max_entries)
-    track_writes(engine, counts)
     app.state.reader = Reader(engine, counts, settings)
     app.state.token_cache = TokenCache(settings.auth_cache_seconds, settings.auth_cache_max_entries)
     app.state.cache = ReadCache(settings.cache_ttl_seconds, settings.cache_max_entries)
+    app.state.invalidations = invalidations = Invalidations(
+        settings.broadcast_redis,
+        {
+            "token": app.state.token_cache.forget,
+            "user": app.state.token_cache.forget_user,
+            "table": counts.written,
+            "cache": lambda _: app.state.cache.clear(),
+        },
+    )
+    track_writes(engine, counts, committed=invalidations.table_written)
     app.state.export_slots = ExportSlots(settings.max_concurrent_exports)
     app.state.rate_limiter = RateLimiter(settings)
     app.state.passwords = Passwords(settings)
     settle_heap()
     app.state.memory_probe.restart()  # under a pre-forking server: this worker's own samples
-    tasks = [asyncio.create_task(app.state.memory_probe.run())]
+    tasks = [
+        asyncio.create_task(app.state.memory_probe.run()),
+        asyncio.create_task(invalidations.listen()),
+    ]
     if settings.gc_interval_seconds:
         tasks.append(asyncio.create_task(app.state.gc.run()))
     try:
@@ -65,6 +78,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await invalidations.close()
         await engine.dispose()
 
 

@@ -96,8 +96,13 @@ def _table_names(stmt: AnySelect) -> set[str]:
     return {table.name for table in find_tables(stmt)}
 
 
-def track_writes(engine: AsyncEngine, counts: CountCache) -> None:
-    """Tell `counts` about every table written through `engine`."""
+def track_writes(
+    engine: AsyncEngine, counts: CountCache, committed: Callable[[str], None] | None = None
+) -> None:
+    """Tell `counts` about every table written through `engine`; `committed`
+    (default: counts.written) hears of each table a commit wrote, for other
+    workers to drop their totals too (broadcast.Invalidations)."""
+    on_committed = committed or counts.written
 
     def after_execute(
         conn: Connection,
@@ -121,7 +126,7 @@ def track_writes(engine: AsyncEngine, counts: CountCache) -> None:
     def on_commit(conn: Connection) -> None:
         if not conn.invalidated:
             for name in conn.info.pop(_WRITTEN, ()):
-                counts.written(name)
+                on_committed(name)
 
     def on_rollback(conn: Connection) -> None:
         if not conn.invalidated:

@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     rate_limit_enabled: bool = True
     rate_limit_default: str = "120/minute"
     rate_limit_storage: str = "memory://"
+    # Redis publish/subscribe that carries invalidations (logouts, rights
+    # changed, tables written, the cache cleared) to every worker and
+    # instance (broadcast.py). Empty: RATE_LIMIT_STORAGE when it is Redis.
+    broadcast_url: str = ""
 
     # Signs pagination cursors. Set it when running several workers or
     # instances: the random default differs per process.
@@ -187,6 +191,13 @@ class Settings(BaseSettings):
             raise ValueError("must be memory:// or a redis:// URL")
         return value
 
+    @field_validator("broadcast_url")
+    @classmethod
+    def _broadcast_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://")):
+            raise ValueError("must be empty or a redis:// URL")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":
         if self.memory_critical_percent <= self.memory_threshold_percent:
@@ -215,6 +226,13 @@ class Settings(BaseSettings):
                 "DB_SSL_ROOT_CERT is only used with DB_SSL_MODE=verify-full "
                 f"(DB_SSL_MODE is {self.db_ssl_mode!r})"
             )
+
+    @property
+    def broadcast_redis(self) -> str | None:
+        """The Redis that carries invalidations, if any (see broadcast_url)."""
+        if self.broadcast_url:
+            return self.broadcast_url
+        return self.rate_limit_storage if self.rate_limit_storage.startswith("redis") else None
 
     @property
     def is_sqlite(self) -> bool:

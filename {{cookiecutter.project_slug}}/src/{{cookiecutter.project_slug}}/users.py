@@ -110,6 +110,14 @@ async def revoke_token(engine: AsyncEngine, email: str) -> str:
         return await issue_token(conn, user_id)
 
 
+async def user_id_of(engine: AsyncEngine, email: str) -> int | None:
+    async with engine.connect() as conn:
+        found: int | None = await conn.scalar(
+            select(_USERS.c.id).where(_USERS.c.email == normalize_email(email))
+        )
+    return found
+
+
 async def set_password(engine: AsyncEngine, email: str, password_hash: str) -> None:
     email = normalize_email(email)
     async with engine.begin() as conn:

@@ -35,5 +35,5 @@ async def create_venue(
     venue = Venue(**body.model_dump())
     session.add(venue)
     await session.commit()
-    request.app.state.cache.clear()
+    request.app.state.invalidations.clear_cache()
     return read_as(VenueRead, venue)

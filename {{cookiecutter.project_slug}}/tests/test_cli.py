@@ -218,6 +218,10 @@ def test_the_budget_line_is_exact():
     assert fits and report.endswith("it fits, 0 to spare"), report
     fits, report = verdict(Plan(replicas=2, workers=4, pool_size=6, max_overflow=7), limits)
     assert not fits and "8 too many" in report and "PgBouncer" in report
+    pooled = Plan(replicas=20, workers=4, pool_size=6, max_overflow=7, pooler=96)
+    assert pooled.clients == 1040 and pooled.connections == 97
+    assert verdict(pooled, limits)[0]
+    assert not verdict(Plan(1, 1, 1, 0, pooler=97), limits)[0]
 
 
 async def test_check_on_both_sides_of_the_database_limit(app, database_url):
@@ -244,3 +248,7 @@ async def test_check_on_both_sides_of_the_database_limit(app, database_url):
     assert "1 too many" in over.stderr and "Traceback" not in over.stderr
     replicas = run(database_url, "check", "--replicas", "1000")
     assert replicas.returncode == 1 and "1000 replica(s)" in replicas.stderr
+    # Behind PgBouncer the database sees PgBouncer's server connections only.
+    pooled = run(database_url, "check", "--replicas", "1000", "--pgbouncer-connections", "20")
+    assert pooled.returncode == 0, pooled.stderr
+    assert "connections to PgBouncer, which opens at most 20" in pooled.stdout

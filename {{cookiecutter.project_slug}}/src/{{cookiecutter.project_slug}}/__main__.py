@@ -82,15 +82,21 @@ def _check(settings: Settings, args: argparse.Namespace) -> None:
     from .budget import Plan, database_limits, verdict
 
     workers = args.workers or settings.web_concurrency
-    plan = Plan(args.replicas, workers, settings.db_pool_size, settings.db_max_overflow)
+    plan = Plan(
+        args.replicas,
+        workers,
+        settings.db_pool_size,
+        settings.db_max_overflow,
+        pooler=args.pgbouncer_connections,
+    )
     if settings.is_sqlite:
         print(f"{plan.describe()}\nSQLite has no connection limit: nothing to check")
         return
     fits, report = verdict(plan, asyncio.run(_with_engine(settings, database_limits)))
-    if settings.db_statement_cache_size == 0:
+    if settings.db_statement_cache_size == 0 and plan.pooler is None:
         report += (
-            "\n(DB_STATEMENT_CACHE_SIZE=0: behind PgBouncer these are client connections, "
-            "against its max_client_conn; the database sees PgBouncer's pool_size)"
+            "\n(DB_STATEMENT_CACHE_SIZE=0: behind PgBouncer, pass --pgbouncer-connections: "
+            "the database then sees PgBouncer's server connections, not the pools')"
         )
     if not fits:
         sys.exit(f"error: {report}")
@@ -289,6 +295,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--replicas", type=_positive_int, default=1, help="instances of the service (default: 1)"
+    )
+    check.add_argument(
+        "--pgbouncer-connections",
+        type=_positive_int,
+        default=None,
+        help="behind PgBouncer: the most server connections it opens to this database "
+        "(default_pool_size or max_db_connections, times its instances; default: no PgBouncer)",
     )
 
     seed = commands.add_parser(

@@ -26,20 +26,36 @@ class Plan:
     workers: int
     pool_size: int
     max_overflow: int
+    # Behind PgBouncer: the most server connections it opens to the database
+    # (its default_pool_size or max_db_connections, times its instances).
+    pooler: int | None = None
 
     @property
     def per_worker(self) -> int:
         return self.pool_size + self.max_overflow
 
     @property
+    def clients(self) -> int:
+        """The connections the service's pools open (to PgBouncer, if any)."""
+        return self.replicas * self.workers * self.per_worker
+
+    @property
     def connections(self) -> int:
-        return self.replicas * self.workers * self.per_worker + MIGRATION_CONNECTIONS
+        """What the database must admit."""
+        opened = self.clients if self.pooler is None else self.pooler
+        return opened + MIGRATION_CONNECTIONS
 
     def describe(self) -> str:
-        return (
+        pools = (
             f"{self.replicas} replica(s) x {self.workers} worker(s) x "
-            f"(DB_POOL_SIZE {self.pool_size} + DB_MAX_OVERFLOW {self.max_overflow}) "
-            f"+ {MIGRATION_CONNECTIONS} for a migration = {self.connections} connections"
+            f"(DB_POOL_SIZE {self.pool_size} + DB_MAX_OVERFLOW {self.max_overflow})"
+        )
+        if self.pooler is None:
+            return f"{pools} + {MIGRATION_CONNECTIONS} for a migration = {self.connections} connections"
+        return (
+            f"{pools} = {self.clients} connections to PgBouncer, which opens at most "
+            f"{self.pooler} to the database; + {MIGRATION_CONNECTIONS} for a migration = "
+            f"{self.connections} connections"
         )
 
 

@@ -22,6 +22,7 @@ from tests.helpers import create_booking
 
 pytestmark = pytest.mark.anyio
 
+PACKAGE = create_user.__module__.partition(".")[0]
 LONG = {"auth_cache_seconds": 300, "count_cache_seconds": 300, "cache_ttl_seconds": 300}
 
 
@@ -88,7 +89,7 @@ async def test_revoke_token_reaches_running_instances(app_with, api, redis_serve
         for client in (client_a, client_b):
             assert (await client.get(f"{api}/bookings", headers=kim)).status_code == 200
         revoked = await anyio.run_process(
-            [sys.executable, "-m", "{{ cookiecutter.project_slug }}", "revoke-token", "kim@example.org"],
+            [sys.executable, "-m", PACKAGE, "revoke-token", "kim@example.org"],
             env={**os.environ, "DATABASE_URL": database_url, "BROADCAST_URL": redis_server.url},
             check=False,
         )

@@ -3,6 +3,7 @@ environments, and a real PostgreSQL server."""
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -141,6 +142,21 @@ def project(request, cookies_session, venv_for) -> Rendered:
     pytest run every test of one variant before moving to the next, so the
     shared venv always holds the variant under test."""
     return bake(cookies_session, venv_for, request.param)
+
+
+def assert_generated_tests_pass(
+    project: Project, env: dict[str, str], *args: str, label: str = "", timeout: int = 1200
+) -> None:
+    """Run the project's own suite (`args`: files, markers) and require that
+    it passed: some tests, none failed, no error."""
+    command = [str(project.python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
+    result = subprocess.run(
+        command, cwd=project.path, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    output = f"{label}\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, output
+    assert re.search(r"\d+ passed", result.stdout), output
+    assert " failed" not in result.stdout and " error" not in result.stdout, output
 
 
 def bake(cookies_session, venv_for, variant: Variant) -> Rendered:

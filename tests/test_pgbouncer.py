@@ -6,13 +6,11 @@ through the pooler. Skipped without pgbouncer unless REQUIRE_PGBOUNCER is
 set (as in CI)."""
 
 import os
-import re
-import subprocess
 
 import pytest
 
 from harness import pgbouncer
-from tests.conftest import bake
+from tests.conftest import assert_generated_tests_pass, bake
 from tests.variants import Variant
 
 # The generated test files that touch the database the way PgBouncer changes.
@@ -54,11 +52,4 @@ def test_generated_tests_pass_through_pgbouncer(
         "DB_STATEMENT_CACHE_SIZE": "0",
     }
     env.pop("TEST_DATABASE_ROOT_CERT", None)  # the pooler speaks plain TCP here
-    command = [str(project.python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *SUITE]
-    result = subprocess.run(
-        command, cwd=project.path, env=env, capture_output=True, text=True, timeout=900
-    )
-    output = f"{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
-    assert result.returncode == 0, output
-    assert re.search(r"\d+ passed", result.stdout), output
-    assert " failed" not in result.stdout and " error" not in result.stdout, output
+    assert_generated_tests_pass(project, env, *SUITE, label="[through PgBouncer]", timeout=900)

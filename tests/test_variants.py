@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from harness.project import bearer
-from tests.conftest import Rendered
+from tests.conftest import Rendered, assert_generated_tests_pass
 
 LEFTOVER = re.compile(r"{{|{%")
 WORKFLOW_LEFTOVER = re.compile(r"(?<!\$){{|{%")
@@ -291,17 +291,9 @@ def test_generated_tests_pass(project: Rendered, fresh_database, postgres_server
     else:
         runs = [("sqlite", env, slow)]
     for where, run_env, with_slow in runs:
-        command = [str(project.python), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-        command += project.variant.suite
-        if not with_slow:
-            command += ["-m", "not slow"]
-        result = subprocess.run(
-            command, cwd=project.path, env=run_env, capture_output=True, text=True, timeout=1200
-        )
-        output = f"[{where}]\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
-        assert result.returncode == 0, output
-        assert re.search(r"\d+ passed", result.stdout), output
-        assert " failed" not in result.stdout and " error" not in result.stdout, output
+        markers = [] if with_slow else ["-m", "not slow"]
+        args = [*project.variant.suite, *markers]
+        assert_generated_tests_pass(project, run_env, *args, label=f"[{where}]")
     if not project.variant.suite:  # only a whole suite vouches for identical code
         _PASSED_SUITES[code] = (project.variant.id, slow)
 

@@ -6,7 +6,7 @@ which died in the pool costs a GET nothing."""
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,21 +31,26 @@ TWO_ITEMS = [
 
 
 @contextlib.contextmanager
-def statements(app) -> Iterator[list[str]]:
-    """The SQL of every statement sent through the app's engine inside the block
-    (the Reader's autocommit engine shares these events), so a failed
-    assertion on how many shows which."""
-    sent: list[str] = []
+def _recorded(app, event_name: str, pick: Callable[..., Any]) -> Iterator[list[Any]]:
+    """What `pick` takes from each `event_name` event of the app's engine inside
+    the block (the Reader's autocommit engine shares these events)."""
+    seen: list[Any] = []
 
-    def record(_conn, _cursor, statement, _params, _context, _executemany) -> None:
-        sent.append(statement)
+    def record(*args: Any) -> None:
+        seen.append(pick(*args))
 
     engine = app.state.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine, event_name, record)
     try:
-        yield sent
+        yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, event_name, record)
+
+
+def statements(app) -> contextlib.AbstractContextManager[list[str]]:
+    """The SQL of every statement sent inside the block, so a failed assertion
+    on how many shows which."""
+    return _recorded(app, "before_cursor_execute", lambda _conn, _cursor, sql, *_: sql)
 
 
 def token_lookups(sql: list[str]) -> list[str]:
@@ -116,20 +121,9 @@ async def test_a_warm_read_sends_one_statement(app, client, api, alice, admin, p
         assert body["pagination"]["total"] == 1  # the default total, from the cache
 
 
-@contextlib.contextmanager
-def executed(app) -> Iterator[list[Any]]:
-    """The statement objects executed through the app's engine inside the block."""
-    seen: list[Any] = []
-
-    def record(_conn, statement, *_args) -> None:
-        seen.append(statement)
-
-    engine = app.state.engine.sync_engine
-    event.listen(engine, "before_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_execute", record)
+def executed(app) -> contextlib.AbstractContextManager[list[Any]]:
+    """The statement objects executed inside the block."""
+    return _recorded(app, "before_execute", lambda _conn, statement, *_: statement)
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,23 @@ MANIFEST = {
         "docker-compose.yml",
         "deploy",
     ],
+    # The example resources; without them the registry is empty, ready for
+    # `new-resource`, and a test adds a resource to a copy of the project.
+    ("example_domain", "bookings"): [
+        "src/{slug}/resources/bookings.py",
+        "src/{slug}/resources/venues.py",
+        "src/{slug}/routers/bookings.py",
+        "src/{slug}/routers/admin_bookings.py",
+        "src/{slug}/routers/venues.py",
+        "src/{slug}/migrations/versions/0004_example_bookings.py",
+        "src/{slug}/seed.py",
+        "tests/example.py",
+        "tests/test_bookings.py",
+        "tests/test_admin_and_venues.py",
+    ],
+    ("example_domain", "none"): [
+        "tests/test_added_resource.py",
+    ],
     ("with_prometheus", "yes"): [
         "src/{slug}/metrics.py",
         "tests/test_metrics.py",

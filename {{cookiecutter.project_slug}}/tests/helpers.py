@@ -6,7 +6,6 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,25 +13,12 @@ import httpx
 from sqlalchemy import select
 
 from {{ cookiecutter.project_slug }}.db import SessionDep
-from {{ cookiecutter.project_slug }}.resources.bookings import Booking
+from {{ cookiecutter.project_slug }}.models import User
 from {{ cookiecutter.project_slug }}.users import create_user
 
-BASE = datetime(2030, 5, 1, 9, 0, tzinfo=UTC)
 # METRICS_TOKEN of the test settings: what a Prometheus scrape would send.
 OPS_TOKEN = "ops-token-for-the-tests"
 OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
-
-
-def booking_body(
-    title: str = "Quarterly review", hours_from_base: int = 0, **extra: Any
-) -> dict[str, Any]:
-    start = BASE + timedelta(hours=hours_from_base)
-    return {
-        "title": title,
-        "start_datetime": start.isoformat(),
-        "end_datetime": (start + timedelta(hours=1)).isoformat(),
-        **extra,
-    }
 
 
 async def bearer(app, email: str, admin: bool = False) -> dict[str, str]:
@@ -41,17 +27,21 @@ async def bearer(app, email: str, admin: bool = False) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def create_booking(client, api, headers, **kwargs) -> dict[str, Any]:
-    response = await client.post(f"{api}/bookings", json=booking_body(**kwargs), headers=headers)
+async def create_upload(
+    client, api, headers, name: str = "notes.txt", content: bytes = b"some text"
+) -> dict[str, Any]:
+    """Upload a small file: the route every project has that writes a row."""
+    files = {"file": (name, content, "text/plain")}
+    response = await client.post(f"{api}/uploads", files=files, headers=headers)
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
 
 
-async def load_every_booking(session: SessionDep) -> dict[str, Any]:
+async def load_every_user(session: SessionDep) -> dict[str, Any]:
     """A route written the way the scaffolds never are: the whole table in memory."""
-    bookings = (await session.scalars(select(Booking))).all()
-    return {"count": len(bookings)}
+    users = (await session.scalars(select(User))).all()
+    return {"count": len(users)}
 
 
 def assert_error(response, status: int, code: str) -> dict[str, Any]:

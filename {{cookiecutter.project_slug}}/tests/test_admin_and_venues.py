@@ -1,6 +1,7 @@
 import pytest
 
-from tests.helpers import assert_error, booking_body
+from tests.example import booking_body
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.anyio
 

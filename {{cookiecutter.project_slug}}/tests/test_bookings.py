@@ -5,7 +5,8 @@ from sqlalchemy import select
 
 from {{ cookiecutter.project_slug }}.resources.bookings import BookingItem
 
-from tests.helpers import assert_error, booking_body, create_booking
+from tests.example import booking_body, create_booking
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.anyio
 

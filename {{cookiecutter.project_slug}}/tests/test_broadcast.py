@@ -18,7 +18,7 @@ import pytest
 from {{ cookiecutter.project_slug }}.users import create_user
 
 from tests.conftest import client_for
-from tests.helpers import create_booking
+from tests.example import create_booking
 
 pytestmark = pytest.mark.anyio
 

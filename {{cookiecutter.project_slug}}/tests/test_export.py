@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.helpers import assert_error, booking_body
+from tests.example import booking_body
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.anyio
 

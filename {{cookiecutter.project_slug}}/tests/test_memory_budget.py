@@ -16,7 +16,7 @@ from {{ cookiecutter.project_slug }}.memory.testing import (
 from {{ cookiecutter.project_slug }}.seed import seed
 from {{ cookiecutter.project_slug }}.users import create_user
 
-from tests.helpers import load_every_booking
+from tests.example import load_every_booking
 
 pytestmark = pytest.mark.anyio
 

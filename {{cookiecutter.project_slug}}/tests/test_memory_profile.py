@@ -13,7 +13,8 @@ from {{ cookiecutter.project_slug }}.seed import seed
 from {{ cookiecutter.project_slug }}.settings import SettingsError, load_settings
 
 from tests.conftest import client_for
-from tests.helpers import bearer, load_every_booking
+from tests.example import load_every_booking
+from tests.helpers import bearer
 
 pytestmark = pytest.mark.anyio
 LOGGER = "{{ cookiecutter.project_slug }}.memory.profile"

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import assert_error, booking_body, create_booking
+from tests.example import booking_body, create_booking
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.anyio
 

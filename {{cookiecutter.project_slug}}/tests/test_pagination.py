@@ -5,7 +5,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import assert_error, booking_body
+from tests.example import booking_body
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.anyio
 

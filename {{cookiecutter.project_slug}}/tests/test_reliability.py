@@ -15,7 +15,8 @@ from {{ cookiecutter.project_slug }}.partial_files import ORPHAN_SECONDS, partia
 from {{ cookiecutter.project_slug }}.resources.bookings import Booking
 
 from tests.conftest import client_for
-from tests.helpers import assert_error, bearer, booking_body, create_booking
+from tests.example import booking_body, create_booking
+from tests.helpers import assert_error, bearer
 
 pytestmark = pytest.mark.anyio
 MB = 1 << 20

@@ -20,7 +20,8 @@ from {{ cookiecutter.project_slug }}.resources.bookings import Booking, new_refe
 from {{ cookiecutter.project_slug }}.users import revoke_token
 
 from tests.conftest import client_for
-from tests.helpers import assert_error, bearer, create_booking
+from tests.example import create_booking
+from tests.helpers import assert_error, bearer
 
 pytestmark = pytest.mark.anyio
 

@@ -203,11 +203,10 @@ def test_bad_requests_are_refused_by_name(name, fields, message):
 @pytest.mark.parametrize(
     ("name", "plural", "message"),
     [
-        ("Venue", None, "already exists"),  # registered, and its table exists
-        ("Booking", None, "already exists"),
-        ("BookingItem", None, "already exists"),  # a table without a router
+        ("User", None, "already exists"),  # registered, and its table exists
         ("Upload", None, "already exists"),
-        ("Place", "venues", "table named 'venues' already exists"),
+        ("Token", None, "already exists"),  # a table without a router
+        ("Place", "uploads", "table named 'uploads' already exists"),
     ],
 )
 def test_existing_resources_are_refused_and_nothing_is_written(copy, name, plural, message):
@@ -240,7 +239,7 @@ def test_an_existing_administrators_router_refuses_the_owned_resource(copy):
 
 def test_a_registered_administrators_prefix_refuses_the_owned_resource(copy):
     routing = copy / "src" / PACKAGE / "routing.py"
-    line = '    LazyRouter("/admin/bookings", ".routers.admin_bookings"),\n'
+    line = '    LazyRouter("/admin/users", ".routers.admin_users"),\n'
     extra = '    LazyRouter("/admin/probe-room-types", ".routers.by_hand"),\n'
     routing.write_text(routing.read_text().replace(line, line + extra))
     before = _tree(copy)

@@ -12,7 +12,8 @@ from {{ cookiecutter.project_slug }}.db import SessionDep
 from {{ cookiecutter.project_slug }}.resources.bookings import Booking
 
 from tests.conftest import client_for
-from tests.helpers import OPS, OPS_TOKEN, assert_error, create_booking
+from tests.example import create_booking
+from tests.helpers import OPS, OPS_TOKEN, assert_error
 
 pytestmark = pytest.mark.anyio
 

@@ -28,7 +28,8 @@ from {{ cookiecutter.project_slug }}.app import create_app
 from {{ cookiecutter.project_slug }}.telemetry import install_tracing
 
 from tests.conftest import _empty_tables, client_for
-from tests.helpers import create_booking, serving
+from tests.example import create_booking
+from tests.helpers import serving
 from tests.test_memory_guard import FakeMemory
 
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,8 @@ from {{ cookiecutter.project_slug }}.memory.testing import drain, max_memory
 from {{ cookiecutter.project_slug }}.users import create_user
 
 from tests.conftest import client_for
-from tests.helpers import assert_error, booking_body
+from tests.example import booking_body
+from tests.helpers import assert_error
 
 pytestmark = pytest.mark.anyio
 MB = 1 << 20

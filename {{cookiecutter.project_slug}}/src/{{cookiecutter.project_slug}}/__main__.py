@@ -1,4 +1,5 @@
-"""Command line: migrate, serve, check, seed, create-user, revoke-token, openapi, new-resource.
+"""Command line: migrate, serve, check, create-user, revoke-token, openapi, new-resource
+(and seed, with the example).
 
     python -m {{ cookiecutter.project_slug }} --help   (also installed as `{{ cookiecutter.__cli_name }}`)
 
@@ -101,6 +102,7 @@ def _check(settings: Settings, args: argparse.Namespace) -> None:
     if not fits:
         sys.exit(f"error: {report}")
     print(report)
+{%- if cookiecutter.example_domain == "bookings" %}
 
 
 def _seed(settings: Settings, args: argparse.Namespace) -> None:
@@ -110,6 +112,7 @@ def _seed(settings: Settings, args: argparse.Namespace) -> None:
         _with_engine(settings, lambda e: seed(e, args.users, args.bookings, args.venues))
     )
     print(f"seeded: {added} bookings added")
+{%- endif %}
 
 
 def _read_password(prompt: str) -> str:
@@ -304,6 +307,7 @@ def _parser() -> argparse.ArgumentParser:
         "(default_pool_size or max_db_connections, times its instances; default: no PgBouncer)",
     )
 
+{%- if cookiecutter.example_domain == "bookings" %}
     seed = commands.add_parser(
         "seed",
         help="bulk-load fake data (tops up to the counts given)",
@@ -315,6 +319,7 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--bookings", type=int, default=100_000, help="bookings in total")
     seed.add_argument("--venues", type=int, default=50, help="venues in total")
 
+{%- endif %}
     user = commands.add_parser("create-user", help="create a user and print its bearer token")
     user.add_argument("email")
     user.add_argument("--admin", action="store_true", help="grant administrator rights")
@@ -370,7 +375,9 @@ _HANDLERS = {
     "migrate": _migrate,
     "serve": _serve,
     "check": _check,
+{%- if cookiecutter.example_domain == "bookings" %}
     "seed": _seed,
+{%- endif %}
     "create-user": _create_user,
     "revoke-token": _revoke_token,
     "openapi": _openapi,

@@ -68,11 +68,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
 
-# Ids are never handed out twice, on SQLite too (migration 0004).
+# Ids are never handed out twice, on SQLite too (migration 0001).
 SQLITE_NO_REUSE = {"sqlite_autoincrement": True}
 
 # Indexes are declared with their tables (for autogenerate and `alembic check`)
-# and created by the migrations 0002 and 0003, which say which query each serves.
+# and created by the migrations, which say which query each serves.
 
 
 def timestamp_field(**kwargs: Any) -> Any:

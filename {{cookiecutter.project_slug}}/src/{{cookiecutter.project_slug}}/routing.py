@@ -47,9 +47,11 @@ FRAMING_BYTES = 64 << 10
 FILE_CONTENT = "/[^/]+/content"
 
 RESOURCE_ROUTERS: list[LazyRouter] = [
+{%- if cookiecutter.example_domain == "bookings" %}
     LazyRouter("/bookings", ".routers.bookings"),
     LazyRouter("/admin/bookings", ".routers.admin_bookings"),
     LazyRouter("/venues", ".routers.venues"),
+{%- endif %}
     LazyRouter("/uploads", ".routers.uploads", "max_upload_size_mb", uncompressed=FILE_CONTENT),
     LazyRouter("/auth", ".routers.auth"),
     LazyRouter("/users", ".routers.users"),

@@ -1,7 +1,7 @@
-"""Upload metadata, and the indexes of the uploads and venues list orders.
+"""Upload metadata, and the index of each user's uploads list.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0002
+Revises: 0001
 """
 
 from collections.abc import Sequence
@@ -9,14 +9,13 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0002"
+down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 INDEXES = [
     ("ix_uploads_user_id_created_at_id", "uploads", ["user_id", "created_at", "id"]),
-    ("ix_venues_name_id", "venues", ["name", "id"]),
 ]
 
 

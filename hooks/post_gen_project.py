@@ -31,6 +31,10 @@ MANIFEST = {
         "tests/example.py",
         "tests/test_bookings.py",
         "tests/test_admin_and_venues.py",
+        "tests/test_export.py",
+        "tests/test_indexes.py",
+        "tests/test_pagination.py",
+        "tests/test_request_path.py",
     ],
     ("example_domain", "none"): [
         "tests/test_added_resource.py",

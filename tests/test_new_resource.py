@@ -2,7 +2,9 @@
 generate a service, install it for development, add two resources with
 `new-resource`, check the result is clean, migrate, run the new tests, then
 serve it and page through and export both resources over HTTP (the owned
-one as its owner, and every user's rows as an administrator)."""
+one as its owner, and every user's rows as an administrator). On SQLite the
+project is generated without the example resources, as a team starting
+its own service would."""
 
 import csv
 import io
@@ -28,7 +30,9 @@ ROWS = 5
 @pytest.fixture(params=["sqlite", "postgresql"])
 def project(request, cookies_session, tmp_path, fresh_database, postgres_server) -> Project:
     database = request.param
-    result = cookies_session.bake(extra_context={"database": database}, template=str(REPO))
+    example = "none" if database == "sqlite" else "bookings"
+    context = {"database": database, "example_domain": example}
+    result = cookies_session.bake(extra_context=context, template=str(REPO))
     assert result.exit_code == 0, result.exception
     path = tmp_path / "service"
     shutil.copytree(result.project_path, path)
@@ -88,8 +92,8 @@ def test_two_resources_added_migrated_paged_and_exported(project: Project):
 
 
 def _change_models_and_autogenerate(project: Project) -> None:
-    """A column added to a scaffolded table and one to the example's: Alembic
-    writes exactly those, as clean code that upgrades and downgrades."""
+    """A column added to a scaffolded table and one to the shared users table:
+    Alembic writes exactly those, as clean code that upgrades and downgrades."""
     alembic = str(project.bin / "alembic")
     assert "No new upgrade operations" in project.run(alembic, "check").stdout
     source = project.path / "src" / project.slug
@@ -99,12 +103,12 @@ def _change_models_and_autogenerate(project: Project) -> None:
         "    floor: int | None = Field(default=None, sa_column=Column(Integer, nullable=True))\n",
     )
     _insert_after(
-        source / "resources" / "venues.py",
-        "    capacity: int = Field(default=0, sa_column=Column(Integer, nullable=False))\n",
+        source / "models.py",
+        "    is_active: bool = Field(default=True, nullable=False)\n",
         "    phone: str | None = Field(default=None, max_length=40)\n",
     )
-    project.run(alembic, "revision", "--autogenerate", "-m", "room floor and venue phone")
-    (written,) = (source / "migrations" / "versions").glob("*_room_floor_and_venue_phone.py")
+    project.run(alembic, "revision", "--autogenerate", "-m", "room floor and user phone")
+    (written,) = (source / "migrations" / "versions").glob("*_room_floor_and_user_phone.py")
     text = written.read_text()
     assert text.count("add_column") == 2 and text.count("drop_column") == 2, text
     assert 'sa.Column("phone", sa.String(length=40), nullable=True)' in text, text

@@ -81,6 +81,16 @@ def test_variant_files(project: Rendered):
         if "opentelemetry" in text.lower()
     ]
     assert bool(mentions) == tracing, mentions
+    # Without the example: no booking or venue module, route, migration,
+    # command or test, and the test of a resource added by new-resource.
+    example = project.variant.answer("example_domain", "bookings") == "bookings"
+    package = project.path / "src" / project.slug
+    for module in ("resources/bookings.py", "routers/venues.py", "seed.py"):
+        assert (package / module).exists() == example, module
+    code = "\n".join(path.read_text() for path in package.rglob("*.py"))
+    assert ("resources.bookings" in code) == example
+    assert ('LazyRouter("/bookings"' in code) == example
+    assert (project.path / "tests" / "test_added_resource.py").exists() != example
 
 
 def _dockerfile_stages(path) -> list[list[tuple[str, str]]]:

@@ -31,7 +31,10 @@ class Variant:
 
 VARIANTS = [
     Variant("sqlite-default", slow_tests=True),
-    Variant("sqlite-no-docker", {"with_docker": "no"}),
+    # Without the example resources, on both databases: the example's suite
+    # runs in the variants above, these run the rest and a resource added by
+    # new-resource.
+    Variant("sqlite-no-docker-no-example", {"with_docker": "no", "example_domain": "none"}),
     # Prometheus on PostgreSQL runs the whole suite (below); on SQLite, the
     # metrics, serving (multiprocess metrics under gunicorn) and health tests,
     # with OpenTelemetry tracing alongside and its tests.
@@ -47,8 +50,13 @@ VARIANTS = [
     ),
     Variant("postgresql-default", {"database": "postgresql"}, slow_tests=True),
     Variant(
-        "postgresql-prometheus-no-docker",
-        {"database": "postgresql", "with_prometheus": "yes", "with_docker": "no"},
+        "postgresql-prometheus-no-docker-no-example",
+        {
+            "database": "postgresql",
+            "with_prometheus": "yes",
+            "with_docker": "no",
+            "example_domain": "none",
+        },
     ),
     Variant(
         "sqlite-custom-answers",

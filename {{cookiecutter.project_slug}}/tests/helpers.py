@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from {{ cookiecutter.project_slug }}.users import create_user
 # METRICS_TOKEN of the test settings: what a Prometheus scrape would send.
 OPS_TOKEN = "ops-token-for-the-tests"
 OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
+PROJECT = Path(__file__).resolve().parents[1]
 
 
 async def bearer(app, email: str, admin: bool = False) -> dict[str, str]:
@@ -95,3 +97,14 @@ def serving(env: dict[str, str], *serve_args: str, output: Path | None = None):
             process.wait(timeout=30)
         if log:
             log.close()
+
+
+def copy_project(destination: Path) -> Path:
+    """This project's pyproject, sources and tests, copied to `destination`,
+    for tests that change files (the project itself never changes)."""
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    destination.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PROJECT / "pyproject.toml", destination)
+    for part in ("src", "tests"):
+        shutil.copytree(PROJECT / part, destination / part, ignore=ignore)
+    return destination

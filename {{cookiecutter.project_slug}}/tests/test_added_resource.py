@@ -10,7 +10,6 @@ own beside TEST_DATABASE_URL). The project itself is never changed.
 
 import asyncio
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,18 +19,15 @@ import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-PROJECT = Path(__file__).resolve().parents[1]
+from tests.helpers import copy_project
+
 PACKAGE = "{{ cookiecutter.project_slug }}"
 RESOURCE = ["Note", "--field", "title:str", "--field", "body:text?", "--field", "pinned:bool"]
 
 
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copy(PROJECT / "pyproject.toml", tmp_path)
-    for part in ("src", "tests"):
-        shutil.copytree(PROJECT / part, tmp_path / part, ignore=ignore)
-    return tmp_path
+    return copy_project(tmp_path / "project")
 
 
 async def _recreate(url: str, name: str, *, create: bool) -> None:

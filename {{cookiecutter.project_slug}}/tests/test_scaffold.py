@@ -28,7 +28,8 @@ from {{ cookiecutter.project_slug }}.scaffold.spec import (
     snake_case,
 )
 
-PROJECT = Path(__file__).resolve().parents[1]
+from tests.helpers import copy_project
+
 PACKAGE = "{{ cookiecutter.project_slug }}"
 # <date>-<random id>_create_<plural>.py, as alembic.ini's file_template.
 MIGRATION_NAME = re.compile(r"\d{4}_\d{2}_\d{2}_\d{4}-(?P<revision>[0-9a-f]{12})_create_\w+\.py")
@@ -43,12 +44,7 @@ def _head(root: Path) -> str:
 
 @pytest.fixture
 def copy(tmp_path: Path) -> Path:
-    """The project's pyproject, sources and tests, copied."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copy(PROJECT / "pyproject.toml", tmp_path)
-    for part in ("src", "tests"):
-        shutil.copytree(PROJECT / part, tmp_path / part, ignore=ignore)
-    return tmp_path
+    return copy_project(tmp_path)
 
 
 def _tree(root: Path) -> dict[str, str]:

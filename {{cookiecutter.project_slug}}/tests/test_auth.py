@@ -40,7 +40,7 @@ async def test_duplicate_and_malformed_emails_are_refused(app):
     "header", ["Bearer", "Basic dXNlcjpwYXNz", "Bearer  ", "Token abc", "bearer wrong"]
 )
 async def test_malformed_authorization_headers_are_401(client, api, header):
-    response = await client.get(f"{api}/bookings", headers={"Authorization": header})
+    response = await client.get(f"{api}/users/me", headers={"Authorization": header})
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthorized"
     assert response.headers["www-authenticate"] == "Bearer"

@@ -1,3 +1,6 @@
+import signal
+import socket
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -5,8 +8,10 @@ from sqlalchemy import select
 
 from {{ cookiecutter.project_slug }}.resources.bookings import BookingItem
 
+from tests.conftest import client_for
 from tests.example import booking_body, create_booking
-from tests.helpers import assert_error
+from tests.helpers import assert_error, bearer, serving
+from tests.test_server import MODES, _cli
 
 pytestmark = pytest.mark.anyio
 
@@ -205,3 +210,57 @@ async def test_today_lists_only_bookings_starting_today(client, api, alice):
     page = (await client.get(f"{api}/bookings/today?page_size=10", headers=alice)).json()
     assert [item["title"] for item in page["items"]] == ["today"]
     assert page["pagination"]["total"] == 1
+
+
+# What the generic tests check with uploads and users, here of the example.
+
+
+async def test_exports_have_their_own_stricter_limit(app_with, api):
+    async with app_with(rate_limit_default="1000/minute") as app, client_for(app) as client:
+        alice = await bearer(app, "a@example.org")
+        url = f"{api}/bookings/export?format=ndjson"
+        statuses = [(await client.get(url, headers=alice)).status_code for _ in range(11)]
+        listed = await client.get(f"{api}/bookings", headers=alice)
+    assert statuses == [200] * 10 + [429]
+    assert listed.status_code == 200
+
+
+async def test_openapi_lists_the_example_routes(client, api):
+    response = await client.get(f"{api}/openapi.json")
+    assert response.status_code == 200
+    paths = set(response.json()["paths"])
+    assert {
+        f"{api}/bookings",
+        f"{api}/bookings/export",
+        f"{api}/bookings/" + "{booking_id}",
+        f"{api}/admin/bookings",
+        f"{api}/admin/bookings/export",
+        f"{api}/venues",
+    } <= paths
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_sigterm_ends_a_stalled_export_within_the_grace_time(tmp_path, mode):
+    env = {
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'export.db'}",
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+        "SHUTDOWN_GRACE_SECONDS": "2",
+        "RATE_LIMIT_ENABLED": "false",
+    }
+    _cli(env, "migrate")
+    _cli(env, "seed", "--users", "3", "--bookings", "30000", "--venues", "2")
+    token = _cli(env, "create-user", "ops@example.org", "--admin").strip().splitlines()[-1]
+    head = (
+        b"GET /api/admin/bookings/export?format=ndjson HTTP/1.1\r\nHost: x\r\n"
+        b"Authorization: Bearer " + token.encode() + b"\r\n\r\n"
+    )
+    with serving(env, *mode) as (process, base):
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as reader:
+            reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            reader.sendall(head)
+            assert reader.recv(12) == b"HTTP/1.1 200"
+            time.sleep(1)  # the stream fills the socket buffers and waits: nobody reads
+            process.send_signal(signal.SIGTERM)
+            # Without a grace time this waits for a reader that never reads.
+            process.wait(timeout=60)

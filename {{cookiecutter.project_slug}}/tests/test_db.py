@@ -7,7 +7,7 @@ from sqlalchemy.pool import QueuePool
 from {{ cookiecutter.project_slug }} import db
 from {{ cookiecutter.project_slug }}.db import SessionDep
 from {{ cookiecutter.project_slug }}.errors import ServiceError
-from {{ cookiecutter.project_slug }}.resources.venues import Venue
+from {{ cookiecutter.project_slug }}.models import User
 from {{ cookiecutter.project_slug }}.settings import load_settings
 
 from tests.helpers import assert_error
@@ -86,7 +86,7 @@ async def test_session_rolls_back_when_the_request_fails(app, client, api):
 
     @router.post("/_test/fail-after-write")
     async def fail_after_write(session: SessionDep):
-        session.add(Venue(name="never committed"))
+        session.add(User(email="never-committed@example.org"))
         await session.flush()
         raise ServiceError(409, "conflict after a write")
 
@@ -94,4 +94,4 @@ async def test_session_rolls_back_when_the_request_fails(app, client, api):
     response = await client.post(f"{api}/_test/fail-after-write")
     assert_error(response, 409, "conflict")
     async with app.state.sessionmaker() as session:
-        assert await session.scalar(select(func.count()).select_from(Venue)) == 0
+        assert await session.scalar(select(func.count()).select_from(User)) == 0

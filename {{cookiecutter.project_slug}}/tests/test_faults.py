@@ -33,7 +33,7 @@ async def test_without_a_database_requests_get_503_not_500(api):
     async with app.router.lifespan_context(app), client_for(app) as client:
         started = time.monotonic()
         response = await client.get(
-            f"{api}/bookings", headers={"Authorization": "Bearer " + "x" * 43}
+            f"{api}/users/me", headers={"Authorization": "Bearer " + "x" * 43}
         )
         elapsed = time.monotonic() - started
         ready = await client.get(f"{api}/health/ready")
@@ -66,10 +66,10 @@ async def test_an_exhausted_pool_gives_503_quickly(app_with, api):
         async with client_for(app) as client:
             holding = asyncio.create_task(client.get(f"{api}/hold"))
             await holder.entered.wait()
-            refused = await client.get(f"{api}/bookings", headers=token)
+            refused = await client.get(f"{api}/uploads", headers=token)
             holder.released.set()
             assert (await holding).status_code == 200
-            served = await client.get(f"{api}/bookings", headers=token)
+            served = await client.get(f"{api}/uploads", headers=token)
     assert_error(refused, 503, "database_busy")
     assert refused.headers["retry-after"] == "1"
     assert served.status_code == 200

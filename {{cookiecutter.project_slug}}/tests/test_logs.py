@@ -13,12 +13,13 @@ from tests.helpers import assert_error
 
 GENERATED = re.compile(r"[0-9a-f]{32}")
 ACCESS = "{{ cookiecutter.project_slug }}.access"
+MISSING = "0" * 32  # an upload id of the right shape that names no upload
 
 pytestmark = pytest.mark.anyio
 
 
 async def test_a_well_formed_client_id_is_kept(client, api, alice):
-    response = await client.get(f"{api}/bookings", headers={**alice, "X-Request-ID": "trace-42"})
+    response = await client.get(f"{api}/uploads", headers={**alice, "X-Request-ID": "trace-42"})
     assert response.status_code == 200
     assert response.headers["x-request-id"] == "trace-42"
 
@@ -37,8 +38,12 @@ async def test_otherwise_a_new_id_is_made(client, api, sent):
 async def test_every_error_body_names_the_request_id(client, api, alice):
     sent = {"X-Request-ID": "report-me"}
     for response, status, code in [
-        (await client.get(f"{api}/bookings", headers=sent), 401, "unauthorized"),
-        (await client.get(f"{api}/bookings/0", headers={**alice, **sent}), 422, "validation_error"),
+        (await client.get(f"{api}/uploads", headers=sent), 401, "unauthorized"),
+        (
+            await client.get(f"{api}/uploads?page_size=0", headers={**alice, **sent}),
+            422,
+            "validation_error",
+        ),
         (await client.get(f"{api}/nowhere", headers=sent), 404, "not_found"),
     ]:
         assert assert_error(response, status, code)["request_id"] == "report-me"
@@ -65,13 +70,13 @@ async def test_a_bug_logs_its_request_id_with_the_traceback(app, api):
 
 async def test_one_access_record_per_request(client, api, alice, caplog):
     caplog.set_level(logging.INFO, logger=ACCESS)
-    await client.get(f"{api}/bookings/123", headers={**alice, "X-Request-ID": "a-1"})
+    await client.get(f"{api}/uploads/{MISSING}", headers={**alice, "X-Request-ID": "a-1"})
     await client.get(f"{api}/nowhere", headers={"X-Request-ID": "a-2"})
     found, missing = [record for record in caplog.records if record.name == ACCESS]
     assert (found.method, found.route, found.path, found.status) == (
         "GET",
-        api + "/bookings/{booking_id}",
-        f"{api}/bookings/123",
+        api + "/uploads/{upload_id}",
+        f"{api}/uploads/{MISSING}",
         404,
     )
     assert found.request_id == "a-1" and found.duration_ms > 0 and found.client

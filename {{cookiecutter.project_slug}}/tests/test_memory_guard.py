@@ -50,10 +50,10 @@ async def test_sheds_above_the_threshold_and_recovers_below(guarded, make_user, 
     app, client, fake = guarded
     alice = await make_user("alice@example.org")
     threshold = app.state.settings.memory_threshold_percent
-    assert (await client.get(f"{api}/bookings", headers=alice)).status_code == 200
+    assert (await client.get(f"{api}/uploads", headers=alice)).status_code == 200
 
     at(app, fake, threshold + 1)
-    response = await client.get(f"{api}/bookings", headers=alice)
+    response = await client.get(f"{api}/uploads", headers=alice)
     assert_error(response, 503, "memory_pressure")
     assert response.headers["Retry-After"] == "5"
     # Health endpoints always pass: they are how operators see the pressure.
@@ -62,7 +62,7 @@ async def test_sheds_above_the_threshold_and_recovers_below(guarded, make_user, 
     assert memory["shedding"] is True and memory["counters"]["requests_shed"] == 1
 
     at(app, fake, threshold - 1)
-    assert (await client.get(f"{api}/bookings", headers=alice)).status_code == 200
+    assert (await client.get(f"{api}/uploads", headers=alice)).status_code == 200
 
 
 async def test_above_critical_readiness_fails_and_one_emergency_collection_runs(
@@ -96,7 +96,7 @@ async def test_shedding_ends_when_a_quiet_reclaim_brings_pressure_down(
     # What a load left behind: memory the allocator holds but no longer uses.
     monkeypatch.setattr(guard_module, "release_free_memory", lambda: at(app, fake, threshold - 5))
     at(app, fake, threshold + 1)
-    assert_error(await client.get(f"{api}/bookings", headers=alice), 503, "memory_pressure")
+    assert_error(await client.get(f"{api}/uploads", headers=alice), 503, "memory_pressure")
     guard.in_flight = 1  # a request still running: no collection under it
     guard.next_reclaim = 0.0
     at(app, fake, threshold + 1)
@@ -105,7 +105,7 @@ async def test_shedding_ends_when_a_quiet_reclaim_brings_pressure_down(
     at(app, fake, threshold + 1)
     assert guard.counters.reclaims == 1
     at(app, fake, fake.percent)  # the reclaim's effect, as the next sample sees it
-    assert (await client.get(f"{api}/bookings", headers=alice)).status_code == 200
+    assert (await client.get(f"{api}/uploads", headers=alice)).status_code == 200
     assert guard.shedding_seconds() == 0
 
 
@@ -152,7 +152,7 @@ async def test_requests_never_read_memory_themselves(guarded, make_user, api):
     alice = await make_user("alice@example.org")
     before = fake.calls
     for _ in range(20):
-        assert (await client.get(f"{api}/bookings", headers=alice)).status_code == 200
+        assert (await client.get(f"{api}/uploads", headers=alice)).status_code == 200
         assert (await client.get(f"{api}/health")).status_code == 200
     assert fake.calls == before
 
@@ -228,7 +228,7 @@ def test_a_worker_stuck_above_the_threshold_stops_saying_it_is_ready(database_ur
         "METRICS_TOKEN": OPS_TOKEN,
     }
     with serving(env) as (process, base):
-        shed = httpx.get(f"{base}/api/venues")
+        shed = httpx.get(f"{base}/api/users/me")
         assert_error(shed, 503, "memory_pressure")
         # Shedding and ready may disagree only for the grace time.
         deadline = time.monotonic() + 60

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from tests.conftest import client_for
-from tests.helpers import OPS, OPS_TOKEN, serving
+from tests.helpers import OPS, OPS_TOKEN, create_upload, serving
 from tests.test_memory_guard import FakeMemory
 
 pytestmark = pytest.mark.anyio
@@ -38,30 +38,21 @@ async def test_metrics_need_the_metrics_token_or_an_administrator(client, alice,
 
 async def test_requests_are_counted_by_route_template(client, alice, api):
     before = (await client.get("/metrics", headers=OPS)).text
-    created = await client.post(
-        f"{api}/bookings",
-        headers=alice,
-        json={
-            "title": "Metrics",
-            "start_datetime": "2030-01-01T09:00:00Z",
-            "end_datetime": "2030-01-01T10:00:00Z",
-        },
-    )
-    booking_id = created.json()["id"]
+    upload_id = (await create_upload(client, api, alice))["id"]
     for _ in range(3):
-        await client.get(f"{api}/bookings/{booking_id}", headers=alice)
+        await client.get(f"{api}/uploads/{upload_id}", headers=alice)
     await client.get(f"{api}/no-such-route")
     text = (await client.get("/metrics", headers=OPS)).text
 
     def delta(name: str, **labels) -> float:
         return value(text, name, **labels) - value(before, name, **labels)
 
-    route = api + "/bookings/{booking_id}"
+    route = api + "/uploads/{upload_id}"
     assert delta("http_requests_total", route=route, status="200", method="GET") == 3
     assert delta("http_requests_total", route="unmatched", status="404") == 1
     assert delta("http_request_duration_seconds_count", route=route) == 3
     # One series per template, never per raw path.
-    assert not any(str(booking_id) in s.labels.get("route", "") for s in samples(text))
+    assert not any(upload_id in s.labels.get("route", "") for s in samples(text))
 
 
 async def test_memory_gauges_and_guard_counters(app_with):
@@ -71,7 +62,7 @@ async def test_memory_gauges_and_guard_counters(app_with):
         before = (await client.get("/metrics", headers=OPS)).text
         fake.percent = app.state.settings.memory_threshold_percent + 1
         probe.sample()
-        assert (await client.get("/api/bookings")).status_code == 503
+        assert (await client.get("/api/uploads")).status_code == 503
         # /metrics is never shed: it is how the pressure is seen.
         assert (await client.get("/metrics", headers=OPS)).status_code == 200
         probe.sample()  # the sampler exports the counters
@@ -94,8 +85,8 @@ async def test_several_workers_report_together(database_url, alice, tmp_path):
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             for _ in range(20):  # new connections: spread over both workers
                 async with httpx.AsyncClient(base_url=base, timeout=30) as single:
-                    assert (await single.get("/api/bookings", headers=alice)).status_code == 200
+                    assert (await single.get("/api/uploads", headers=alice)).status_code == 200
             text = (await client.get("/metrics", headers=OPS)).text
-    assert value(text, "http_requests_total", route="/api/bookings", status="200") == 20
+    assert value(text, "http_requests_total", route="/api/uploads", status="200") == 20
     pids = {s.labels["pid"] for s in samples(text) if s.name == "worker_resident_memory_bytes"}
     assert len(pids) == 2

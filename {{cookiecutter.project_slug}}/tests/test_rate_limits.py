@@ -18,11 +18,11 @@ async def test_the_default_limit_is_per_client_and_answers_429_json(app_with, ap
     async with app_with(rate_limit_default="3/minute") as app, client_for(app) as client:
         alice, bob = await bearer(app, "a@example.org"), await bearer(app, "b@example.org")
         statuses = [
-            (await client.get(f"{api}/bookings", headers=alice)).status_code for _ in range(3)
+            (await client.get(f"{api}/uploads", headers=alice)).status_code for _ in range(3)
         ]
-        refused = await client.get(f"{api}/bookings", headers=alice)
-        other_user = await client.get(f"{api}/bookings", headers=bob)
-        other_route = await client.get(f"{api}/venues", headers=alice)
+        refused = await client.get(f"{api}/uploads", headers=alice)
+        other_user = await client.get(f"{api}/uploads", headers=bob)
+        other_route = await client.get(f"{api}/users/me", headers=alice)
         health = [(await client.get(f"{api}/health")).status_code for _ in range(10)]
     assert statuses == [200, 200, 200]
     error = assert_error(refused, 429, "rate_limited")
@@ -32,13 +32,17 @@ async def test_the_default_limit_is_per_client_and_answers_429_json(app_with, ap
     assert health == [200] * 10  # health checks are never limited
 
 
-async def test_exports_have_their_own_stricter_limit(app_with, api):
+async def test_a_declared_limit_is_its_routes_own(app_with, api):
+    # Uploads declare 30/minute: stricter than this default, and not the list's.
     async with app_with(rate_limit_default="1000/minute") as app, client_for(app) as client:
         alice = await bearer(app, "a@example.org")
-        url = f"{api}/bookings/export?format=ndjson"
-        statuses = [(await client.get(url, headers=alice)).status_code for _ in range(11)]
-        listed = await client.get(f"{api}/bookings", headers=alice)
-    assert statuses == [200] * 10 + [429]
+        files = {"file": ("notes.txt", b"some text", "text/plain")}
+        statuses = [
+            (await client.post(f"{api}/uploads", files=files, headers=alice)).status_code
+            for _ in range(31)
+        ]
+        listed = await client.get(f"{api}/uploads", headers=alice)
+    assert statuses == [201] * 30 + [429]
     assert listed.status_code == 200
 
 
@@ -46,7 +50,7 @@ async def test_without_a_valid_token_the_client_address_is_limited(app_with, api
     # Guessing tokens costs a lookup each: the guesses count against the address.
     async with app_with(rate_limit_default="3/minute") as app, client_for(app) as client:
         guesses = [
-            (await client.get(f"{api}/bookings", headers={"Authorization": f"Bearer guess{n}"}))
+            (await client.get(f"{api}/uploads", headers={"Authorization": f"Bearer guess{n}"}))
             for n in range(4)
         ]
     assert [r.status_code for r in guesses] == [401, 401, 401, 429]
@@ -57,7 +61,7 @@ async def test_limits_can_be_switched_off(app_with, api):
     async with app_with(**off) as app, client_for(app) as client:
         alice = await bearer(app, "a@example.org")
         statuses = {
-            (await client.get(f"{api}/bookings", headers=alice)).status_code for _ in range(5)
+            (await client.get(f"{api}/uploads", headers=alice)).status_code for _ in range(5)
         }
     assert statuses == {200}
 
@@ -78,7 +82,7 @@ async def test_workers_sharing_redis_share_the_limit(app_with, api, redis_server
         alice = await bearer(first, "a@example.org")
         async with client_for(first) as one, client_for(second) as two:
             statuses = [
-                (await client.get(f"{api}/bookings", headers=alice)).status_code
+                (await client.get(f"{api}/uploads", headers=alice)).status_code
                 for client in (one, two, one, two, one)
             ]
     assert statuses == [200, 200, 200, 200, 429]
@@ -91,15 +95,15 @@ async def test_when_redis_goes_away_requests_pass_with_a_warning(
     async with app_with(**settings) as app, client_for(app) as client:
         alice = await bearer(app, "a@example.org")
         limited = [
-            (await client.get(f"{api}/bookings", headers=alice)).status_code for _ in range(3)
+            (await client.get(f"{api}/uploads", headers=alice)).status_code for _ in range(3)
         ]
         redis_server.stop()
         with caplog.at_level(logging.WARNING, logger=LOGGER):
             unlimited = [
-                (await client.get(f"{api}/bookings", headers=alice)).status_code for _ in range(5)
+                (await client.get(f"{api}/uploads", headers=alice)).status_code for _ in range(5)
             ]
         redis_server.start()  # back, and empty: counting starts again
-        again = [(await client.get(f"{api}/bookings", headers=alice)).status_code for _ in range(3)]
+        again = [(await client.get(f"{api}/uploads", headers=alice)).status_code for _ in range(3)]
     assert limited == [200, 200, 429]
     assert unlimited == [200] * 5  # fail open
     warnings = [r.getMessage() for r in caplog.records if r.name == LOGGER]

@@ -114,7 +114,7 @@ def test_forwarded_addresses_are_trusted_only_from_configured_proxies(env, trust
     with serving(settings) as (_process, base):
         statuses = [
             httpx.get(
-                f"{base}/api/venues", headers={"X-Forwarded-For": f"203.0.113.{n}"}
+                f"{base}/api/users/me", headers={"X-Forwarded-For": f"203.0.113.{n}"}
             ).status_code
             for n in range(5)
         ]
@@ -133,27 +133,38 @@ def test_responses_carry_security_headers_and_no_server_banner(env):
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_sigterm_ends_a_stalled_export_within_the_grace_time(tmp_path, mode):
+def test_sigterm_ends_a_stalled_download_within_the_grace_time(tmp_path, mode):
     env = {
-        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'export.db'}",
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'download.db'}",
         "UPLOAD_DIR": str(tmp_path / "uploads"),
         "SHUTDOWN_GRACE_SECONDS": "2",
         "RATE_LIMIT_ENABLED": "false",
     }
     _cli(env, "migrate")
-    _cli(env, "seed", "--users", "3", "--bookings", "30000", "--venues", "2")
-    token = _cli(env, "create-user", "ops@example.org", "--admin").strip().splitlines()[-1]
-    head = (
-        b"GET /api/admin/bookings/export?format=ndjson HTTP/1.1\r\nHost: x\r\n"
-        b"Authorization: Bearer " + token.encode() + b"\r\n\r\n"
-    )
+    token = _cli(env, "create-user", "ops@example.org").strip().splitlines()[-1]
     with serving(env, *mode) as (process, base):
+        # Far more than the socket buffers between the server and a reader.
+        stored = httpx.post(
+            f"{base}/api/uploads/raw",
+            content=b"\0" * (32 * MB),
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": "application/octet-stream",
+                "X-Filename": "big.bin",
+            },
+            timeout=60,
+        )
+        assert stored.status_code == 201, stored.text
+        head = (
+            f"GET /api/uploads/{stored.json()['id']}/content HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Bearer {token}\r\n\r\n"
+        ).encode()
         host, port = base.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port))) as reader:
             reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             reader.sendall(head)
             assert reader.recv(12) == b"HTTP/1.1 200"
-            time.sleep(1)  # the stream fills the socket buffers and waits: nobody reads
+            time.sleep(1)  # the file fills the socket buffers and waits: nobody reads
             process.send_signal(signal.SIGTERM)
             # Without a grace time this waits for a reader that never reads.
             process.wait(timeout=60)
@@ -163,14 +174,14 @@ def test_sigterm_ends_a_stalled_export_within_the_grace_time(tmp_path, mode):
 def test_every_request_is_one_json_line_with_its_id(env, mode, tmp_path):
     output = tmp_path / "service.log"
     with serving({**env, "LOG_FORMAT": "json"}, *mode, output=output) as (_process, base):
-        kept = httpx.get(f"{base}/api/bookings/7", headers={"X-Request-ID": "trace-42"})
+        kept = httpx.get(f"{base}/api/uploads/{'0' * 32}", headers={"X-Request-ID": "trace-42"})
         made = httpx.get(f"{base}/api/nowhere", headers={"X-Request-ID": "not an id"})
     lines = [json.loads(line) for line in output.read_text().splitlines()]  # every line is JSON
     access = {line["request_id"]: line for line in lines if line["logger"].endswith(".access")}
     assert kept.headers["x-request-id"] == "trace-42" == kept.json()["error"]["request_id"]
     assert {key: access["trace-42"][key] for key in ("method", "route", "status")} == {
         "method": "GET",
-        "route": "/api/bookings/{booking_id}",
+        "route": "/api/uploads/{upload_id}",
         "status": 401,
     }
     made_id = made.headers["x-request-id"]

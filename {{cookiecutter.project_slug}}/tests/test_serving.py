@@ -132,7 +132,7 @@ async def test_serve_with_several_workers_runs_gunicorn(database_url, alice, tmp
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             assert (await client.get("/api/health/ready")).status_code == 200
             for _ in range(6):  # spread over both workers
-                response = await client.get("/api/bookings", headers=alice)
+                response = await client.get("/api/uploads", headers=alice)
                 assert response.status_code == 200, response.text
         assert len(children(master.pid)) == 2
         # Graceful stop: the master ends its workers and exits cleanly.

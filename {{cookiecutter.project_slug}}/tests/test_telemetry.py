@@ -28,8 +28,7 @@ from {{ cookiecutter.project_slug }}.app import create_app
 from {{ cookiecutter.project_slug }}.telemetry import install_tracing
 
 from tests.conftest import _empty_tables, client_for
-from tests.example import create_booking
-from tests.helpers import serving
+from tests.helpers import create_upload, serving
 from tests.test_memory_guard import FakeMemory
 
 pytestmark = pytest.mark.anyio
@@ -73,16 +72,16 @@ def statement(span: ReadableSpan) -> str:
 
 
 async def test_a_request_is_a_span_with_its_sql_beneath(client, alice, api, spans):
-    await create_booking(client, api, alice)
+    await create_upload(client, api, alice)
     spans.clear()
-    response = await client.get(f"{api}/bookings", headers=alice)
+    response = await client.get(f"{api}/uploads", headers=alice)
     assert response.status_code == 200
     (server,) = server_spans(spans)
-    assert server.name == f"GET {api}/bookings"
-    assert dict(server.attributes or {})["http.route"] == f"{api}/bookings"
+    assert server.name == f"GET {api}/uploads"
+    assert dict(server.attributes or {})["http.route"] == f"{api}/uploads"
     assert status(server) == 200
     children = [span for span in spans.get_finished_spans() if span is not server]
-    sql = [span for span in children if "bookings" in statement(span)]
+    sql = [span for span in children if "uploads" in statement(span)]
     assert sql, [span.name for span in children]
     for span in children:  # the statements and the waits for a connection
         assert span.context.trace_id == server.context.trace_id
@@ -91,16 +90,16 @@ async def test_a_request_is_a_span_with_its_sql_beneath(client, alice, api, span
 
 
 async def test_spans_are_named_by_route_template_never_by_path(client, alice, api, spans):
-    booking = await create_booking(client, api, alice)
-    await client.get(f"{api}/bookings/{booking['id']}", headers=alice)
+    upload = await create_upload(client, api, alice)
+    await client.get(f"{api}/uploads/{upload['id']}", headers=alice)
     await client.get(f"{api}/no-such-route")
-    await client.request("BREW", f"{api}/bookings")
+    await client.request("BREW", f"{api}/uploads")
     named = [(span.name, status(span)) for span in server_spans(spans)]
     assert named == [
-        (f"POST {api}/bookings", 201),
-        ("GET " + api + "/bookings/{booking_id}", 200),
+        (f"POST {api}/uploads", 201),
+        ("GET " + api + "/uploads/{upload_id}", 200),
         ("GET", 404),  # no route: the method only
-        ("HTTP " + api + "/bookings", 405),  # a method made up by the client is not a name
+        ("HTTP " + api + "/uploads", 405),  # a method made up by the client is not a name
     ]
 
 
@@ -111,7 +110,7 @@ async def test_the_span_records_the_status_the_client_got(settings, spans):
     async with app.router.lifespan_context(app), client_for(app) as client:
         app.state.memory_probe.read_system = FakeMemory(settings.memory_threshold_percent + 1)
         app.state.memory_probe.sample()
-        assert (await client.get(f"{settings.api_prefix}/bookings")).status_code == 503
+        assert (await client.get(f"{settings.api_prefix}/uploads")).status_code == 503
     (server,) = server_spans(spans)
     assert (server.name, status(server)) == ("GET", 503)
 
@@ -131,8 +130,8 @@ async def test_excluded_requests_make_no_spans_not_even_sql(settings, spans, mon
     async with app.router.lifespan_context(app), client_for(app) as client:
         assert (await client.get(f"{settings.api_prefix}/health/ready")).status_code == 200
         assert spans.get_finished_spans() == ()
-        await client.get(f"{settings.api_prefix}/bookings")
-    assert [span.name for span in server_spans(spans)] == [f"GET {settings.api_prefix}/bookings"]
+        await client.get(f"{settings.api_prefix}/uploads")
+    assert [span.name for span in server_spans(spans)] == [f"GET {settings.api_prefix}/uploads"]
 
 
 @contextlib.contextmanager

@@ -1,6 +1,8 @@
 """Small builders shared by the tests."""
 
 import contextlib
+import csv
+import io
 import os
 import shutil
 import socket
@@ -44,6 +46,25 @@ async def load_every_user(session: SessionDep) -> dict[str, Any]:
     """A route written the way the scaffolds never are: the whole table in memory."""
     users = (await session.scalars(select(User))).all()
     return {"count": len(users)}
+
+
+async def export_both_ways(app, client, headers, url: str) -> tuple[bytes, bytes]:
+    """(the body written by PostgreSQL's COPY, the body written row by row)
+    of one export of the same rows; on SQLite both are row by row."""
+    bodies, settings = [], app.state.settings
+    try:
+        for with_copy in (True, False):
+            app.state.settings = settings.model_copy(update={"export_with_copy": with_copy})
+            response = await client.get(url, headers=headers)
+            assert response.status_code == 200, response.text
+            bodies.append(response.content)
+    finally:
+        app.state.settings = settings
+    return bodies[0], bodies[1]
+
+
+def csv_rows(body: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(body.decode(), newline="")))
 
 
 def assert_error(response, status: int, code: str) -> dict[str, Any]:

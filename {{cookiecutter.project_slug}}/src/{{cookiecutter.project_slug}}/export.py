@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from .copy_export import copy_query, stream_copy
 from .counts import NO_VALUES, AnySelect, Values
 from .db import database_unavailable
 from .errors import ServiceError
@@ -204,6 +205,22 @@ async def _stream_rows(
         yield b"]}"
 
 
+def _body(
+    request: Request, stmt: AnySelect, values: Values, fmt: ExportFormat
+) -> AsyncGenerator[bytes]:
+    """COPY on PostgreSQL where every column allows it; rows otherwise."""
+    engine: AsyncEngine = request.app.state.engine
+    settings = request.app.state.settings
+    csv = fmt is ExportFormat.csv
+    if settings.export_with_copy and engine.dialect.name == "postgresql":
+        query = copy_query(stmt, csv, engine.dialect)
+        if query is not None:
+            array = fmt is ExportFormat.json
+            stall = settings.db_statement_timeout_seconds
+            return stream_copy(engine, query, values, csv=csv, array=array, stall=stall)
+    return _stream_rows(engine, stmt, values, fmt)
+
+
 def export_response(
     request: Request, stmt: AnySelect, fmt: ExportFormat, name: str, values: Values = NO_VALUES
 ) -> StreamingResponse:
@@ -217,7 +234,7 @@ def export_response(
         )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return ClosingStreamingResponse(
-        _stream_rows(request.app.state.engine, stmt, values, fmt),
+        _body(request, stmt, values, fmt),
         on_close=slots.release,
         media_type=MEDIA_TYPES[fmt],
         headers={

@@ -130,6 +130,9 @@ class Settings(BaseSettings):
     # instances: the random default differs per process.
     cursor_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
     max_concurrent_exports: PositiveInt = 4
+    # PostgreSQL writes exports itself (COPY, copy_export.py); false: every
+    # database takes the row-by-row path.
+    export_with_copy: bool = True
 
     # /metrics and the memory endpoints answer administrators, and this
     # bearer token if set (for a Prometheus scrape): at least 16 characters.

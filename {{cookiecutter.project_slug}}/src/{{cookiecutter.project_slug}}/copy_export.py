@@ -1,0 +1,215 @@
+"""Exports on PostgreSQL, encoded by the database: COPY (query) TO STDOUT.
+
+The same filtered, ordered, owner-scoped select as the row-by-row path
+(export.py), with each column written by PostgreSQL in the format the API
+uses, so the bytes stream from the server to the client without a Python
+object per value: CSV as COPY's own CSV, JSON as one object per line built
+with to_json(). Columns without an exact PostgreSQL spelling of the API's
+format (floats: the two print exponents differently) keep the row path.
+
+Why it is built this way: docs/design-notes.md, "copy_export.py".
+"""
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from typing import Any, NamedTuple
+
+import orjson
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Date,
+    DateTime,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    Uuid,
+    case,
+    cast,
+    func,
+    literal_column,
+)
+from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from .counts import AnySelect, Values
+
+logger = logging.getLogger(__name__)
+
+# Chunks of COPY output held between the database and a slow client: with
+# asyncpg's reads of up to 64 KiB each, at most a few hundred KiB per export.
+QUEUED_CHUNKS = 4
+# COPY's CSV with a quote and delimiter that JSON text never holds unescaped
+# (to_json writes control characters as \\u00XX): each line leaves exactly as
+# PostgreSQL wrote it, without the backslash doubling of the text format.
+VERBATIM = {"format": "csv", "quote": "\x01", "delimiter": "\x02"}
+# The API's datetimes (orjson's OPT_UTC_Z, and isoformat() + Z in CSV):
+# microseconds only when there are some.
+_UTC_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
+
+
+class CopyQuery(NamedTuple):
+    sql: str  # numbered parameters ($1, ...), as asyncpg takes them
+    compiled: SQLCompiler
+
+    def arguments(self, values: Values) -> list[Any]:
+        """The bound values in order, converted as SQLAlchemy would send them."""
+        params = self.compiled.construct_params(dict(values)) or {}
+        processors: Mapping[str, Any] = self.compiled._bind_processors
+        names = self.compiled.positiontup or ()
+        return [
+            processors[name](params[name]) if name in processors else params[name] for name in names
+        ]
+
+
+def _sql_string(text: str) -> ColumnElement[str]:
+    # A constant in the SQL itself, not a bound value: COPY takes no
+    # parameters, so asyncpg would quote each one into the statement.
+    return literal_column("'" + text.replace("'", "''") + "'", Text)
+
+
+def _utc_text(column: ColumnElement[Any]) -> ColumnElement[str]:
+    text = func.to_char(func.timezone(_sql_string("UTC"), column), _sql_string(_UTC_FORMAT))
+    return func.replace(text, _sql_string(".000000Z"), _sql_string("Z"))
+
+
+def _as_text(column: ColumnElement[Any], *, for_csv: bool) -> ColumnElement[Any] | None:
+    """`column` as PostgreSQL should write it to match the API, or None."""
+    kind = column.type
+    kind = getattr(kind, "impl_instance", kind)  # a TypeDecorator's stored type
+    if isinstance(kind, DateTime):
+        return _utc_text(column) if kind.timezone else None
+    if isinstance(kind, Date):
+        return func.to_char(column, _sql_string("YYYY-MM-DD"))
+    if isinstance(kind, Boolean):
+        # JSON has true/false; Python's csv module writes True/False.
+        return (
+            case((column, _sql_string("True")), (~column, _sql_string("False")))
+            if for_csv
+            else column
+        )
+    if isinstance(kind, Numeric) and kind.asdecimal:
+        return cast(column, Text)  # decimals are strings in the API's JSON
+    if isinstance(kind, Integer | String | Uuid) and not isinstance(kind, Numeric):
+        return column
+    return None
+
+
+def _json_line(keys: list[str], columns: list[ColumnElement[Any]]) -> ColumnElement[str]:
+    """One JSON object per row, as orjson writes it: compact, keys in order."""
+    parts: list[ColumnElement[Any]] = []
+    for index, (key, column) in enumerate(zip(keys, columns, strict=True)):
+        prefix = ("{" if index == 0 else ",") + orjson.dumps(key).decode() + ":"
+        value = func.coalesce(cast(func.to_json(column), Text), _sql_string("null"))
+        parts += [_sql_string(prefix), value]
+    return func.concat(*parts, _sql_string("}"))
+
+
+@functools.lru_cache(maxsize=256)
+def copy_query(stmt: AnySelect, for_csv: bool, dialect: Dialect) -> CopyQuery | None:
+    """The COPY of `stmt` (cached: statements are built once per worker), or
+    None if one of its columns keeps the row path."""
+    keys = [str(column.key) for column in stmt.selected_columns]
+    columns = [_as_text(column, for_csv=for_csv) for column in stmt.selected_columns]
+    if any(column is None for column in columns) or len(set(keys)) != len(keys):
+        return None
+    written = [column for column in columns if column is not None]
+    if for_csv:
+        select = stmt.with_only_columns(
+            *(column.label(key) for key, column in zip(keys, written, strict=True)),
+            maintain_column_froms=True,
+        )
+    else:
+        select = stmt.with_only_columns(_json_line(keys, written), maintain_column_froms=True)
+    compiled = select.compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)
+    if "POSTCOMPILE" in compiled.string:  # IN lists expanded per call: not cached here
+        return None
+    return CopyQuery(compiled.string, compiled)
+
+
+async def copy_chunks(
+    connection: Any, query: CopyQuery, values: Values, options: dict[str, Any], stall: float
+) -> AsyncGenerator[bytes]:
+    """COPY's output as it arrives. Ends the COPY on the server (a cancel
+    request) when the caller stops early; fails after `stall` seconds with
+    no data (a hung server), as any statement would."""
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=QUEUED_CHUNKS)
+
+    async def produce() -> None:
+        await connection.copy_from_query(
+            query.sql, *query.arguments(values), output=queue.put, timeout=_NO_LIMIT, **options
+        )
+        await queue.put(None)
+
+    task = asyncio.create_task(produce())
+    try:
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({getter, task}, timeout=stall, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():
+                getter.cancel()
+                if not task.done():
+                    raise TimeoutError(f"no export data from the database for {stall} s")
+                task.result()  # the COPY's error
+                continue  # it ended: the end marker is queued
+            chunk = getter.result()
+            if chunk is None:
+                return
+            yield bytes(chunk)  # asyncpg hands over bytearrays
+    finally:
+        if not task.done():
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+# asyncpg would apply the per-statement timeout to the whole COPY; the stall
+# check above limits each wait for data instead.
+_NO_LIMIT = 7 * 24 * 3600.0
+
+
+async def stream_copy(
+    engine: AsyncEngine, query: CopyQuery, values: Values, *, csv: bool, array: bool, stall: float
+) -> AsyncGenerator[bytes]:
+    """The export's body: COPY's CSV (with its header line), or its JSON
+    lines, as they are (ndjson) or joined into `{"items":[...]}` (`array`)."""
+    sent = 0
+    async with engine.connect() as connection:
+        # COPY is asyncpg's own API: its connection, under the pooled one.
+        driver: Any = (await connection.get_raw_connection()).driver_connection
+        # One snapshot for the whole file; and behind PgBouncer (transaction
+        # mode) the statements asyncpg sends for the bound values stay on
+        # one server connection.
+        async with driver.transaction(isolation="repeatable_read", readonly=True):
+            options = {"format": "csv", "header": True} if csv else VERBATIM
+            chunks = copy_chunks(driver, query, values, options, stall)
+            try:
+                if array:
+                    yield b'{"items":['
+                    chunks = _joined(chunks)
+                async for chunk in chunks:
+                    sent += len(chunk)
+                    yield chunk
+                if array:
+                    yield b"]}"
+            except BaseException:
+                logger.info("export stopped early after %d bytes (client left or error)", sent)
+                raise
+
+
+async def _joined(lines: AsyncIterator[bytes]) -> AsyncGenerator[bytes]:
+    """JSON lines as the items of one array: newlines become commas, the
+    last one dropped (a chunk may end anywhere in a line)."""
+    comma = b""
+    async for chunk in lines:
+        body = chunk.replace(b"\n", b",")
+        if body.endswith(b","):
+            yield comma + body[:-1]
+            comma = b","
+        else:
+            yield comma + body
+            comma = b""

@@ -11,9 +11,10 @@ Why it is built this way: docs/design-notes.md, "copy_export.py".
 """
 
 import asyncio
+import contextlib
 import functools
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -179,41 +180,49 @@ async def stream_copy(
 ) -> AsyncGenerator[bytes]:
     """The export's body: COPY's CSV (with its header line), or its JSON
     lines, as they are (ndjson) or joined into `{"items":[...]}` (`array`)."""
-    sent = 0
     async with engine.connect() as connection:
         # COPY is asyncpg's own API: its connection, under the pooled one.
         driver: Any = (await connection.get_raw_connection()).driver_connection
         # One snapshot for the whole file; and behind PgBouncer (transaction
         # mode) the statements asyncpg sends for the bound values stay on
         # one server connection.
-        async with driver.transaction(isolation="repeatable_read", readonly=True):
+        transaction = driver.transaction(isolation="repeatable_read", readonly=True)
+        await transaction.start()
+        sent, finished = 0, False
+        try:
             # Timestamps are written from their text form (_utc_text).
             await driver.execute("SET LOCAL datestyle = 'ISO'")
             options = {"format": "csv", "header": True} if csv else VERBATIM
             chunks = copy_chunks(driver, query, values, options, stall)
-            try:
+            async with contextlib.aclosing(_joined(chunks) if array else chunks) as body:
                 if array:
                     yield b'{"items":['
-                    chunks = _joined(chunks)
-                async for chunk in chunks:
+                async for chunk in body:
                     sent += len(chunk)
                     yield chunk
                 if array:
                     yield b"]}"
-            except BaseException:
+            await transaction.commit()
+            finished = True
+        finally:
+            if not finished:
+                # Cut short (the client left, or an error): the COPY was
+                # cancelled on the server, but asyncpg may still be winding
+                # it down, so this connection is closed rather than reused.
                 logger.info("export stopped early after %d bytes (client left or error)", sent)
-                raise
+                await connection.invalidate()
 
 
-async def _joined(lines: AsyncIterator[bytes]) -> AsyncGenerator[bytes]:
+async def _joined(lines: AsyncGenerator[bytes]) -> AsyncGenerator[bytes]:
     """JSON lines as the items of one array: newlines become commas, the
     last one dropped (a chunk may end anywhere in a line)."""
     comma = b""
-    async for chunk in lines:
-        body = chunk.replace(b"\n", b",")
-        if body.endswith(b","):
-            yield comma + body[:-1]
-            comma = b","
-        else:
-            yield comma + body
-            comma = b""
+    async with contextlib.aclosing(lines):
+        async for chunk in lines:
+            body = chunk.replace(b"\n", b",")
+            if body.endswith(b","):
+                yield comma + body[:-1]
+                comma = b","
+            else:
+                yield comma + body
+                comma = b""

@@ -9,6 +9,7 @@ Why it is built this way: docs/design-notes.md, "export.py".
 """
 
 import csv
+import functools
 import io
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
@@ -27,6 +28,7 @@ from .copy_export import copy_query, stream_copy
 from .counts import NO_VALUES, AnySelect, Values
 from .db import database_unavailable
 from .errors import ServiceError
+from .pagination import SortKey
 
 logger = logging.getLogger(__name__)
 
@@ -221,10 +223,23 @@ def _body(
     return _stream_rows(engine, stmt, values, fmt)
 
 
+@functools.lru_cache(maxsize=256)
+def ordered(stmt: AnySelect, key: SortKey) -> AnySelect:
+    """`stmt` in the order of `key`, built once (as pages are: pagination.py),
+    so that what is derived from it (its COPY, SQLAlchemy's cache key) is too."""
+    return stmt.order_by(*key.order_by())
+
+
 def export_response(
-    request: Request, stmt: AnySelect, fmt: ExportFormat, name: str, values: Values = NO_VALUES
+    request: Request,
+    stmt: AnySelect,
+    key: SortKey,
+    fmt: ExportFormat,
+    name: str,
+    values: Values = NO_VALUES,
 ) -> StreamingResponse:
-    """Stream `stmt` (an ordered select of plain columns, `values` bound) as a file download."""
+    """Stream `stmt` (a select of plain columns, `values` bound) in the order
+    of `key` as a file download."""
     slots: ExportSlots = request.app.state.export_slots
     if not slots.try_acquire():
         raise ServiceError(
@@ -234,7 +249,7 @@ def export_response(
         )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return ClosingStreamingResponse(
-        _body(request, stmt, values, fmt),
+        _body(request, ordered(stmt, key), values, fmt),
         on_close=slots.release,
         media_type=MEDIA_TYPES[fmt],
         headers={

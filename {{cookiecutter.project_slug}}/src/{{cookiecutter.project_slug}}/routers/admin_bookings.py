@@ -79,6 +79,6 @@ async def export_all_bookings(
     format: ExportFormat = ExportFormat.ndjson,
 ) -> StreamingResponse:
     """Every matching booking as one streamed file; memory stays flat in row count."""
-    order = BOOKING_SORTS[BookingSort.newest_first].order_by()
     stmt, values = filters.apply(EXPORT_SELECT)
-    return export_response(request, stmt.order_by(*order), format, "bookings", values)
+    newest = BOOKING_SORTS[BookingSort.newest_first]
+    return export_response(request, stmt, newest, format, "bookings", values)

@@ -78,10 +78,10 @@ async def export_my_bookings(
     format: ExportFormat = ExportFormat.ndjson,
 ) -> StreamingResponse:
     """All your bookings as one streamed file; memory stays flat in row count."""
-    order = BOOKING_SORTS[BookingSort.newest_first].order_by()
     stmt, values = matching(MY_EXPORT, status=status)
     values |= owner_values(user)
-    return export_response(request, stmt.order_by(*order), format, "bookings", values)
+    newest = BOOKING_SORTS[BookingSort.newest_first]
+    return export_response(request, stmt, newest, format, "bookings", values)
 
 
 @router.post(

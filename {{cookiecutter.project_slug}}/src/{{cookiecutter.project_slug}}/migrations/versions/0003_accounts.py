@@ -8,13 +8,14 @@ Revises: 0002
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 
 # A table that batch mode rebuilds on SQLite keeps AUTOINCREMENT only if told
 # (migration 0001 says why it matters); elsewhere this changes nothing.
-USERS = {"table_name": "users", "table_kwargs": {"sqlite_autoincrement": True}}
+AUTOINCREMENT: dict[str, Any] = {"sqlite_autoincrement": True}
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -40,19 +41,19 @@ def upgrade() -> None:
         "INSERT INTO tokens (user_id, token_hash, created_at) "
         "SELECT id, token_hash, created_at FROM users"
     )
-    with op.batch_alter_table(**USERS) as users:
+    with op.batch_alter_table("users", table_kwargs=AUTOINCREMENT) as users:
         users.add_column(sa.Column("password_hash", sa.String(255), nullable=True))
         users.add_column(
             sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true())
         )
         users.drop_column("token_hash")
     # The default filled the existing rows; new rows get theirs from the code.
-    with op.batch_alter_table(**USERS) as users:
+    with op.batch_alter_table("users", table_kwargs=AUTOINCREMENT) as users:
         users.alter_column("is_active", server_default=None)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table(**USERS) as users:
+    with op.batch_alter_table("users", table_kwargs=AUTOINCREMENT) as users:
         users.add_column(sa.Column("token_hash", sa.String(64), nullable=True))
     # Each user keeps its newest token; users without one get an unusable value.
     op.execute(
@@ -60,7 +61,7 @@ def downgrade() -> None:
         "(SELECT token_hash FROM tokens WHERE tokens.user_id = users.id "
         "ORDER BY tokens.id DESC LIMIT 1), 'revoked-' || users.id)"
     )
-    with op.batch_alter_table(**USERS) as users:
+    with op.batch_alter_table("users", table_kwargs=AUTOINCREMENT) as users:
         users.alter_column("token_hash", nullable=False)
         users.create_unique_constraint("users_token_hash_key", ["token_hash"])
         users.drop_column("is_active")

@@ -50,9 +50,12 @@ PHASES = {
     "deep_page": Phase(phase_deep_page, {"repeat": 30}, {"repeat": 10}, alone=True),
     # Seeds the table up to big_rows: the phases after it measure those rows.
     "exports": Phase(
-        phase_exports, {"runs": 3, "big_rows": 1_000_000}, {"runs": 1, "big_rows": 20_000}
+        phase_exports,
+        {"runs": 3, "big_rows": 1_000_000},
+        {"runs": 1, "big_rows": 20_000},
+        alone=True,
     ),
-    "database_floor": Phase(phase_database_floor, {}, {}),
+    "database_floor": Phase(phase_database_floor, {}, {}, alone=True),
     "upload": Phase(phase_upload, {"size_mib": 1024, "runs": 3}, {"size_mib": 64, "runs": 1}),
     "logins": Phase(phase_logins, {"runs": 3}, {"runs": 1}, alone=True),
     "tls": Phase(phase_tls, {"runs": 3}, {"runs": 1}),

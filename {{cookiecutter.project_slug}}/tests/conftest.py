@@ -144,6 +144,15 @@ async def admin(make_user: MakeUser) -> dict[str, str]:
 
 
 @pytest.fixture
+async def unlimited_app(app_with):
+    """The app without rate limits (hundreds of calls) and an admin's headers.
+    The memory probe is paused: its samples pile up with time, not with calls,
+    and on a slow machine would read as growth per call."""
+    async with app_with(rate_limit_enabled=False, memory_sample_interval_ms=3_600_000) as app:
+        yield app, await bearer(app, "leaks@example.org", admin=True)
+
+
+@pytest.fixture
 def redis_server():
     binary = shutil.which("redis-server")
     if binary is None:

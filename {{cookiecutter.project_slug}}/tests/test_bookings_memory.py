@@ -15,7 +15,7 @@ from {{ cookiecutter.project_slug }}.users import create_user
 from tests.example import load_every_booking
 from tests.test_memory import MB, running_service
 from tests.test_memory_budget import EXPORT_BUDGET_KB, FEW_ROWS, LIST_BUDGET_KB, MANY_ROWS
-from tests.test_streaming import _wait_for, serving
+from tests.test_streaming import _wait_for, partly_read, serving
 
 pytestmark = pytest.mark.anyio
 # Allowed growth of the peak between a small and a ten-times-larger request:
@@ -69,13 +69,7 @@ async def test_client_leaving_mid_export_returns_the_connection(app, make_user, 
     caplog.set_level(logging.INFO)
     async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
         url = f"{api}/admin/bookings/export?format={fmt}"
-        async with client.stream("GET", url, headers=headers) as response:
-            assert response.status_code == 200
-            received = 0
-            async for chunk in response.aiter_raw():
-                received += len(chunk)
-                if received > 64 * 1024:
-                    break
+        async with partly_read(client, url, headers):
             # Mid-stream: only the export's own connection is out; the one that
             # authenticated the request went back when the route returned.
             assert pool.checkedout() == 1
@@ -119,16 +113,6 @@ async def test_an_export_stays_within_one_budget_whatever_the_row_count(app, api
         status, many_bytes = await drain(app, url, admin)
     assert status == 200
     assert many_bytes > 9 * few_bytes  # ten times the rows went through the same budget
-
-
-@pytest.fixture
-async def unlimited_app(app_with):
-    """The app without rate limits (hundreds of calls) and an admin's headers.
-    The memory probe is paused: its samples pile up with time, not with calls,
-    and on a slow machine would read as growth per call."""
-    async with app_with(rate_limit_enabled=False, memory_sample_interval_ms=3_600_000) as app:
-        token = await create_user(app.state.engine, "leaks@example.org", is_admin=True)
-        yield app, {"Authorization": f"Bearer {token}"}
 
 
 @pytest.mark.slow

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import text, update
+from sqlmodel import col
 
-from {{ cookiecutter.project_slug }} import export
+from {{ cookiecutter.project_slug }} import copy_export, export
 from {{ cookiecutter.project_slug }}.resources.bookings import Booking
 from {{ cookiecutter.project_slug }}.seed import seed
 
@@ -46,9 +47,9 @@ async def _awkward_bookings(app, client, api, headers) -> None:
     # Times with microseconds, and one at an exact second.
     async with app.state.engine.begin() as conn:
         exact = datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)
-        await conn.execute(update(Booking).where(Booking.id % 2 == 0).values(created_at=exact))
+        await conn.execute(update(Booking).where(col(Booking.id) % 2 == 0).values(created_at=exact))
         late = exact + timedelta(microseconds=120)
-        await conn.execute(update(Booking).where(Booking.id % 3 == 0).values(updated_at=late))
+        await conn.execute(update(Booking).where(col(Booking.id) % 3 == 0).values(updated_at=late))
 
 
 @pytest.mark.parametrize("path", ["/bookings/export", "/admin/bookings/export"])
@@ -58,7 +59,7 @@ async def test_copy_writes_what_the_rows_path_writes(
 ):
     await _awkward_bookings(app, client, api, admin)
     copies = []
-    original = export.stream_copy
+    original = copy_export.stream_copy
 
     def counted(*args, **kwargs):
         copies.append(fmt)

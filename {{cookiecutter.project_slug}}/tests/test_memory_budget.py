@@ -18,7 +18,6 @@ from {{ cookiecutter.project_slug }}.memory.testing import (
     max_memory,
 )
 from {{ cookiecutter.project_slug }}.models import utcnow
-from {{ cookiecutter.project_slug }}.users import create_user
 
 from tests.helpers import load_every_user
 
@@ -70,16 +69,6 @@ async def test_main_routes_do_not_leak(unlimited_app, api, path):
     url = f"{api}{path}"
     assert (await drain(app, url, admin))[0] == 200
     await assert_no_leak(lambda: drain(app, url, admin))
-
-
-@pytest.fixture
-async def unlimited_app(app_with):
-    """The app without rate limits (hundreds of calls) and an admin's headers.
-    The memory probe is paused: its samples pile up with time, not with calls,
-    and on a slow machine would read as growth per call."""
-    async with app_with(rate_limit_enabled=False, memory_sample_interval_ms=3_600_000) as app:
-        token = await create_user(app.state.engine, "leaks@example.org", is_admin=True)
-        yield app, {"Authorization": f"Bearer {token}"}
 
 
 @pytest.mark.slow

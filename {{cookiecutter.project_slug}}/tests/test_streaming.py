@@ -36,6 +36,20 @@ async def serving(app):
         await task
 
 
+@contextlib.asynccontextmanager
+async def partly_read(http: httpx.AsyncClient, url: str, headers: dict[str, str]):
+    """GET `url` (a 200), 64 KiB of it read (the bytes read are yielded):
+    the client then stops reading, and leaving the block drops the connection."""
+    async with http.stream("GET", url, headers=headers) as response:
+        assert response.status_code == 200
+        received = 0
+        async for chunk in response.aiter_raw():
+            received += len(chunk)
+            if received > 64 * 1024:
+                break
+        yield received
+
+
 async def _wait_for(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
     for _ in range(int(seconds / 0.02)):
         if condition():
@@ -54,13 +68,7 @@ async def test_client_leaving_mid_download_returns_the_connection(
     caplog.set_level(logging.INFO)
     url = f"{api}/uploads/{upload['id']}/content"
     async with serving(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
-        async with http.stream("GET", url, headers=headers) as response:
-            assert response.status_code == 200
-            received = 0
-            async for chunk in response.aiter_raw():
-                received += len(chunk)
-                if received > 64 * 1024:
-                    break
+        async with partly_read(http, url, headers) as received:
             # Mid-stream: the file is read from disk; the connection that
             # found its row went back when the route returned.
             assert pool.checkedout() == 0

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import sqlmodel
 from fastapi import Request
 from pydantic import BaseModel, Field, StrictBool
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from .auth import Principal, hash_token
 from .errors import ServiceError
@@ -45,6 +45,13 @@ class UserRead(BaseModel):
 
 
 USER_COLUMNS = [USERS.c[name] for name in UserRead.model_fields]
+# Built once, values bound per request (reads.py): a statement built per
+# request costs its construction and a place in every cache keyed by it.
+_USER_BY_ID = select(*USER_COLUMNS).where(USERS.c.id == bindparam("user_id"))
+_PASSWORD_OF = select(USERS.c.password_hash).where(USERS.c.id == bindparam("user_id"))
+_LOGIN = select(USERS.c.id, USERS.c.password_hash).where(
+    USERS.c.email == bindparam("email"), USERS.c.is_active
+)
 
 
 class SignUp(BaseModel):
@@ -84,10 +91,7 @@ async def log_in(request: Request, reader: Reader, email: str, password: str) ->
     state = request.app.state
     email = email.strip().lower()
     await state.rate_limiter.check_login(email, address_of(request))
-    query = select(USERS.c.id, USERS.c.password_hash).where(
-        USERS.c.email == email, USERS.c.is_active
-    )
-    row = await reader.first(query)
+    row = await reader.first(_LOGIN, {"email": email})
     # Unknown or disabled: a dummy hash is checked, so the time taken is the same.
     stored = row["password_hash"] if row is not None else None
     if not await _passwords(request).verify(stored, password) or row is None:
@@ -118,7 +122,7 @@ async def sign_up(request: Request, body: SignUp) -> UserRead:
 
 
 async def read_user(reader: Reader, user_id: int) -> UserRead:
-    row = await reader.first(select(*USER_COLUMNS).where(USERS.c.id == user_id))
+    row = await reader.first(_USER_BY_ID, {"user_id": user_id})
     if row is None:
         raise ServiceError(404, f"User {user_id} not found")
     return UserRead.model_validate(row)
@@ -129,7 +133,7 @@ async def update_own(
 ) -> UserRead:
     """A new password needs the current one, and ends every other session."""
     if body.password is not None:
-        row = await reader.first(select(USERS.c.password_hash).where(USERS.c.id == user.id))
+        row = await reader.first(_PASSWORD_OF, {"user_id": user.id})
         stored = row["password_hash"] if row is not None else None
         passwords = _passwords(request)
         if stored is not None and not await passwords.verify(stored, body.current_password or ""):

@@ -23,7 +23,7 @@ from fastapi import Depends, Request
 from fastapi.openapi.models import OAuth2 as OAuth2Model
 from fastapi.openapi.models import OAuthFlowPassword, OAuthFlows
 from fastapi.security.base import SecurityBase
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from .errors import ServiceError
@@ -107,19 +107,22 @@ def _unauthorized() -> ServiceError:
 
 _USERS = table_of(User)
 _TOKENS = table_of(Token)
-_BY_HASH = select(
-    _USERS.c.id,
-    _USERS.c.is_admin,
-    _TOKENS.c.id.label("token_id"),
-    _TOKENS.c.token_hash,
-    _TOKENS.c.expires_at,
-    _TOKENS.c.last_used_at,
-).join(_USERS, _USERS.c.id == _TOKENS.c.user_id)
+_BY_HASH = (
+    select(
+        _USERS.c.id,
+        _USERS.c.is_admin,
+        _TOKENS.c.id.label("token_id"),
+        _TOKENS.c.token_hash,
+        _TOKENS.c.expires_at,
+        _TOKENS.c.last_used_at,
+    )
+    .join(_USERS, _USERS.c.id == _TOKENS.c.user_id)
+    .where(_TOKENS.c.token_hash == bindparam("digest"), _USERS.c.is_active)
+)
 
 
 async def _lookup(reader: Reader, engine: AsyncEngine, digest: str) -> Principal | None:
-    query = _BY_HASH.where(_TOKENS.c.token_hash == digest, _USERS.c.is_active)
-    row = await reader.first(query)
+    row = await reader.first(_BY_HASH, {"digest": digest})
     # Compare in constant time as well, so no code path depends on how much
     # of a guessed hash matched.
     if row is None or not hmac.compare_digest(row["token_hash"], digest):

@@ -1,4 +1,5 @@
-"""The memory dashboard in a real browser: headless Chromium against a running service.
+"""The memory dashboard in a real browser: headless Chromium against a service
+running two workers under load.
 
 Needs Chromium and its driver (Debian: `apt-get install chromium chromium-driver`);
 skipped without them unless REQUIRE_BROWSER=1, which turns the skip into a
@@ -8,8 +9,10 @@ TEST_ARTIFACTS_DIR).
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.helpers import OPS_TOKEN, serving
@@ -23,7 +26,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--window-size=1100,700",
+    "--window-size=1100,1000",
 ]
 
 
@@ -48,7 +51,15 @@ def browser():
         driver.quit()
 
 
-def test_dashboard_draws_memory_over_time(browser, database_url, tmp_path):
+def _load(base: str, stop: threading.Event) -> None:
+    """Requests in a loop until `stop`: both workers serve some."""
+    with httpx.Client(base_url=base, timeout=10) as client:
+        while not stop.is_set():
+            client.get("/api/health")
+            client.get("/api/uploads")  # a 401: authentication runs too
+
+
+def test_dashboard_draws_every_worker(browser, database_url, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -57,37 +68,82 @@ def test_dashboard_draws_memory_over_time(browser, database_url, tmp_path):
         "UPLOAD_DIR": str(tmp_path / "uploads"),
         "MEMORY_SAMPLE_INTERVAL_MS": "100",
         "METRICS_TOKEN": OPS_TOKEN,
+        "MEMORY_SHARE_DIR": str(tmp_path / "memory"),
     }
-    with serving(env) as (_, base):
-        browser.get(f"{base}/api/health/dashboard")
-        # The page holds no data: it asks for a token first.
-        form = WebDriverWait(browser, 30).until(
-            lambda driver: (
-                driver.find_element(By.ID, "sign-in").is_displayed()
-                and driver.find_element(By.ID, "sign-in")
+    stop = threading.Event()
+    with serving(env, "--workers", "2") as (_, base):
+        load = threading.Thread(target=_load, args=(base, stop), daemon=True)
+        load.start()
+        try:
+            browser.get(f"{base}/api/health/dashboard")
+            # The page holds no data: it asks for a token first.
+            form = WebDriverWait(browser, 30).until(
+                lambda driver: (
+                    driver.find_element(By.ID, "sign-in").is_displayed()
+                    and driver.find_element(By.ID, "sign-in")
+                )
             )
-        )
-        browser.find_element(By.ID, "token").send_keys(OPS_TOKEN)
-        form.submit()
-        # The page polls every 2 s; wait for a redraw with several samples.
-        WebDriverWait(browser, 30).until(
-            lambda driver: (
-                int(driver.find_element(By.ID, "chart").get_attribute("data-points")) >= 10
-            )
-        )
-        points = browser.find_element(By.ID, "pressure-line").get_attribute("points").split()
-        rss_points = browser.find_element(By.ID, "rss-line").get_attribute("points").split()
-        assert len(points) >= 10 and len(rss_points) == len(points)
-        threshold_y = float(browser.find_element(By.ID, "threshold-line").get_attribute("y1"))
-        critical_y = float(browser.find_element(By.ID, "critical-line").get_attribute("y1"))
-        assert 0 < critical_y < threshold_y  # critical is higher up the chart
-        summary = browser.find_element(By.ID, "summary").text
-        assert "MiB" in summary and "pressure" in summary
-        assert browser.find_element(By.ID, "error").text == ""
-
-        artifacts = Path(os.environ.get("TEST_ARTIFACTS_DIR", "test-artifacts"))
-        artifacts.mkdir(parents=True, exist_ok=True)
-        assert browser.save_screenshot(str(artifacts / "dashboard.png"))
-
+            browser.find_element(By.ID, "token").send_keys(OPS_TOKEN)
+            form.submit()
+            # The page polls every 2 s; wait for both workers, each with a history.
+            WebDriverWait(browser, 60).until(lambda driver: _drawn(driver) >= 10)
+            _check_the_charts(browser)
+            artifacts = Path(os.environ.get("TEST_ARTIFACTS_DIR", "test-artifacts"))
+            artifacts.mkdir(parents=True, exist_ok=True)
+            assert browser.save_screenshot(str(artifacts / "dashboard.png"))
+        finally:
+            stop.set()
+            load.join(timeout=30)
         problems = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
         assert problems == []
+
+
+# What the charts show, read in one go: the page redraws them every 2 s.
+SNAPSHOT = """
+const all = (selector) => [...document.querySelectorAll(selector)];
+const series = (selector) => all(selector).map((line) => ({
+  pid: line.dataset.pid,
+  classes: line.getAttribute("class").split(" "),
+  points: line.getAttribute("points").split(" ").length,
+}));
+const y = (selector) => Number(document.querySelector(selector)?.getAttribute("y1"));
+return {
+  workers: document.getElementById("pressure").dataset.workers,
+  pressure: series("#pressure polyline.pressure"),
+  rss: series("#rss polyline.rss"),
+  threshold: y("#pressure .threshold"),
+  critical: y("#pressure .critical"),
+  rss_thresholds: all("#rss .threshold, #rss .critical").length,
+  times: [all("#pressure text.time"), all("#rss text.time")].map((t) => t.map((e) => e.textContent)),
+  legend: all("#workers span").length,
+  error: document.getElementById("error").textContent,
+};
+"""
+
+
+def _drawn(driver) -> int:
+    """The fewest points of a worker's series, once both workers are drawn (else 0)."""
+    shown = driver.execute_script(SNAPSHOT)
+    if shown["workers"] != "2":
+        return 0
+    return min((line["points"] for line in shown["pressure"] + shown["rss"]), default=0)
+
+
+def _check_the_charts(browser) -> None:
+    shown = browser.execute_script(SNAPSHOT)
+    pids = {line["pid"] for line in shown["pressure"]}
+    assert len(pids) == 2 and pids == {line["pid"] for line in shown["rss"]}, shown
+    # Each worker its own colour (class w0, w1...), the same in both charts.
+    colours = {
+        line["pid"]: set(line["classes"]) - {"series", "pressure"} for line in shown["pressure"]
+    }
+    assert len({frozenset(colour) for colour in colours.values()}) == 2
+    for line in shown["rss"]:
+        assert colours[line["pid"]] == set(line["classes"]) - {"series", "rss"}
+    # Pressure with its thresholds on one axis (critical higher up); RSS apart.
+    assert 0 < shown["critical"] < shown["threshold"]
+    assert shown["rss_thresholds"] == 0
+    # Clock times under both charts.
+    for labels in shown["times"]:
+        assert len(labels) >= 2 and all(label.count(":") == 2 for label in labels), labels
+    assert shown["legend"] == 2 and shown["error"] == ""

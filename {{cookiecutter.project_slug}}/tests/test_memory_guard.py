@@ -2,7 +2,9 @@
 MemoryError recovery, and a request path that never reads memory itself."""
 
 import asyncio
+import json
 import logging
+import os
 import time
 
 import httpx
@@ -180,6 +182,34 @@ async def test_the_sampler_runs_in_the_background(app_with, api):
     assert times == sorted(times)
     assert all(rss > 0 and 0 <= pressure <= 100 for _, rss, pressure in samples)
     assert history["threshold_percent"] < history["critical_percent"]
+
+
+async def test_the_history_holds_every_workers_samples(app_with, api, tmp_path):
+    """Each worker writes its history to MEMORY_SHARE_DIR; the one answering
+    reads them all, leaves out a worker whose samples stopped, and removes
+    its own file when it stops."""
+    now = time.time()
+    other = {
+        "pid": 999_999,
+        "samples": [[now - 1, 80.0, 5.0], [now, 81.0, 5.5]],
+        "emergencies": [now],
+    }
+    gone = {"pid": 999_998, "samples": [[now - 60, 80.0, 5.0]], "emergencies": []}
+    for history in (other, gone):
+        (tmp_path / f"{history['pid']}.json").write_text(json.dumps(history))
+    settings = {"memory_sample_interval_ms": 20, "memory_share_dir": tmp_path}
+    async with app_with(**settings) as app, client_for(app) as client:
+        app.state.memory_guard.emergency_times.append(now)
+        await asyncio.sleep(1.2)  # a file is written at most once a second
+        own = tmp_path / f"{os.getpid()}.json"
+        assert json.loads(own.read_text())["samples"]
+        history = (await client.get(f"{api}/health/memory/history", headers=OPS)).json()
+    assert [worker["pid"] for worker in history["workers"]] == sorted([os.getpid(), 999_999])
+    assert history["pid"] == os.getpid()
+    this = next(worker for worker in history["workers"] if worker["pid"] == os.getpid())
+    assert this["samples"] == history["samples"] and this["emergencies"] == [now]
+    assert other in history["workers"]
+    assert not own.exists()
 
 
 async def test_memory_endpoint_reports_everything(client, api):

@@ -21,6 +21,7 @@ from .memory.guard import MemoryGuard, MemoryGuardMiddleware
 from .memory.heap import PeriodicCollector, settle_heap
 from .memory.probe import MemoryProbe
 from .memory.profile import MemoryProfileMiddleware
+from .memory.workers import SharedHistory
 from .openapi import operation_ids
 from .pages import install_docs
 from .partial_files import sweep_partial_files
@@ -66,6 +67,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.passwords = Passwords(settings)
     settle_heap()
     app.state.memory_probe.restart()  # under a pre-forking server: this worker's own samples
+    shared = app.state.shared_history
+    if shared is not None:
+        shared.start()
     tasks = [
         asyncio.create_task(app.state.memory_probe.run()),
         asyncio.create_task(invalidations.listen()),
@@ -80,6 +84,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.gather(*tasks, return_exceptions=True)
         await invalidations.close()
         await engine.dispose()
+        if shared is not None:
+            shared.stop()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -165,6 +171,8 @@ def _memory_guard(app: FastAPI, settings: Settings) -> MemoryGuard:
         settings.memory_shed_grace_seconds,
     )
     app.state.gc = PeriodicCollector(settings.gc_interval_seconds)
+    directory = settings.memory_share_dir
+    app.state.shared_history = directory and SharedHistory(directory, probe, guard)
     return guard
 
 

@@ -15,6 +15,9 @@ import asyncio
 import contextlib
 import gc
 import importlib
+import os
+import tempfile
+from pathlib import Path
 from typing import Any, ClassVar
 
 from gunicorn.arbiter import Arbiter
@@ -26,6 +29,21 @@ from .logs import log_config
 from .memory.heap import settle_heap
 from .serving import uvicorn_options
 from .settings import get_settings
+
+
+def memory_share_dir() -> Path:
+    """The directory where the workers write their memory histories for the
+    dashboard (memory/workers.py): MEMORY_SHARE_DIR, or a new one for this
+    master, set before the settings are first read. Histories of an earlier
+    run are removed."""
+    directory = Path(os.environ.setdefault("MEMORY_SHARE_DIR", tempfile.mkdtemp(prefix="memory-")))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.json"):
+        stale.unlink()
+    return directory
+
+
+MEMORY_SHARE_DIR = memory_share_dir()
 
 # Imported by each uvicorn worker when it starts serving; found by comparing
 # sys.modules before and after a worker's start.
@@ -83,6 +101,14 @@ def import_worker_modules() -> None:
 
 def pre_fork(_server: Arbiter, _worker: BaseWorker) -> None:
     gc.freeze()
+
+
+def on_exit(_server: Arbiter) -> None:
+    # The histories go with the server; the directory too, once empty.
+    for history in MEMORY_SHARE_DIR.glob("*.json"):
+        history.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        MEMORY_SHARE_DIR.rmdir()
 {%- if cookiecutter.with_prometheus == "yes" %}
 
 

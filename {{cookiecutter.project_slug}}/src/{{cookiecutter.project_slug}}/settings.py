@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     # the threshold) fails readiness as well: see memory/guard.py.
     memory_shed_grace_seconds: Annotated[float, Field(gt=0)] = 30.0
     memory_sample_interval_ms: Annotated[int, Field(ge=10)] = 250
+    # A directory the workers of one server share, where each writes its
+    # memory history for the dashboard (memory/workers.py); `serve` with
+    # several workers sets one. Unset: each process shows its own.
+    memory_share_dir: Path | None = None
     # Per-request tracemalloc profiling: a development tool (it slows every
     # request and serializes them), refused in production unless forced.
     memory_profile: bool = False

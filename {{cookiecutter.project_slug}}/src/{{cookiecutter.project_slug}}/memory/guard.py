@@ -13,6 +13,7 @@ Why it is built this way: docs/design-notes.md, "memory/guard.py".
 import gc
 import logging
 import time
+from collections import deque
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -58,6 +59,8 @@ class MemoryGuard:
         self.next_reclaim = 0.0
         self.reclaim_wait = RECLAIM_FIRST_SECONDS
         self.last_emergency = float("-inf")
+        # When the last emergency collections ran (time.time()), for the dashboard.
+        self.emergency_times: deque[float] = deque(maxlen=20)
         probe.listeners.append(self.react)
 
     def shedding(self) -> bool:
@@ -108,6 +111,7 @@ class MemoryGuard:
         if now - self.last_emergency < EMERGENCY_GC_SECONDS:
             return
         self.last_emergency = now
+        self.emergency_times.append(round(time.time(), 3))
         freed = gc.collect()
         release_free_memory()
         self.counters.emergency_collections += 1

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from ..auth import Operator
 from ..errors import documented_errors
 from ..memory.probe import MB
+from ..memory.workers import worker_history
 from ..pages import Page
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -58,15 +59,19 @@ async def memory(request: Request) -> dict[str, Any]:
 
 @router.get("/memory/history", dependencies=[Operator], responses=OPERATOR_ERRORS)
 async def memory_history(request: Request) -> dict[str, Any]:
-    """The samples of the last few minutes, oldest first: [time, RSS MiB, pressure %]."""
+    """The samples of the last few minutes, oldest first: [time, RSS MiB,
+    pressure %], of this worker (`samples`) and of every worker (`workers`,
+    by pid, with the times of their emergency collections)."""
     state = request.app.state
+    this = worker_history(state.memory_probe, state.memory_guard)
+    shared = state.shared_history
+    others = [w for w in shared.read_all() if w["pid"] != this["pid"]] if shared else []
     return {
         "threshold_percent": state.memory_guard.threshold,
         "critical_percent": state.memory_guard.critical,
-        "samples": [
-            [round(at, 3), _mib(rss), round(pressure, 2)]
-            for at, rss, pressure in state.memory_probe.history
-        ],
+        "pid": this["pid"],
+        "samples": this["samples"],
+        "workers": sorted([this, *others], key=lambda history: history["pid"]),
     }
 
 

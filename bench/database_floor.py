@@ -3,6 +3,7 @@ faster than PostgreSQL produces them (bench/programs/copy_rates.py)."""
 
 
 def phase_database_floor(service) -> dict:
-    timings = dict(line.split() for line in service.program("copy_rates").splitlines())
+    output = service.program("copy_rates", service.slug)
+    timings = dict(line.split() for line in output.splitlines())
     rows = service.rows
     return {f"{name}_rows_per_second": rows / float(seconds) for name, seconds in timings.items()}

@@ -1,16 +1,20 @@
 """How fast PostgreSQL itself writes the export's rows, with no Python in
 the loop: COPY of the same query to a discarding sink, as JSON (row_to_json,
-one object per line), as plain text and as CSV. Prints `json SECONDS`,
-`text SECONDS`, `csv SECONDS`.
+one object per line), as plain text and as CSV; and, given the service's
+package, the service's own COPY statements of its CSV and NDJSON exports
+(the database's share of an export). Prints `NAME SECONDS` lines.
 
-    python copy_rates.py        (DATABASE_URL from the environment)
+    python copy_rates.py [PACKAGE]        (DATABASE_URL from the environment)
 """
 
 import asyncio
+import importlib
 import os
+import sys
 import time
 
 import asyncpg
+from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 
 EXPORT_SQL = (
     "SELECT id, booking_reference, user_id, venue_id, title, status, start_datetime, "
@@ -27,10 +31,28 @@ async def discard(_data: bytes) -> None:
     pass
 
 
+def service_queries(package: str) -> dict:
+    """The administrators' CSV and NDJSON exports as the service runs them:
+    its own COPY statements (copy_export.py), values formatted as the API's."""
+    copy_export = importlib.import_module(f"{package}.copy_export")
+    admin = importlib.import_module(f"{package}.routers.admin_bookings")
+    export = importlib.import_module(f"{package}.export")
+    newest = admin.BOOKING_SORTS[admin.BookingSort.newest_first]
+    stmt = export.ordered(admin.EXPORT_SELECT, newest)
+    dialect = postgresql_asyncpg.dialect()
+    csv, ndjson = (copy_export.copy_query(stmt, for_csv, dialect).sql for for_csv in (True, False))
+    return {
+        "service_csv": (csv, {"format": "csv", "header": True}),
+        "service_ndjson": (ndjson, copy_export.VERBATIM),
+    }
+
+
 async def main() -> None:
     conn = await asyncpg.connect(os.environ["DATABASE_URL"].replace("+asyncpg", ""))
     await conn.execute("SET TimeZone = 'UTC'")
-    for name, (query, options) in QUERIES.items():
+    await conn.execute("SET datestyle = 'ISO'")
+    queries = {**QUERIES, **(service_queries(sys.argv[1]) if len(sys.argv) > 1 else {})}
+    for name, (query, options) in queries.items():
         started = time.perf_counter()
         await conn.copy_from_query(query, output=discard, **options)
         print(name, time.perf_counter() - started)

@@ -44,7 +44,9 @@ def test_quick_benchmark_runs(tmp_path):
     assert phases["lists"]["own 50"]["stack"]["cpu_ms_per_request"] > 0
     assert phases["naive"]["naive"]["peak_rss_mib"] > 0
     assert phases["deep_page"]["keyset_deep_ms"] > 0
-    assert len(phases["exports"]) == 4
+    # Three formats, each plain and gzipped, at two table sizes.
+    assert len(phases["exports"]) == 12
+    assert phases["database_floor"]["service_csv_rows_per_second"] > 0
     assert all(export["rows_per_second"] > 0 for export in phases["exports"].values())
     assert phases["upload"]["mib_per_second"] > 0
     assert "| measure | result | target |" in (out / "results.md").read_text()

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from {{ cookiecutter.project_slug }}.memory.testing import assert_no_leak, drain, max_memory
+from {{ cookiecutter.project_slug }}.memory import testing
 from {{ cookiecutter.project_slug }}.seed import seed
 from {{ cookiecutter.project_slug }}.users import create_user
 
@@ -104,12 +104,12 @@ async def test_a_list_page_stays_within_its_budget(app, client, api, admin, sett
 async def test_an_export_stays_within_one_budget_whatever_the_row_count(app, api, admin, fmt):
     url = f"{api}/admin/bookings/export?format={fmt}"
     await seed(app.state.engine, users=5, bookings=FEW_ROWS, venues=3)
-    await drain(app, url, admin)  # warm-up
-    with max_memory(kb=EXPORT_BUDGET_KB):
-        _, few_bytes = await drain(app, url, admin)
+    await testing.drain(app, url, admin)  # warm-up
+    with testing.max_memory(kb=EXPORT_BUDGET_KB):
+        _, few_bytes = await testing.drain(app, url, admin)
     await seed(app.state.engine, users=5, bookings=MANY_ROWS, venues=3)
-    with max_memory(kb=EXPORT_BUDGET_KB):
-        status, many_bytes = await drain(app, url, admin)
+    with testing.max_memory(kb=EXPORT_BUDGET_KB):
+        status, many_bytes = await testing.drain(app, url, admin)
     assert status == 200
     assert many_bytes > 9 * few_bytes  # ten times the rows went through the same budget
 
@@ -123,8 +123,8 @@ async def test_main_routes_do_not_leak(unlimited_app, api, path):
     app, admin = unlimited_app
     await seed(app.state.engine, users=5, bookings=200, venues=3)
     url = f"{api}{path}"
-    assert (await drain(app, url, admin))[0] == 200
-    await assert_no_leak(lambda: drain(app, url, admin))
+    assert (await testing.drain(app, url, admin))[0] == 200
+    await testing.assert_no_leak(lambda: testing.drain(app, url, admin))
 
 
 @pytest.mark.slow
@@ -132,13 +132,13 @@ async def test_exports_do_not_leak(unlimited_app, api):
     app, admin = unlimited_app
     await seed(app.state.engine, users=5, bookings=200, venues=3)
     url = f"{api}/admin/bookings/export?format=ndjson"
-    await assert_no_leak(lambda: drain(app, url, admin))
+    await testing.assert_no_leak(lambda: testing.drain(app, url, admin))
 
 
 @pytest.mark.slow
 async def test_max_memory_catches_a_route_that_loads_everything(app, client, api, admin):
     app.router.add_api_route(f"{api}/everything", load_every_booking)
     await seed(app.state.engine, users=5, bookings=MANY_ROWS, venues=3)
-    with pytest.raises(AssertionError, match="peaked at"), max_memory(kb=EXPORT_BUDGET_KB):
+    with pytest.raises(AssertionError, match="peaked at"), testing.max_memory(kb=EXPORT_BUDGET_KB):
         response = await client.get(f"{api}/everything", headers=admin)
         assert response.json() == {"count": MANY_ROWS}

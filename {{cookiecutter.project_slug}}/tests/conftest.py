@@ -146,9 +146,13 @@ async def admin(make_user: MakeUser) -> dict[str, str]:
 @pytest.fixture
 async def unlimited_app(app_with):
     """The app without rate limits (hundreds of calls) and an admin's headers.
-    The memory probe is paused: its samples pile up with time, not with calls,
-    and on a slow machine would read as growth per call."""
-    async with app_with(rate_limit_enabled=False, memory_sample_interval_ms=3_600_000) as app:
+    The memory probe is paused and the per-worker caches of users and totals
+    outlast the test: samples pile up with time, and entries expire and come
+    back with time, not with calls; on a slow machine either would read as
+    growth per call."""
+    hour = 3_600
+    quiet = {"memory_sample_interval_ms": hour * 1000, "auth_cache_seconds": hour}
+    async with app_with(rate_limit_enabled=False, count_cache_seconds=hour, **quiet) as app:
         yield app, await bearer(app, "leaks@example.org", admin=True)
 
 

@@ -139,6 +139,7 @@ def test_sigterm_ends_a_stalled_download_within_the_grace_time(tmp_path, mode):
         "UPLOAD_DIR": str(tmp_path / "uploads"),
         "SHUTDOWN_GRACE_SECONDS": "2",
         "RATE_LIMIT_ENABLED": "false",
+        "MAX_UPLOAD_SIZE_MB": "64",  # whatever the project's answer: the file is 32 MiB
     }
     _cli(env, "migrate")
     token = _cli(env, "create-user", "ops@example.org").strip().splitlines()[-1]

@@ -80,7 +80,8 @@ async def assert_no_leak(
     points again and again. So the rounds are cut in SEGMENTS parts, and the
     growth is the second smallest of the rises of the lowest reading from one
     part to the next, per call in between: steps raise one or two of them, a
-    leak all. Bounded caches that fill
+    leak all; and a growth above the bound is measured once more before it
+    fails, as a leak grows again where steps do not. Bounded caches that fill
     slowly (SQLite keeps a statement cache per pooled connection) grow by
     tens of bytes per call for a while: the bound sits above that, so a leak
     of a couple of hundred bytes per call or more is caught in 500 calls.
@@ -88,30 +89,40 @@ async def assert_no_leak(
     owned = not tracemalloc.is_tracing()
     if owned:
         tracemalloc.start()
-    samples = []
     try:
         # Traced from the warm-up on: an entry that replaces one in a cache
         # must not count as growth because the old one was never traced.
         for _ in range(warmup):
             await call()
-        for _ in range(rounds):
-            for _ in range(calls_per_round):
-                await call()
-            gc.collect()
-            samples.append(tracemalloc.get_traced_memory()[0])
+        # A second measurement when the first grew: two one-off steps in one
+        # (dicts of the driver and the ORM resizing, whose size comes from
+        # what earlier tests left alive) do not come back; a leak does.
+        for _ in range(2):
+            report = await _growth(call, rounds, calls_per_round)
+            if report.bytes_per_call <= max_bytes_per_call:
+                return report
     finally:
         if owned:
             tracemalloc.stop()
+    raise AssertionError(
+        f"memory grows by {report.bytes_per_call:.0f} bytes per call "
+        f"(bound {max_bytes_per_call}), twice; traced bytes after each round: {report.samples}"
+    )
+
+
+async def _growth(
+    call: Callable[[], Awaitable[object]], rounds: int, calls_per_round: int
+) -> LeakReport:
+    samples = []
+    for _ in range(rounds):
+        for _ in range(calls_per_round):
+            await call()
+        gc.collect()
+        samples.append(tracemalloc.get_traced_memory()[0])
     part = rounds // SEGMENTS
     lows = [min(samples[i * part : (i + 1) * part]) for i in range(SEGMENTS)]
     rises = sorted(later - earlier for earlier, later in itertools.pairwise(lows))
-    report = LeakReport(rises[1] / (part * calls_per_round), samples)
-    if report.bytes_per_call > max_bytes_per_call:
-        raise AssertionError(
-            f"memory grows by {report.bytes_per_call:.0f} bytes per call "
-            f"(bound {max_bytes_per_call}); traced bytes after each round: {samples}"
-        )
-    return report
+    return LeakReport(rises[1] / (part * calls_per_round), samples)
 
 
 async def drain(app: ASGIApp, url: str, headers: dict[str, str] | None = None) -> tuple[int, int]:

@@ -37,7 +37,9 @@ class Phase:
 PHASES = {
     "idle": Phase(phase_idle, {"runs": 3}, {"runs": 1}, alone=True),
     "routers": Phase(phase_routers, {"runs": 3}, {"runs": 1}),
-    "workers": Phase(phase_workers, {"runs": 3, "load_seconds": 5}, {"runs": 1, "load_seconds": 2}),
+    "workers": Phase(
+        phase_workers, {"runs": 3, "load_seconds": 5}, {"runs": 1, "load_seconds": 2}, alone=True
+    ),
     "guard": Phase(phase_guard, {"seconds": 10, "runs": 3}, {"seconds": 2, "runs": 1}, alone=True),
     "lists": Phase(
         phase_lists,

@@ -164,11 +164,11 @@ def workers(p: dict) -> list[Row]:
     uvicorn = f"`uvicorn --workers {count}`"
     return [
         Row(
-            f"{count} workers just started, total PSS: gunicorn, preload + gc.freeze()",
+            f"{count} workers just started, total PSS: gunicorn, preload + warm-up + gc.freeze()",
             f"{w['booted_gunicorn_pss_mib']:.0f} MiB vs {w['booted_uvicorn_pss_mib']:.0f} MiB for {uvicorn} ({w['booted_gunicorn_pss_mib'] / w['booted_uvicorn_pss_mib']:.0%})",
         ),
         Row(
-            f"{count} workers after {w.get('load_seconds', 5):.0f} s of load, total PSS: gunicorn, preload + gc.freeze()",
+            f"{count} workers after {w.get('load_seconds', 5):.0f} s of load, total PSS: gunicorn, preload + warm-up + gc.freeze()",
             f"{w['gunicorn_pss_mib']:.0f}{spread([r['pss_mib'] for r in runs['gunicorn']])} MiB vs {w['uvicorn_pss_mib']:.0f}{spread([r['pss_mib'] for r in runs['uvicorn']])} MiB for {uvicorn} ({w['ratio']:.0%})",
             "<= 55%",
             w["ratio"] <= 0.55,

@@ -1,4 +1,4 @@
-"""Four workers: total PSS of gunicorn (preloaded app, gc.freeze() before fork)
+"""Four workers: total PSS of gunicorn (preloaded app, warmed up, gc.freeze() before fork)
 versus `uvicorn --workers 4`, the same app under the same load.
 
 PSS (proportional set size, /proc/<pid>/smaps_rollup) splits every shared page

@@ -4,7 +4,8 @@
     gunicorn --config python:{{ cookiecutter.project_slug }}.gunicorn_conf --bind 0.0.0.0:8000
 
 Any value can be overridden with GUNICORN_CMD_ARGS. The master preloads the
-app with every router and freezes its heap before each fork; each worker makes
+app with every router, builds what their first requests would build
+(warmup.py) and freezes its heap before each fork; each worker makes
 its own engine in the lifespan, so the connection budget is
 workers x (DB_POOL_SIZE + DB_MAX_OVERFLOW). Workers are recycled (max_requests).
 
@@ -18,8 +19,9 @@ import importlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
+from fastapi import FastAPI
 from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker as BaseWorker
 from uvicorn_worker import UvicornWorker
@@ -29,6 +31,7 @@ from .logs import log_config
 from .memory.heap import settle_heap
 from .serving import uvicorn_options
 from .settings import get_settings
+from .warmup import warm_up
 
 
 def memory_share_dir() -> Path:
@@ -82,11 +85,15 @@ keepalive = 5
 # The master's own lines (workers booting, exiting) in the service's format.
 logconfig_dict = log_config(get_settings())
 accesslog = None
+# gunicorn's control socket (for gunicornc) is a thread and a socket in the
+# master, at one path per user shared by every gunicorn it runs; unused here.
+control_socket_disable = True
 
 
-def when_ready(_server: Arbiter) -> None:
+def when_ready(server: Arbiter) -> None:
     # In the master, after the app is preloaded, before the first fork.
     import_worker_modules()
+    warm_up(cast(FastAPI, server.app.wsgi()).router)
     settle_heap()
 
 

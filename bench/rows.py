@@ -218,6 +218,9 @@ def database_floor(p: dict) -> list[Row]:
         Row("floor: PostgreSQL's own COPY of the same rows as text", f"{floor['text_rows_per_second']:,.0f} rows/s"),
         *([Row("floor: PostgreSQL's own COPY of the same rows as CSV", f"{floor['csv_rows_per_second']:,.0f} rows/s")]
           if "csv_rows_per_second" in floor else []),
+        *([Row("PostgreSQL's text COPY of the same rows with one replace() per timestamp (the least any reformatting costs)",
+               f"{floor['text_one_replace_rows_per_second']:,.0f} rows/s ({floor['text_one_replace_rows_per_second'] / floor['text_rows_per_second']:.2f}x the text COPY)")]
+          if "text_one_replace_rows_per_second" in floor else []),
         *([Row("the database's share: PostgreSQL running the service's own COPY of its CSV / NDJSON export (values formatted as the API's), alone",
                f"{floor['service_csv_rows_per_second']:,.0f} / {floor['service_ndjson_rows_per_second']:,.0f} rows/s")]
           if "service_csv_rows_per_second" in floor else []),

@@ -1,8 +1,9 @@
 """How fast PostgreSQL itself writes the export's rows, with no Python in
 the loop: COPY of the same query to a discarding sink, as JSON (row_to_json,
-one object per line), as plain text and as CSV; and, given the service's
-package, the service's own COPY statements of its CSV and NDJSON exports
-(the database's share of an export). Prints `NAME SECONDS` lines.
+one object per line), as plain text, as CSV, and as text with one string
+function per timestamp (what any reformatting costs at the least); and,
+given the service's package, the service's own COPY statements of its CSV
+and NDJSON exports (the database's share of an export). Prints `NAME SECONDS` lines.
 
     python copy_rates.py [PACKAGE]        (DATABASE_URL from the environment)
 """
@@ -20,10 +21,21 @@ EXPORT_SQL = (
     "SELECT id, booking_reference, user_id, venue_id, title, status, start_datetime, "
     "end_datetime, notes, created_at, updated_at FROM bookings ORDER BY start_datetime DESC, id DESC"
 )
+TIMESTAMPS = ("start_datetime", "end_datetime", "created_at", "updated_at")
+# The least any reformatting of the timestamps costs: one string function
+# each (the API's "T"), where the service's format needs a few.
+ONE_REPLACE_SQL = (
+    "SELECT id, booking_reference, user_id, venue_id, title, status, "
+    + ", ".join(f"replace({name}::text, ' ', 'T')" for name in TIMESTAMPS[:2])
+    + ", notes, "
+    + ", ".join(f"replace({name}::text, ' ', 'T')" for name in TIMESTAMPS[2:])
+    + " FROM bookings ORDER BY start_datetime DESC, id DESC"
+)
 QUERIES = {
     "json": (f"SELECT row_to_json(b) FROM ({EXPORT_SQL}) b", {}),
     "text": (EXPORT_SQL, {}),
     "csv": (EXPORT_SQL, {"format": "csv", "header": True}),
+    "text_one_replace": (ONE_REPLACE_SQL, {}),
 }
 
 

@@ -1,5 +1,6 @@
 """Serving with several workers: gunicorn, a preloaded app, a frozen heap."""
 
+import contextlib
 import gc
 import importlib
 import importlib.util
@@ -200,3 +201,35 @@ async def test_serve_with_several_workers_runs_gunicorn(database_url, alice, tmp
         # Graceful stop: the master ends its workers and exits cleanly.
         master.send_signal(signal.SIGTERM)
         assert master.wait(timeout=60) == 0
+
+
+def sockets(pid: int) -> set[str]:
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed while we looked
+            if (target := os.readlink(fd)).startswith("socket:"):
+                found.add(target)
+    return found
+
+
+def threads(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+@needs_proc
+async def test_workers_inherit_nothing_open_but_the_listener(database_url, alice, tmp_path):
+    # The master loads the app, warms it up and prepares the database
+    # dialect, but opens no connection and starts no thread for the workers
+    # to inherit: its only socket is the one they all listen on.
+    env = {"DATABASE_URL": database_url, "UPLOAD_DIR": str(tmp_path / "uploads")}
+    with serving(env, "--workers", "2") as (master, base):
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            for _ in range(6):  # each worker opens its own pool
+                response = await client.get("/api/uploads", headers=alice)
+                assert response.status_code == 200, response.text
+        assert threads(master.pid) == 1
+        listener = sockets(master.pid)
+        assert len(listener) == 1
+        for worker in children(master.pid):
+            assert sockets(worker) & listener == listener
+            assert len(sockets(worker)) > 1  # its own: the event loop's, the pool's

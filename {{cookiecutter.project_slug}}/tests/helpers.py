@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import delete, event, select
+from sqlalchemy.orm import Session
 
 from {{ cookiecutter.project_slug }}.db import SessionDep
 from {{ cookiecutter.project_slug }}.models import User
@@ -40,6 +41,37 @@ async def create_upload(
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
+
+
+@contextlib.contextmanager
+def deleting_before_flush(model: type):
+    """While open, each flush first deletes the `model` rows it writes, as a
+    request that committed a DELETE between this one's read and its write would have."""
+
+    def delete_first(session, _flush_context, _instances):
+        for row in [*session.dirty, *session.deleted]:
+            if isinstance(row, model):
+                session.connection().execute(delete(model).where(model.id == row.id))
+
+    event.listen(Session, "before_flush", delete_first)
+    try:
+        yield
+    finally:
+        event.remove(Session, "before_flush", delete_first)
+
+
+@contextlib.contextmanager
+def reader_that_stops(base: str, head: bytes):
+    """A client that sends `head` to the server at `base`, reads the status
+    line, then nothing more, with a small receive buffer: once a second has
+    filled the socket buffers, the response waits on it."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as reader:
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        reader.sendall(head)
+        assert reader.recv(12) == b"HTTP/1.1 200"
+        time.sleep(1)
+        yield
 
 
 async def load_every_user(session: SessionDep) -> dict[str, Any]:

@@ -1,6 +1,4 @@
 import signal
-import socket
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +8,7 @@ from {{ cookiecutter.project_slug }}.resources.bookings import BookingItem
 
 from tests.conftest import client_for
 from tests.example import booking_body, create_booking
-from tests.helpers import assert_error, bearer, serving
+from tests.helpers import assert_error, bearer, reader_that_stops, serving
 from tests.test_server import MODES, _cli
 
 pytestmark = pytest.mark.anyio
@@ -254,13 +252,7 @@ def test_sigterm_ends_a_stalled_export_within_the_grace_time(tmp_path, mode):
         b"GET /api/admin/bookings/export?format=ndjson HTTP/1.1\r\nHost: x\r\n"
         b"Authorization: Bearer " + token.encode() + b"\r\n\r\n"
     )
-    with serving(env, *mode) as (process, base):
-        host, port = base.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port))) as reader:
-            reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            reader.sendall(head)
-            assert reader.recv(12) == b"HTTP/1.1 200"
-            time.sleep(1)  # the stream fills the socket buffers and waits: nobody reads
-            process.send_signal(signal.SIGTERM)
-            # Without a grace time this waits for a reader that never reads.
-            process.wait(timeout=60)
+    with serving(env, *mode) as (process, base), reader_that_stops(base, head):
+        # The stream waits for the reader; without a grace time, so would SIGTERM.
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)

@@ -4,14 +4,11 @@ JSON error, never a 500, and nothing changes or stays behind."""
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, event
-from sqlalchemy.orm import Session
-from sqlmodel import col
 
 from {{ cookiecutter.project_slug }}.resources.bookings import Booking
 
 from tests.example import booking_body, create_booking
-from tests.helpers import assert_error
+from tests.helpers import assert_error, deleting_before_flush
 
 pytestmark = pytest.mark.anyio
 NUL = "a\x00b"
@@ -67,17 +64,9 @@ async def test_datetimes_that_overflow_in_utc_are_a_422(client, api, alice, admi
 
 @pytest.fixture
 def deleted_before_flush(app):
-    """The next flush first deletes the booking it writes, as a request that
-    committed a DELETE between this one's read and its write would have."""
-
-    def delete_first(session, _flush_context, _instances):
-        for row in [*session.dirty, *session.deleted]:
-            if isinstance(row, Booking):
-                session.connection().execute(delete(Booking).where(col(Booking.id) == row.id))
-
-    event.listen(Session, "before_flush", delete_first)
-    yield
-    event.remove(Session, "before_flush", delete_first)
+    """The next flush first deletes the booking it writes."""
+    with deleting_before_flush(Booking):
+        yield
 
 
 async def test_an_update_racing_a_delete_is_a_404(client, api, alice, deleted_before_flush):

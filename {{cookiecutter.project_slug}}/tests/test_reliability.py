@@ -7,9 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, event, select
-from sqlalchemy.orm import Session
-from sqlmodel import col
+from sqlalchemy import delete, select
 
 from {{ cookiecutter.project_slug }}.accounts import TOKENS, USER_COLUMNS, USERS
 from {{ cookiecutter.project_slug }}.models import Upload
@@ -20,7 +18,7 @@ from {{ cookiecutter.project_slug }}.responses import RowsJSONResponse
 from {{ cookiecutter.project_slug }}.users import create_user
 
 from tests.conftest import client_for
-from tests.helpers import assert_error, bearer, create_upload
+from tests.helpers import assert_error, bearer, create_upload, deleting_before_flush
 
 pytestmark = pytest.mark.anyio
 MB = 1 << 20
@@ -52,17 +50,9 @@ async def test_text_the_database_cannot_store_is_a_422_naming_the_field(app_with
 
 @pytest.fixture
 def deleted_before_flush(app):
-    """The next flush first deletes the upload it writes, as a request that
-    committed a DELETE between this one's read and its write would have."""
-
-    def delete_first(session, _flush_context, _instances):
-        for row in [*session.dirty, *session.deleted]:
-            if isinstance(row, Upload):
-                session.connection().execute(delete(Upload).where(col(Upload.id) == row.id))
-
-    event.listen(Session, "before_flush", delete_first)
-    yield
-    event.remove(Session, "before_flush", delete_first)
+    """The next flush first deletes the upload it writes."""
+    with deleting_before_flush(Upload):
+        yield
 
 
 # SQLAlchemy warns that the DELETE matched no row: expected here.

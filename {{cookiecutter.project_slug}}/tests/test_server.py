@@ -15,7 +15,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.helpers import serving
+from tests.helpers import reader_that_stops, serving
 
 MB = 1 << 20
 MODES = [pytest.param((), id="single"), pytest.param(("--workers", "2"), id="gunicorn")]
@@ -160,12 +160,7 @@ def test_sigterm_ends_a_stalled_download_within_the_grace_time(tmp_path, mode):
             f"GET /api/uploads/{stored.json()['id']}/content HTTP/1.1\r\nHost: x\r\n"
             f"Authorization: Bearer {token}\r\n\r\n"
         ).encode()
-        host, port = base.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port))) as reader:
-            reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            reader.sendall(head)
-            assert reader.recv(12) == b"HTTP/1.1 200"
-            time.sleep(1)  # the file fills the socket buffers and waits: nobody reads
+        with reader_that_stops(base, head):  # the file waits for it
             process.send_signal(signal.SIGTERM)
             # Without a grace time this waits for a reader that never reads.
             process.wait(timeout=60)

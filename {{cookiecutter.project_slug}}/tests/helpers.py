@@ -44,7 +44,7 @@ async def create_upload(
 
 
 @contextlib.contextmanager
-def deleting_before_flush(model: type):
+def deleting_before_flush(model: Any):
     """While open, each flush first deletes the `model` rows it writes, as a
     request that committed a DELETE between this one's read and its write would have."""
 

@@ -34,19 +34,22 @@ from .settings import get_settings
 from .warmup import warm_up
 
 
-def memory_share_dir() -> Path:
-    """The directory where the workers write their memory histories for the
-    dashboard (memory/workers.py): MEMORY_SHARE_DIR, or a new one for this
-    master, set before the settings are first read. Histories of an earlier
-    run are removed."""
-    directory = Path(os.environ.setdefault("MEMORY_SHARE_DIR", tempfile.mkdtemp(prefix="memory-")))
+def shared_dir(variable: str, prefix: str, files: str) -> Path:
+    """The directory named by the environment variable `variable`, or a new
+    one for this master (set in the environment the workers inherit), with
+    the `files` an earlier run left there removed."""
+    if not os.environ.get(variable):
+        os.environ[variable] = tempfile.mkdtemp(prefix=prefix)
+    directory = Path(os.environ[variable])
     directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("*.json"):
+    for stale in directory.glob(files):
         stale.unlink()
     return directory
 
 
-MEMORY_SHARE_DIR = memory_share_dir()
+# Where the workers write their memory histories for the dashboard
+# (memory/workers.py); set before the settings are first read.
+MEMORY_SHARE_DIR = shared_dir("MEMORY_SHARE_DIR", "memory-", "*.json")
 
 # Imported by each uvicorn worker when it starts serving; found by comparing
 # sys.modules before and after a worker's start.
@@ -119,25 +122,11 @@ def on_exit(_server: Arbiter) -> None:
 {%- if cookiecutter.with_prometheus == "yes" %}
 
 
-def prometheus_multiprocess_dir() -> None:
-    """Point prometheus-client at an empty directory shared by the workers.
-
-    It picks its multiprocess mode when first imported, so this runs when
-    gunicorn reads this configuration, before the app (and prometheus-client
-    with it) is preloaded. Files left by an earlier run would be summed in.
-    """
-    import os
-    import tempfile
-    from pathlib import Path
-
-    default = tempfile.mkdtemp(prefix="prometheus-")
-    directory = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", default))
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("*.db"):
-        stale.unlink()
-
-
-prometheus_multiprocess_dir()
+# prometheus-client's multiprocess directory, shared by the workers. It picks
+# its multiprocess mode when first imported, so this runs when gunicorn reads
+# this configuration, before the app (and prometheus-client with it) is
+# preloaded. Files left by an earlier run would be summed in.
+shared_dir("PROMETHEUS_MULTIPROC_DIR", "prometheus-", "*.db")
 
 
 def child_exit(_server: Arbiter, worker: BaseWorker) -> None:

@@ -13,7 +13,7 @@ from {{ cookiecutter.project_slug }}.seed import seed
 from {{ cookiecutter.project_slug }}.users import create_user
 
 from tests.example import load_every_booking
-from tests.test_memory import MB, running_service
+from tests.test_memory import MB, read_through, running_service
 from tests.test_memory_budget import (
     EXPORT_BUDGET_KB,
     FEW_ROWS,
@@ -31,13 +31,7 @@ proc = pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="ne
 
 async def _export(client: httpx.AsyncClient, fmt: str, headers: dict[str, str]) -> int:
     """Stream an export, discarding it; return the bytes received."""
-    received = 0
-    url = f"/api/admin/bookings/export?format={fmt}"
-    async with client.stream("GET", url, headers=headers) as response:
-        assert response.status_code == 200
-        async for chunk in response.aiter_raw():
-            received += len(chunk)
-    return received
+    return await read_through(client, f"/api/admin/bookings/export?format={fmt}", headers)
 
 
 @proc

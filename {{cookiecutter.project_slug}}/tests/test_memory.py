@@ -96,10 +96,9 @@ async def test_upload_peak_is_flat_in_file_size(app, database_url, tmp_path):
     assert large_growth <= small_growth + SMALL_CONSTANT, (small_growth, large_growth)
 
 
-async def _download(client: httpx.AsyncClient, upload_id: str, headers: dict[str, str]) -> int:
-    """Stream an upload's content, discarding it; return the bytes received."""
+async def read_through(client: httpx.AsyncClient, url: str, headers: dict[str, str]) -> int:
+    """Stream a GET of `url` (a 200), discarding it; return the bytes received."""
     received = 0
-    url = f"/api/uploads/{upload_id}/content"
     async with client.stream("GET", url, headers=headers) as response:
         assert response.status_code == 200
         async for chunk in response.aiter_raw():
@@ -114,12 +113,13 @@ async def test_download_peak_is_flat_in_file_size(app, database_url, tmp_path):
     with running_service(database_url, tmp_path / "uploads") as server:
         async with httpx.AsyncClient(base_url=server.base, timeout=300) as client:
             small, large = [await _upload(client, size, raw) for size in (2 * MB, 200 * MB)]
-            await _download(client, small["id"], headers)  # warm up
+            small_url, large_url = (f"/api/uploads/{u['id']}/content" for u in (small, large))
+            await read_through(client, small_url, headers)  # warm up
             small_growth, small_bytes = await server.peak_growth(
-                lambda: _download(client, small["id"], headers)
+                lambda: read_through(client, small_url, headers)
             )
             large_growth, large_bytes = await server.peak_growth(
-                lambda: _download(client, large["id"], headers)
+                lambda: read_through(client, large_url, headers)
             )
     assert (small_bytes, large_bytes) == (2 * MB, 200 * MB)
     assert large_growth <= small_growth + SMALL_CONSTANT, (small_growth, large_growth)

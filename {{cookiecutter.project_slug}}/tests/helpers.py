@@ -112,6 +112,17 @@ def assert_error(response, status: int, code: str) -> dict[str, Any]:
     return error
 
 
+def clear_of_a_window_edge(margin: float = 5.0, period: int = 60) -> float:
+    """Seconds to wait before counting requests up to a rate limit.
+
+    limits' sliding window counter counts in windows aligned on the clock and,
+    right after an edge, lets one request more through than the limit (it rounds
+    the previous window's weighted count down). A test that expects the exact
+    request to be refused starts where the next edge is more than `margin` away."""
+    left = period - time.time() % period
+    return left + 0.05 if left < margin else 0.0
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -16,7 +16,7 @@ from {{ cookiecutter.project_slug }}.passwords import Passwords
 from {{ cookiecutter.project_slug }}.users import UserExistsError, create_user
 
 from tests.conftest import client_for
-from tests.helpers import assert_error
+from tests.helpers import assert_error, clear_of_a_window_edge
 
 pytestmark = pytest.mark.anyio
 
@@ -210,6 +210,7 @@ async def test_logins_are_rate_limited_per_account(app_with, api):
     async with app_with(rate_limit_enabled=True, login_rate_limit="3/minute") as app:
         await _account(app, "max@example.org")
         async with client_for(app) as client:
+            await asyncio.sleep(clear_of_a_window_edge())
             for _ in range(3):
                 await _login(client, api, "max@example.org", "wrong")
             limited = await _login(client, api, "max@example.org")
@@ -220,6 +221,7 @@ async def test_logins_are_rate_limited_per_account(app_with, api):
 async def test_logins_are_rate_limited_per_address(app_with, api):
     limited = app_with(rate_limit_enabled=True, login_rate_limit="3/minute")
     async with limited as app, client_for(app) as client:
+        await asyncio.sleep(clear_of_a_window_edge())
         for number in range(3):  # three accounts, one address
             await _login(client, api, f"guess{number}@example.org")
         assert_error(await _login(client, api, "guess9@example.org"), 429, "rate_limited")

@@ -1,3 +1,4 @@
+import asyncio
 import signal
 from datetime import UTC, datetime, timedelta
 
@@ -8,7 +9,7 @@ from {{ cookiecutter.project_slug }}.resources.bookings import BookingItem
 
 from tests.conftest import client_for
 from tests.example import booking_body, create_booking
-from tests.helpers import assert_error, bearer, reader_that_stops, serving
+from tests.helpers import assert_error, bearer, clear_of_a_window_edge, reader_that_stops, serving
 from tests.test_server import MODES, _cli
 
 pytestmark = pytest.mark.anyio
@@ -217,6 +218,7 @@ async def test_exports_have_their_own_stricter_limit(app_with, api):
     async with app_with(rate_limit_default="1000/minute") as app, client_for(app) as client:
         alice = await bearer(app, "a@example.org")
         url = f"{api}/bookings/export?format=ndjson"
+        await asyncio.sleep(clear_of_a_window_edge(margin=15))
         statuses = [(await client.get(url, headers=alice)).status_code for _ in range(11)]
         listed = await client.get(f"{api}/bookings", headers=alice)
     assert statuses == [200] * 10 + [429]

@@ -1,6 +1,7 @@
 """Rate limits: per route and client, declared overrides, JSON 429s, health
 exempt; a Redis store shared by workers, and failing open when it goes away."""
 
+import asyncio
 import logging
 
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from {{ cookiecutter.project_slug }}.settings import SettingsError, load_settings
 
 from tests.conftest import client_for
-from tests.helpers import assert_error, bearer
+from tests.helpers import assert_error, bearer, clear_of_a_window_edge
 
 pytestmark = pytest.mark.anyio
 LOGGER = "{{ cookiecutter.project_slug }}.ratelimit"
@@ -17,6 +18,7 @@ LOGGER = "{{ cookiecutter.project_slug }}.ratelimit"
 async def test_the_default_limit_is_per_client_and_answers_429_json(app_with, api):
     async with app_with(rate_limit_default="3/minute") as app, client_for(app) as client:
         alice, bob = await bearer(app, "a@example.org"), await bearer(app, "b@example.org")
+        await asyncio.sleep(clear_of_a_window_edge())
         statuses = [
             (await client.get(f"{api}/uploads", headers=alice)).status_code for _ in range(3)
         ]
@@ -37,6 +39,7 @@ async def test_a_declared_limit_is_its_routes_own(app_with, api):
     async with app_with(rate_limit_default="1000/minute") as app, client_for(app) as client:
         alice = await bearer(app, "a@example.org")
         files = {"file": ("notes.txt", b"some text", "text/plain")}
+        await asyncio.sleep(clear_of_a_window_edge(margin=15))
         statuses = [
             (await client.post(f"{api}/uploads", files=files, headers=alice)).status_code
             for _ in range(31)
@@ -49,6 +52,7 @@ async def test_a_declared_limit_is_its_routes_own(app_with, api):
 async def test_without_a_valid_token_the_client_address_is_limited(app_with, api):
     # Guessing tokens costs a lookup each: the guesses count against the address.
     async with app_with(rate_limit_default="3/minute") as app, client_for(app) as client:
+        await asyncio.sleep(clear_of_a_window_edge())
         guesses = [
             (await client.get(f"{api}/uploads", headers={"Authorization": f"Bearer guess{n}"}))
             for n in range(4)
@@ -81,6 +85,7 @@ async def test_workers_sharing_redis_share_the_limit(app_with, api, redis_server
     async with app_with(**settings) as first, app_with(**settings) as second:
         alice = await bearer(first, "a@example.org")
         async with client_for(first) as one, client_for(second) as two:
+            await asyncio.sleep(clear_of_a_window_edge())
             statuses = [
                 (await client.get(f"{api}/uploads", headers=alice)).status_code
                 for client in (one, two, one, two, one)
@@ -94,6 +99,7 @@ async def test_when_redis_goes_away_requests_pass_with_a_warning(
     settings = {"rate_limit_default": "2/minute", "rate_limit_storage": redis_server.url}
     async with app_with(**settings) as app, client_for(app) as client:
         alice = await bearer(app, "a@example.org")
+        await asyncio.sleep(clear_of_a_window_edge(margin=15))
         limited = [
             (await client.get(f"{api}/uploads", headers=alice)).status_code for _ in range(3)
         ]

@@ -15,7 +15,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.helpers import reader_that_stops, serving
+from tests.helpers import clear_of_a_window_edge, reader_that_stops, serving
 
 MB = 1 << 20
 MODES = [pytest.param((), id="single"), pytest.param(("--workers", "2"), id="gunicorn")]
@@ -112,6 +112,7 @@ def test_forwarded_addresses_are_trusted_only_from_configured_proxies(env, trust
     if trusted:
         settings["FORWARDED_ALLOW_IPS"] = "127.0.0.1"
     with serving(settings) as (_process, base):
+        time.sleep(clear_of_a_window_edge(margin=10))
         statuses = [
             httpx.get(
                 f"{base}/api/users/me", headers={"X-Forwarded-For": f"203.0.113.{n}"}

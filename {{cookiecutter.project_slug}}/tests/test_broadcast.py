@@ -14,7 +14,9 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 import pytest
+from redis.asyncio import Redis
 
+from {{ cookiecutter.project_slug }}.broadcast import CHANNEL
 from {{ cookiecutter.project_slug }}.users import create_user
 
 from tests.conftest import client_for
@@ -35,6 +37,19 @@ async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 1.5)
     return time.monotonic() - started
 
 
+async def subscribed(redis_url: str, workers: int) -> None:
+    """Wait until `workers` listeners have subscribed (each subscribes in a
+    task of its own, started by the lifespan): a message published before
+    would reach no one."""
+    async with Redis.from_url(redis_url) as redis:
+
+        async def counted() -> bool:
+            [(_channel, count)] = await redis.pubsub_numsub(CHANNEL)
+            return bool(count == workers)
+
+        await eventually(counted, seconds=10)
+
+
 @contextlib.asynccontextmanager
 async def two_instances(app_with, redis_url: str):
     async with (
@@ -43,7 +58,7 @@ async def two_instances(app_with, redis_url: str):
         client_for(a) as client_a,
         client_for(b) as client_b,
     ):
-        await asyncio.sleep(0.2)  # both subscribed
+        await subscribed(redis_url, 2)
         yield a, client_a, client_b
 
 
@@ -128,7 +143,7 @@ async def test_a_cleared_cache_reaches_the_other_instance(app_with, redis_server
         app_with(broadcast_url=redis_server.url, **LONG) as a,
         app_with(broadcast_url=redis_server.url, **LONG) as b,
     ):
-        await asyncio.sleep(0.2)  # both subscribed
+        await subscribed(redis_server.url, 2)
         loads = []
 
         async def load() -> str:

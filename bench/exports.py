@@ -1,7 +1,12 @@
 """Exports, streamed: rows per second and the worker's peak RSS growth, for
 each format, plain and gzipped, on the seeded rows, then again once the table
-holds `big_rows`. On PostgreSQL the service exports with COPY (copy_export.py);
-bench/database_floor.py measures the database's own COPY of the same rows.
+holds `big_rows`. On PostgreSQL the service exports with COPY (copy_export.py).
+The million-row CSV and NDJSON exports, the ones held to the database's own
+speed, alternate run by run with PostgreSQL's own COPY of the same rows (text,
+row_to_json) and with the service's own COPY statement run alone (the
+database's share; bench/programs/copy_rates.py), so that each ratio compares
+runs of the same minutes on this shared machine; bench/database_floor.py adds
+the other COPY rates.
 
 One server serves them all. It answers one list page first, so the first
 measured export does not pay for loading the router and opening the pool.
@@ -18,15 +23,26 @@ from bench.progress import log
 FORMATS = ("ndjson", "json", "csv")
 # Most clients ask for gzip: the service compresses the stream as it goes.
 ENCODINGS = {"": {}, " gzip": {"Accept-Encoding": "gzip"}}
+# The COPYs each format's export alternates with: PostgreSQL's own of the
+# same rows, and the service's statement alone.
+FLOORS = {"csv": ("text", "service_csv"), "ndjson": ("json", "service_ndjson")}
 # Bytes per row at least (a booking is about 370 bytes as text, 80 gzipped).
 SMALLEST_ROW = {"": 100, " gzip": 20}
 
 
-def _export(service, fmt: str, encoding: str, runs: int) -> dict:
+def _copy_seconds(service, names: tuple[str, ...]) -> dict[str, float]:
+    output = service.program("copy_rates", service.slug, "--only", ",".join(names))
+    return {name: float(seconds) for name, seconds in map(str.split, output.splitlines())}
+
+
+def _export(service, fmt: str, encoding: str, runs: int, floors: tuple[str, ...] = ()) -> dict:
     rows = service.rows
-    seconds, growth = [], []
+    seconds, growth, copies = [], [], {name: [] for name in floors}
     headers = {**service.headers, **ENCODINGS[encoding]}
     for run in range(runs):
+        if floors:
+            for name, took in _copy_seconds(service, floors).items():
+                copies[name].append(took)
         with Sampler(service.pid) as sampler, PeakGrowth(service.pid) as peak:
             started = time.perf_counter()
             path = f"/api/admin/bookings/export?format={fmt}"
@@ -36,12 +52,18 @@ def _export(service, fmt: str, encoding: str, runs: int) -> dict:
         growth.append(peak.growth / MIB)
         if run == 0:
             service.charts[f"export {rows:,} {fmt}{encoding}"] = sampler.samples
-    return {
+    figures = {
         "rows": rows,
         "seconds": median_range(seconds),
         "rows_per_second": rows / statistics.median(seconds),
         "peak_rss_growth_mib": median_range(growth),
     }
+    for name, took in copies.items():
+        figures[f"{name}_copy"] = {
+            "seconds": median_range(took),
+            "rows_per_second": rows / statistics.median(took),
+        }
+    return figures
 
 
 def phase_exports(service, *, runs: int, big_rows: int) -> dict:
@@ -56,7 +78,9 @@ def phase_exports(service, *, runs: int, big_rows: int) -> dict:
             for fmt in FORMATS:
                 for encoding in ENCODINGS:
                     name = f"{rows:,} rows {fmt}{encoding}"
-                    exports[name] = _export(service, fmt, encoding, runs)
+                    held = rows == big_rows and not encoding
+                    floors = FLOORS.get(fmt, ()) if held else ()
+                    exports[name] = _export(service, fmt, encoding, runs, floors)
     finally:
         service.stop()
     return exports

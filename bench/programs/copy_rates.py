@@ -5,13 +5,13 @@ function per timestamp (what any reformatting costs at the least); and,
 given the service's package, the service's own COPY statements of its CSV
 and NDJSON exports (the database's share of an export). Prints `NAME SECONDS` lines.
 
-    python copy_rates.py [PACKAGE]        (DATABASE_URL from the environment)
+    python copy_rates.py [PACKAGE] [--only NAME,...]   (DATABASE_URL from the environment)
 """
 
+import argparse
 import asyncio
 import importlib
 import os
-import sys
 import time
 
 import asyncpg
@@ -63,8 +63,14 @@ async def main() -> None:
     conn = await asyncpg.connect(os.environ["DATABASE_URL"].replace("+asyncpg", ""))
     await conn.execute("SET TimeZone = 'UTC'")
     await conn.execute("SET datestyle = 'ISO'")
-    queries = {**QUERIES, **(service_queries(sys.argv[1]) if len(sys.argv) > 1 else {})}
+    parser = argparse.ArgumentParser()
+    parser.add_argument("package", nargs="?")
+    parser.add_argument("--only", type=lambda names: names.split(","))
+    args = parser.parse_args()
+    queries = {**QUERIES, **(service_queries(args.package) if args.package else {})}
     for name, (query, options) in queries.items():
+        if args.only and name not in args.only:
+            continue
         started = time.perf_counter()
         await conn.copy_from_query(query, output=discard, **options)
         print(name, time.perf_counter() - started)

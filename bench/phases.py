@@ -57,7 +57,7 @@ PHASES = {
         {"runs": 1, "big_rows": 20_000},
         alone=True,
     ),
-    "database_floor": Phase(phase_database_floor, {}, {}, alone=True),
+    "database_floor": Phase(phase_database_floor, {"runs": 3}, {"runs": 1}, alone=True),
     "upload": Phase(phase_upload, {"size_mib": 1024, "runs": 3}, {"size_mib": 64, "runs": 1}),
     "logins": Phase(phase_logins, {"runs": 3}, {"runs": 1}, alone=True),
     "tls": Phase(phase_tls, {"runs": 3}, {"runs": 1}),

@@ -48,5 +48,10 @@ def test_quick_benchmark_runs(tmp_path):
     assert len(phases["exports"]) == 12
     assert phases["database_floor"]["service_csv_rows_per_second"] > 0
     assert all(export["rows_per_second"] > 0 for export in phases["exports"].values())
+    # The exports held to the database's speed ran in turn with its COPYs.
+    exports = phases["exports"]
+    assert exports["20,000 rows csv"]["text_copy"]["rows_per_second"] > 0
+    assert exports["20,000 rows ndjson"]["service_ndjson_copy"]["rows_per_second"] > 0
+    assert "text_copy" not in exports["20,000 rows csv gzip"]
     assert phases["upload"]["mib_per_second"] > 0
     assert "| measure | result | target |" in (out / "results.md").read_text()

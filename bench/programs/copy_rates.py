@@ -3,15 +3,19 @@ the loop: COPY of the same query to a discarding sink, as JSON (row_to_json,
 one object per line), as plain text, as CSV, and as text with one string
 function per timestamp (what any reformatting costs at the least); and,
 given the service's package, the service's own COPY statements of its CSV
-and NDJSON exports (the database's share of an export). Prints `NAME SECONDS` lines.
+and NDJSON exports (the database's share of an export). The queries run in
+turn, `--runs` rounds of them (a shared machine's speed drifts from minute to
+minute: ratios are only fair between runs of the same minutes). Prints
+`NAME SECONDS` lines, each the median of its runs.
 
-    python copy_rates.py [PACKAGE] [--only NAME,...]   (DATABASE_URL from the environment)
+    python copy_rates.py [PACKAGE] [--only NAME,...] [--runs N]   (DATABASE_URL from the environment)
 """
 
 import argparse
 import asyncio
 import importlib
 import os
+import statistics
 import time
 
 import asyncpg
@@ -66,14 +70,18 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("package", nargs="?")
     parser.add_argument("--only", type=lambda names: names.split(","))
+    parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
     queries = {**QUERIES, **(service_queries(args.package) if args.package else {})}
-    for name, (query, options) in queries.items():
-        if args.only and name not in args.only:
-            continue
-        started = time.perf_counter()
-        await conn.copy_from_query(query, output=discard, **options)
-        print(name, time.perf_counter() - started)
+    chosen = {name: query for name, query in queries.items() if name in (args.only or queries)}
+    seconds: dict[str, list[float]] = {name: [] for name in chosen}
+    for _ in range(args.runs):
+        for name, (query, options) in chosen.items():
+            started = time.perf_counter()
+            await conn.copy_from_query(query, output=discard, **options)
+            seconds[name].append(time.perf_counter() - started)
+    for name, runs in seconds.items():
+        print(name, statistics.median(runs))
     await conn.close()
 
 

@@ -90,10 +90,13 @@ def _utc_text(column: ColumnElement[Any]) -> ColumnElement[str]:
     (DateStyle ISO) with a T, six digits of fraction when there is one, and
     a Z (the alternatives measured: docs/design-notes.md)."""
     text = cast(func.timezone(_sql_string("UTC"), column), Text)
-    width = case((func.length(text) > _sql("19"), _sql("26")), else_=_sql("19"))
-    padded = func.rpad(text, width, _sql_string("0"))
+    # Whole seconds (19 characters), the usual case, skip the padding: each
+    # function call per value is a few percent of the COPY's time.
+    whole = func.replace(text, _sql_string(" "), _sql_string("T"), type_=Text)
+    padded = func.rpad(text, _sql("26"), _sql_string("0"))
+    fraction = func.replace(padded, _sql_string(" "), _sql_string("T"), type_=Text)
     # ||, not concat(): a null stays null.
-    return func.replace(padded, _sql_string(" "), _sql_string("T"), type_=Text) + _sql_string("Z")
+    return case((func.length(text) == _sql("19"), whole), else_=fraction) + _sql_string("Z")
 
 
 def _as_text(column: ColumnElement[Any], *, for_csv: bool) -> ColumnElement[Any] | None:

@@ -188,11 +188,15 @@ async def copy_chunks(
                 if task.done():
                     task.result()  # the COPY's error
                     continue  # it ended: the end marker is queued
+                if not queue.empty():  # a chunk came as the wait ended
+                    continue
                 if not joined:
                     if loop.time() - progress > stall:
                         raise TimeoutError(f"no export data from the database for {stall} s")
                     continue
-                chunk = _take(joined)  # rows trickle in: send what there is
+                # Rows trickle in: send what there is (newer than anything
+                # queued, so only once the queue is empty).
+                chunk = _take(joined)
             if chunk is None:
                 return
             yield chunk

@@ -44,12 +44,17 @@ async def _awkward_bookings(app, client, api, headers) -> None:
         body = booking_body(hours_from_base=index, **extra)
         response = await client.post(f"{api}/bookings", json=body, headers=headers)
         assert response.status_code == 201, response.text
-    # Times with microseconds, and one at an exact second.
+    # Times at an exact second, with microseconds, and with a fraction that
+    # PostgreSQL writes shorter (.5 for .500000).
     async with app.state.engine.begin() as conn:
         exact = datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC)
         await conn.execute(update(Booking).where(col(Booking.id) % 2 == 0).values(created_at=exact))
         late = exact + timedelta(microseconds=120)
         await conn.execute(update(Booking).where(col(Booking.id) % 3 == 0).values(updated_at=late))
+        half = exact + timedelta(milliseconds=500)
+        await conn.execute(
+            update(Booking).where(col(Booking.id) % 5 == 0).values(start_datetime=half)
+        )
 
 
 @pytest.mark.parametrize("path", ["/bookings/export", "/admin/bookings/export"])

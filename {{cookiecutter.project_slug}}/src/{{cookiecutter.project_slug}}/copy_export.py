@@ -33,6 +33,7 @@ from sqlalchemy import (
     literal_column,
 )
 from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -89,14 +90,17 @@ def _utc_text(column: ColumnElement[Any]) -> ColumnElement[str]:
     """2030-05-01T09:00:00Z, or ...09:00:00.120000Z: timestamp's own output
     (DateStyle ISO) with a T, six digits of fraction when there is one, and
     a Z (the alternatives measured: docs/design-notes.md)."""
-    text = cast(func.timezone(_sql_string("UTC"), column), Text)
-    # Whole seconds (19 characters), the usual case, skip the padding: each
-    # function call per value is a few percent of the COPY's time.
-    whole = func.replace(text, _sql_string(" "), _sql_string("T"), type_=Text)
+    # In UTC by a fixed offset: plain arithmetic, where timezone('UTC', ...)
+    # looks the zone up by name for every value.
+    text = cast(func.timezone(_sql("INTERVAL '0'"), column), Text)
+    # PostgreSQL repeats an expression each place it is written, so the
+    # fraction is tested on the value (it equals itself rounded to whole
+    # seconds), not on the text, which is then made once per value.
+    whole = column == cast(column, TIMESTAMP(timezone=True, precision=0))
     padded = func.rpad(text, _sql("26"), _sql_string("0"))
-    fraction = func.replace(padded, _sql_string(" "), _sql_string("T"), type_=Text)
+    spelled = case((whole, text), else_=padded)
     # ||, not concat(): a null stays null.
-    return case((func.length(text) == _sql("19"), whole), else_=fraction) + _sql_string("Z")
+    return func.replace(spelled, _sql_string(" "), _sql_string("T"), type_=Text) + _sql_string("Z")
 
 
 def _as_text(column: ColumnElement[Any], *, for_csv: bool) -> ColumnElement[Any] | None:

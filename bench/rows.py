@@ -204,9 +204,10 @@ def _held_export(name: str, export: dict, floor: dict, fmt: str) -> Row:
         other, other_label = EXPORT_CONTEXT[fmt]
         context = f"; {_vs_copy(export, floor, other)[0]:.3f}x {other_label}"
     # The database's share: the service's own COPY run alone.
-    own = export.get(f"service_{fmt}_copy", {}).get("rows_per_second")
-    own = own or floor.get(f"service_{fmt}_rows_per_second")
-    alone = f"; {rate / own:.2f}x its own COPY alone" if own else ""
+    own = f"service_{fmt}"
+    alone = ""
+    if f"{own}_copy" in export or f"{own}_rows_per_second" in floor:
+        alone = f"; {_vs_copy(export, floor, own)[0]:.2f}x its own COPY alone"
     return Row(
         f"export {name}: rows/s, and vs PostgreSQL's {label} of the same rows{how}",
         f"{rate:,.0f} ({ratio:.3f}x{context}{alone})",

@@ -30,6 +30,12 @@ class Rendered(Project):
     variant: Variant
 
 
+def users_environment() -> dict[str, str]:
+    """This environment as on a user's machine: Python writes bytecode there
+    (CI machines often turn it off), which a generated test must not trip on."""
+    return {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
 def wait_until(check, server: Server, seconds: float = 60):
     """Poll `check()` until it returns something truthy, and return that.
     Fails the test if `server` (the one polled) exits or time runs out;

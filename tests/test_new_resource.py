@@ -9,7 +9,6 @@ its own service would."""
 import csv
 import io
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import httpx
 import pytest
 
 from harness.project import REPO, Project, bearer, create_venv, install
+from tests.conftest import users_environment
 
 ROOMS = ["Room", "--field", "name:str", "--field", "capacity:int"]
 INVOICES = [
@@ -39,7 +39,11 @@ def project(request, cookies_session, tmp_path, fresh_database, postgres_server)
     # The generated README's development install: a venv, the project editable.
     python = create_venv(path / ".venv")
     install(python, "-e", ".[dev]", cwd=path)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TEST_DATABASE")}
+    env = {
+        key: value
+        for key, value in users_environment().items()
+        if not key.startswith("TEST_DATABASE")
+    }
     if database == "postgresql":
         url = fresh_database(python, "new_resource")
         env["TEST_DATABASE_URL"] = url

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from harness.project import bearer
-from tests.conftest import Rendered, assert_generated_tests_pass
+from tests.conftest import Rendered, assert_generated_tests_pass, users_environment
 
 LEFTOVER = re.compile(r"{{|{%")
 WORKFLOW_LEFTOVER = re.compile(r"(?<!\$){{|{%")
@@ -289,7 +289,7 @@ def test_generated_tests_pass(project: Rendered, fresh_database, postgres_server
     if code in _PASSED_SUITES and (_PASSED_SUITES[code][1] or not project.variant.slow_tests):
         print(f"same package, tests and database as {_PASSED_SUITES[code][0]}, which passed")
         return
-    env = {**os.environ}
+    env = users_environment()
     env.pop("TEST_DATABASE_URL", None)
     slow = project.variant.slow_tests
     if project.variant.database == "postgresql":

@@ -48,10 +48,12 @@ def copy(tmp_path: Path) -> Path:
 
 
 def _tree(root: Path) -> dict[str, str]:
+    """Every file's digest, bytecode aside: Python writes it on import (the
+    migrations are imported to find the head), new-resource does not."""
     return {
         str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
         for path in sorted(root.rglob("*"))
-        if path.is_file()
+        if path.is_file() and "__pycache__" not in path.parts
     }
 
 

@@ -131,11 +131,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(env: dict[str, str], *serve_args: str, output: Path | None = None):
-    """Run `serve` in a subprocess; yield (process, base URL) once it answers.
-    Its output goes to the file `output`, if given."""
+def serving(
+    env: dict[str, str],
+    *serve_args: str,
+    output: Path | None = None,
+    prefix: tuple[str, ...] = (),
+):
+    """Run `serve` in a subprocess (`prefix`: a command it runs under, such
+    as prlimit); yield (process, base URL) once it answers. Its output goes to
+    the file `output`, if given."""
     port = free_port()
-    command = [sys.executable, "-m", "{{ cookiecutter.project_slug }}", "serve"]
+    command = [*prefix, sys.executable, "-m", "{{ cookiecutter.project_slug }}", "serve"]
     log = output.open("wb") if output else None
     process = subprocess.Popen(
         [*command, "--port", str(port), *serve_args],

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from {{ cookiecutter.project_slug }}.settings import SettingsError, load_settings
+
 from tests.example import booking_body
 from tests.helpers import assert_error
 
@@ -93,6 +95,29 @@ async def test_exports_over_the_cap_get_429(client, api, alice, app):
         slots.in_use = 0
     assert (await client.get(f"{api}/bookings/export", headers=alice)).status_code == 200
     assert slots.in_use == 0  # released when the stream ended
+
+
+async def test_one_user_cannot_take_every_export_slot(client, api, alice, bob, app):
+    me = (await client.get(f"{api}/users/me", headers=alice)).json()["id"]
+    slots, per_user = app.state.export_slots, app.state.settings.max_exports_per_user
+    for _ in range(per_user):  # alice's exports, still streaming
+        slots.acquire(me, per_user)
+    try:
+        response = await client.get(f"{api}/bookings/export", headers=alice)
+        error = assert_error(response, 429, "too_many_requests")
+        assert error["message"].startswith(f"You have {per_user} exports running")
+        assert int(response.headers["retry-after"]) > 0
+        assert (await client.get(f"{api}/bookings/export", headers=bob)).status_code == 200
+    finally:
+        for _ in range(per_user):
+            slots.release(me)
+    assert (await client.get(f"{api}/bookings/export", headers=alice)).status_code == 200
+    assert slots.in_use == 0
+
+
+def test_the_per_user_cap_fits_in_the_worker_cap():
+    with pytest.raises(SettingsError, match="MAX_EXPORTS_PER_USER"):
+        load_settings(max_exports_per_user=5, max_concurrent_exports=4, _env_file=None)
 
 
 async def test_large_exports_are_gzipped(client, api, alice):

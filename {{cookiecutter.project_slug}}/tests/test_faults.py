@@ -97,7 +97,7 @@ async def test_an_export_without_a_connection_is_a_503_not_a_broken_200(app, api
 
     async def stuck_export() -> ClosingStreamingResponse:
         return ClosingStreamingResponse(
-            rows_without_a_connection(), on_close=lambda: released.append(True)
+            rows_without_a_connection(), on_close=lambda: released.append(True), stall_seconds=30
         )
 
     app.router.add_api_route(f"{api}/stuck-export", stuck_export)

@@ -121,3 +121,57 @@ def test_a_frozen_heap_makes_full_collections_much_shorter():
     )
     times = json.loads(result.stdout)
     assert times["after"] * 5 < times["before"], times
+
+
+def test_a_spike_is_trimmed_and_live_growth_is_left_alone(monkeypatch):
+    """RSS 8 MiB over its lowest is trimmed, at most once a second; when a
+    trim gives little back, the growth is live and the floor moves up to it."""
+    from {{ cookiecutter.project_slug }}.memory import heap
+
+    trims: list[int] = []
+    monkeypatch.setattr(heap, "release_free_memory", lambda: trims.append(1))
+    after = iter([101 * MB, 119 * MB])
+    trimmer = heap.SpikeTrimmer(8 * MB, lambda: next(after))
+    trimmer.observe(100 * MB)
+    trimmer.observe(107 * MB)  # under the bound
+    assert trims == []
+    trimmer.observe(140 * MB)  # a spike: trimmed, 39 MiB back
+    assert trims == [1] and trimmer.floor == 100 * MB and trimmer.released == 39 * MB
+    trimmer.observe(140 * MB)  # within the second: not again
+    assert trims == [1]
+    trimmer.last -= 1  # a second later
+    trimmer.observe(120 * MB)  # live growth: 1 MiB back
+    assert trims == [1, 1] and trimmer.floor == 119 * MB
+    trimmer.last -= 1
+    trimmer.observe(121 * MB)  # over the new floor by little: left alone
+    assert trims == [1, 1]
+
+
+def test_a_trim_hands_freed_memory_back():
+    """In a process of its own: memory freed in small pieces stays with glibc
+    until a trim returns it (glibc only; elsewhere release is a no-op)."""
+    program = textwrap.dedent(
+        """
+        import psutil
+        from {{ cookiecutter.project_slug }}.memory.heap import _malloc_trim, release_free_memory
+        if _malloc_trim is None:
+            print(0, 0)
+            raise SystemExit
+        rss = lambda: psutil.Process().memory_info().rss
+        keep, drop = [], []
+        for index in range(60_000):  # 1 KiB pieces (glibc's), every other kept
+            (keep if index % 60 == 0 else drop).append(bytes(1024))
+        before = rss()
+        drop.clear()
+        freed = rss()
+        release_free_memory()
+        print(before - freed, freed - rss())
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    kept_after_free, returned_by_trim = (int(value) for value in done.stdout.split())
+    if (kept_after_free, returned_by_trim) == (0, 0):
+        return  # not glibc
+    assert returned_by_trim > 20 * MB, (kept_after_free, returned_by_trim)

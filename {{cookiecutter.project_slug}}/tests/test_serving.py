@@ -211,6 +211,9 @@ async def test_serve_with_several_workers_runs_gunicorn(database_url, alice, tmp
         assert len(workers_of(master.pid, 2)) == 2, log.read_text()
         # None was restarted: each booted once.
         assert log.read_text().count("Booting worker") == 2, log.read_text()
+        # glibc's arenas are bounded in every process (memory/heap.py).
+        for pid in [master.pid, *workers_of(master.pid, 2)]:
+            assert b"MALLOC_ARENA_MAX=2\0" in environment_of(pid)
         # Graceful stop: the master ends its workers and exits cleanly.
         master.send_signal(signal.SIGTERM)
         assert master.wait(timeout=60) == 0
@@ -223,6 +226,10 @@ def sockets(pid: int) -> set[str]:
             if (target := os.readlink(fd)).startswith("socket:"):
                 found.add(target)
     return found
+
+
+def environment_of(pid: int) -> bytes:
+    return Path(f"/proc/{pid}/environ").read_bytes()
 
 
 def threads(pid: int) -> int:

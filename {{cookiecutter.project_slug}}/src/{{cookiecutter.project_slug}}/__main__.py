@@ -37,6 +37,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     if args.log_level:  # the flag wins over LOG_LEVEL, here and in gunicorn's processes
         os.environ["LOG_LEVEL"] = args.log_level
         settings = settings.model_copy(update={"log_level": args.log_level})
+    from .memory.heap import DEFAULT_ARENAS, limit_arenas
+
+    # glibc's arenas bounded here, and in gunicorn's processes (which read
+    # the variable when they start).
+    os.environ.setdefault("MALLOC_ARENA_MAX", str(DEFAULT_ARENAS))
+    limit_arenas()
     workers = args.workers or settings.web_concurrency
     if workers > 1:
         _exec_gunicorn(settings, args, workers)

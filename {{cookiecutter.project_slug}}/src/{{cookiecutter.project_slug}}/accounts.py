@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy import bindparam, delete, select, update
 
 from .auth import Principal, hash_token
+from .before_body import before_body
 from .errors import ServiceError
 from .models import PartialUpdate, Token, User, table_of, utcnow
 from .passwords import Passwords
@@ -109,9 +110,14 @@ async def log_out(request: Request, user: Principal) -> None:
     request.app.state.invalidations.forget_token(hash_token(token.strip()))
 
 
-async def sign_up(request: Request, body: SignUp) -> UserRead:
+@before_body
+async def signup_allowed(request: Request) -> None:
+    """Sign-up's route answers 404 unless ALLOW_SIGNUP, before reading the body."""
     if not request.app.state.settings.allow_signup:
         raise ServiceError(404, "Not Found")
+
+
+async def sign_up(request: Request, body: SignUp) -> UserRead:
     hashed = await _passwords(request).hash(body.password)
     try:
         async with request.app.state.engine.begin() as conn:

@@ -9,6 +9,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from .auth import TokenCache
 from .bodylimit import BodyLimitMiddleware
+from .breaker import RedisBreakers
 from .broadcast import Invalidations
 from .cache import ReadCache
 from .compression import CompressionMiddleware
@@ -18,7 +19,7 @@ from .errors import UnhandledErrorMiddleware, documented_errors, install_error_h
 from .export import ExportSlots
 from .logs import RequestLogMiddleware
 from .memory.guard import MemoryGuard, MemoryGuardMiddleware
-from .memory.heap import PeriodicCollector, settle_heap
+from .memory.heap import PeriodicCollector, SpikeTrimmer, settle_heap
 from .memory.probe import MemoryProbe
 from .memory.profile import MemoryProfileMiddleware
 from .memory.workers import SharedHistory
@@ -35,6 +36,8 @@ from .settings import Settings, get_settings
 # few percent more bytes. Bodies under 1 KB are not worth compressing.
 GZIP_LEVEL = 5
 GZIP_MINIMUM_BYTES = 1024
+# RSS this far over its lowest has freed memory handed back (memory/heap.py).
+TRIM_ABOVE_BYTES = 8 << 20
 
 
 @asynccontextmanager
@@ -52,18 +55,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.reader = Reader(engine, counts, settings)
     app.state.token_cache = TokenCache(settings.auth_cache_seconds, settings.auth_cache_max_entries)
     app.state.cache = ReadCache(settings.cache_ttl_seconds, settings.cache_max_entries)
+    breakers = RedisBreakers(settings)  # Redis out of reach: no request waits for it
+    app.state.rate_limiter = RateLimiter(settings, breakers.of(settings.rate_limit_storage))
     app.state.invalidations = invalidations = Invalidations(
-        settings.broadcast_redis,
+        breakers.of(settings.broadcast_redis),
         {
             "token": app.state.token_cache.forget,
             "user": app.state.token_cache.forget_user,
             "table": counts.written,
             "cache": lambda _: app.state.cache.clear(),
         },
+        caches=(app.state.token_cache, counts, app.state.cache),
     )
     track_writes(engine, counts, committed=invalidations.table_written)
     app.state.export_slots = ExportSlots(settings.max_concurrent_exports)
-    app.state.rate_limiter = RateLimiter(settings)
     app.state.passwords = Passwords(settings)
     settle_heap()
     app.state.memory_probe.restart()  # under a pre-forking server: this worker's own samples
@@ -73,6 +78,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(app.state.memory_probe.run()),
         asyncio.create_task(invalidations.listen()),
+        asyncio.create_task(breakers.probe()),
     ]
     if settings.gc_interval_seconds:
         tasks.append(asyncio.create_task(app.state.gc.run()))
@@ -127,8 +133,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimitMiddleware,
         default=settings.max_body_size_mb << 20,
+        parsed=min(settings.max_json_body_kb << 10, settings.max_body_size_mb << 20),
         by_prefix=app.state.routers.body_limits,
         max_headers=settings.max_header_count,
+        max_values=settings.max_json_values,
+        max_depth=settings.max_json_depth,
     )
     guard = _memory_guard(app, settings)
     exempt = [f"{settings.api_prefix}/health"]
@@ -171,6 +180,9 @@ def _memory_guard(app: FastAPI, settings: Settings) -> MemoryGuard:
         settings.memory_shed_grace_seconds,
     )
     app.state.gc = PeriodicCollector(settings.gc_interval_seconds)
+    trimmer = SpikeTrimmer(TRIM_ABOVE_BYTES, probe.read_process_rss)
+    probe.listeners.append(lambda sample: trimmer.observe(sample.rss))
+    app.state.spike_trimmer = trimmer
     directory = settings.memory_share_dir
     app.state.shared_history = directory and SharedHistory(directory, probe, guard)
     return guard

@@ -26,6 +26,7 @@ from fastapi.security.base import SecurityBase
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from .before_body import before_body
 from .errors import ServiceError
 from .models import Token, User, table_of, utcnow
 from .reads import Reader
@@ -51,15 +52,23 @@ class Principal:
 
 class TokenCache:
     def __init__(self, ttl_seconds: float, max_entries: int) -> None:
+        self._ttl_seconds, self._max_entries = ttl_seconds, max_entries
+        self.cap_lifetime(None)
+
+    def cap_lifetime(self, seconds: float | None) -> None:
+        """Trust entries `seconds` at most (None: AUTH_CACHE_SECONDS again),
+        starting empty: while invalidations cannot travel (broadcast.py),
+        what is cached may be stale."""
+        ttl_seconds = self._ttl_seconds if seconds is None else min(self._ttl_seconds, seconds)
         self.enabled = ttl_seconds > 0
         # Digest -> user; in _unknown, digest -> None.
         self._known: TTLCache[str, Principal | None] = TTLCache(
-            maxsize=max_entries, ttl=ttl_seconds or 1
+            maxsize=self._max_entries, ttl=ttl_seconds or 1
         )
         # Its own, smaller cache: a flood of bad tokens cannot evict good ones.
         negative_ttl = min(ttl_seconds, NEGATIVE_SECONDS) or 1
         self._unknown: TTLCache[str, Principal | None] = TTLCache(
-            maxsize=max(1, max_entries // 4), ttl=negative_ttl
+            maxsize=max(1, self._max_entries // 4), ttl=negative_ttl
         )
 
     def get(self, digest: str) -> Principal | bool | None:
@@ -241,7 +250,8 @@ class _Operator(_BearerScheme):
         await require_operator(request)
 
 
-Operator = Depends(_Operator())
+# Each decides from the token alone: a refused request's body is never read.
+Operator = Depends(before_body(_Operator()))
 OptionalUser = Annotated[Principal | None, Depends(_SignedIn(required=False))]
-CurrentUser = Annotated[Principal, Depends(_SignedIn(required=True))]
-AdminUser = Annotated[Principal, Depends(_SignedIn(required=True, admin=True))]
+CurrentUser = Annotated[Principal, Depends(before_body(_SignedIn(required=True)))]
+AdminUser = Annotated[Principal, Depends(before_body(_SignedIn(required=True, admin=True)))]

@@ -4,40 +4,64 @@ a user whose rights changed, a table written, the read cache cleared.
 `Invalidations` applies each one in this worker at once and, when Redis is
 configured (BROADCAST_URL, else a redis:// RATE_LIMIT_STORAGE), publishes
 it; every worker subscribed to the channel applies it as soon as Redis
-delivers it. Without Redis, or while it is unreachable, other workers
-catch up when their cache entries expire (AUTH_CACHE_SECONDS,
-COUNT_CACHE_SECONDS, CACHE_TTL_SECONDS), as they would without it: a
-publish that fails is logged and never fails the request.
+delivers it. Without Redis, other workers catch up when their cache entries
+expire (AUTH_CACHE_SECONDS, COUNT_CACHE_SECONDS, CACHE_TTL_SECONDS). While
+Redis is out of reach (breaker.py), invalidations are dropped, never failing
+the request, and those caches keep entries OUTAGE_CACHE_SECONDS at most.
 """
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import Any
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import orjson
+
+from .breaker import RedisBreaker
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = f"{__package__}:invalidations"
-# The wait before subscribing again after Redis went away, doubling up to the last.
-RECONNECT_DELAYS = (0.5, 1.0, 2.0, 5.0)
+# While invalidations cannot travel, a cached token, total or page is
+# trusted this long at most: a logout elsewhere takes effect within it.
+OUTAGE_CACHE_SECONDS = 2.0
+WARN_EVERY_SECONDS = 30.0
+
+
+class Capped(Protocol):
+    """A cache whose entries' lifetime can be capped (TokenCache, CountCache, ReadCache)."""
+
+    def cap_lifetime(self, seconds: float | None) -> None: ...
 
 
 class Invalidations:
     """Apply here, publish to the others. `local` maps a message kind
-    ("token", "user", "table", "cache") to what applies it in this worker."""
+    ("token", "user", "table", "cache") to what applies it in this worker;
+    `caches` are those it keeps coherent, shortened while Redis is out of
+    reach. `breaker`: the one of the broadcasts' Redis; None without one."""
 
-    def __init__(self, url: str | None, local: dict[str, Callable[[Any], None]]) -> None:
-        self.url = url
+    def __init__(
+        self,
+        breaker: RedisBreaker | None,
+        local: dict[str, Callable[[Any], None]],
+        caches: Sequence[Capped] = (),
+    ) -> None:
+        self._breaker = breaker
         self._local = local
+        self._caches = caches
         self._client: Any = None
         self._pending: set[asyncio.Task[None]] = set()
-        if url:
+        self._last_warning = -math.inf
+        if breaker is not None:
             import redis.asyncio  # only when configured, like the rate limiter's
 
-            self._client = redis.asyncio.Redis.from_url(url, socket_timeout=2)
+            self._client = redis.asyncio.Redis.from_url(breaker.url, socket_timeout=2)
+            meanwhile = f"are dropped, cached entries kept {OUTAGE_CACHE_SECONDS:g} s at most"
+            breaker.use("broadcasts", meanwhile)
+            breaker.on_change(self._cap_caches)
 
     def forget_token(self, token_hash: str) -> None:
         self._send("token", token_hash)
@@ -53,16 +77,32 @@ class Invalidations:
 
     def _send(self, kind: str, value: Any) -> None:
         self._local[kind](value)
-        if self._client is not None:
-            task = asyncio.get_running_loop().create_task(self._publish(kind, value))
+        if self._breaker is not None:
+            task = asyncio.get_running_loop().create_task(self._publish(self._breaker, kind, value))
             self._pending.add(task)  # a reference until done, or it may be collected
             task.add_done_callback(self._pending.discard)
 
-    async def _publish(self, kind: str, value: Any) -> None:
-        try:
-            await self._client.publish(CHANNEL, orjson.dumps({"kind": kind, "value": value}))
-        except Exception as exc:  # Redis down: the others catch up by expiry
-            logger.warning("could not publish a %s invalidation: %s", kind, exc)
+    async def _publish(self, breaker: RedisBreaker, kind: str, value: Any) -> None:
+        message = orjson.dumps({"kind": kind, "value": value})
+
+        async def publish() -> None:
+            await self._client.publish(CHANNEL, message)
+
+        async def drop() -> None:  # the others catch up by expiry
+            self._warn(f"could not publish a {kind} invalidation: Redis is out of reach")
+
+        await breaker.call(publish, drop)
+
+    def _warn(self, message: str) -> None:
+        """At most one warning every WARN_EVERY_SECONDS: an outage drops one per write."""
+        now = time.monotonic()
+        if now - self._last_warning >= WARN_EVERY_SECONDS:
+            self._last_warning = now
+            logger.warning(message)
+
+    def _cap_caches(self, breaker_open: bool) -> None:
+        for cache in self._caches:
+            cache.cap_lifetime(OUTAGE_CACHE_SECONDS if breaker_open else None)
 
     def apply(self, raw: bytes) -> None:
         """Apply a message another worker published (our own come back too:
@@ -76,25 +116,28 @@ class Invalidations:
         apply(message["value"])
 
     async def listen(self) -> None:
-        """Subscribe and apply until cancelled, subscribing again after an outage."""
-        if self._client is None:
+        """Subscribe and apply until cancelled. While Redis is out of reach,
+        wait for the breaker to close, then subscribe again: messages sent
+        meanwhile are lost, which the shortened caches made up for."""
+        if self._breaker is None:
             return
-        failures = 0
         while True:
+            await self._breaker.wait_closed()
             try:
-                async with self._client.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANNEL)
-                    failures = 0
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self.apply(message["data"])
-            except asyncio.CancelledError:
-                raise
+                await self._breaker.until_open(self._subscribed())
             except Exception as exc:
-                delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
-                failures += 1
-                logger.warning("invalidations: %s; subscribing again in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
+                # A lost subscription counts as a failure of Redis; one
+                # attempt per probe interval at most, so an outage the
+                # breaker has not yet seen does not make this spin.
+                self._breaker.failed(exc)
+                await asyncio.sleep(self._breaker.probe_seconds)
+
+    async def _subscribed(self) -> None:
+        async with self._client.pubsub() as pubsub:
+            await pubsub.subscribe(CHANNEL)
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    self.apply(message["data"])
 
     async def close(self) -> None:
         if self._pending:

@@ -14,6 +14,7 @@ from cachetools import TTLCache
 
 class ReadCache:
     def __init__(self, ttl_seconds: float, max_entries: int) -> None:
+        self._ttl_seconds = ttl_seconds
         self._entries: TTLCache[Hashable, Any] = TTLCache(maxsize=max_entries, ttl=ttl_seconds)
         self.hits = 0
         self.misses = 0
@@ -32,6 +33,13 @@ class ReadCache:
 
     def clear(self) -> None:
         self._entries.clear()
+
+    def cap_lifetime(self, seconds: float | None) -> None:
+        """Keep entries `seconds` at most (None: CACHE_TTL_SECONDS again),
+        starting empty: while invalidations cannot travel (broadcast.py),
+        what is cached may be stale."""
+        ttl = self._ttl_seconds if seconds is None else min(self._ttl_seconds, seconds)
+        self._entries = TTLCache(maxsize=self._entries.maxsize, ttl=ttl)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -35,6 +35,7 @@ _WRITTEN = "counts.written"  # Connection.info key: tables written in this trans
 class CountCache:
     def __init__(self, ttl_seconds: float, max_entries: int) -> None:
         self.enabled = ttl_seconds > 0
+        self._ttl_seconds = ttl_seconds
         self._entries: TTLCache[Any, tuple[int, Writes]] = TTLCache(
             maxsize=max_entries, ttl=ttl_seconds or 1
         )
@@ -90,6 +91,14 @@ class CountCache:
 
     def written(self, table: str) -> None:
         self._writes[table] += 1
+
+    def cap_lifetime(self, seconds: float | None) -> None:
+        """Keep totals `seconds` at most (None: COUNT_CACHE_SECONDS again),
+        starting empty: while invalidations cannot travel (broadcast.py),
+        what is cached may be stale."""
+        if self.enabled:
+            ttl = self._ttl_seconds if seconds is None else min(self._ttl_seconds, seconds)
+            self._entries = TTLCache(maxsize=self._entries.maxsize, ttl=ttl)
 
 
 def _table_names(stmt: AnySelect) -> set[str]:

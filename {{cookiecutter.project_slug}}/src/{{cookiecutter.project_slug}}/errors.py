@@ -141,7 +141,8 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     headers = exc.headers
     if exc.status_code == 405:
         headers = {**(headers or {}), "Allow": _allowed_methods(request)}
-    return error_response(exc.status_code, message, headers=headers)
+    # An exception class may name its own code (bodylimit.py's do).
+    return error_response(exc.status_code, message, getattr(exc, "code", None), headers)
 
 
 def _allowed_methods(request: Request) -> str:

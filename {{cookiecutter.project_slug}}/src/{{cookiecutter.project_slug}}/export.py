@@ -3,11 +3,15 @@
 Rows come from a server-side cursor and leave in chunks of EXPORT_BATCH_ROWS.
 The stream opens its own database connection and returns it when it ends,
 fails, or the client goes away (`ClosingStreamingResponse`). Each worker runs
-at most MAX_CONCURRENT_EXPORTS at once; one more gets 429.
+at most MAX_CONCURRENT_EXPORTS at once, at most MAX_EXPORTS_PER_USER of them
+for one user; one more gets 429. An export whose client reads nothing for
+EXPORT_STALL_SECONDS is stopped as if the client had left (its slot, its
+database connection and COPY freed) and its connection closed.
 
 Why it is built this way: docs/design-notes.md, "export.py".
 """
 
+import asyncio
 import csv
 import functools
 import io
@@ -22,17 +26,24 @@ import orjson
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from .auth import principal_of
 from .copy_export import copy_query, stream_copy
 from .counts import NO_VALUES, AnySelect, Values
 from .db import database_unavailable
 from .errors import ServiceError
 from .pagination import SortKey
+from .protocol import ABORT
 
 logger = logging.getLogger(__name__)
 
 EXPORT_BATCH_ROWS = 1_000
+# The most one send passes to the server. A send returns once the client
+# has taken about what was sent before it: with a batch of rows (hundreds of
+# KiB) at once, a client reading a few KiB a second would not finish one
+# within EXPORT_STALL_SECONDS and would be taken for one that stopped.
+SEND_BYTES = 64 * 1024
 
 
 class ExportFormat(StrEnum):
@@ -66,37 +77,72 @@ EXPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 class ExportSlots:
-    """Counts running exports. The event loop is single-threaded and the
-    counter is never awaited across, so no lock is needed."""
+    """Counts running exports, per worker and per user. The event loop is
+    single-threaded and the counts are never awaited across, so no lock is needed."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.in_use = 0
+        self._by_user: dict[int | None, int] = {}  # users with an export running
 
-    def try_acquire(self) -> bool:
+    def acquire(self, user: int | None, per_user: int) -> None:
+        """Count one more export of `user`, or raise the 429 of the cap it
+        would pass: the user's own first, which says what they can do about it."""
+        mine = self._by_user.get(user, 0)
+        if mine >= per_user:
+            raise _too_many(
+                f"You have {mine} exports running (at most {per_user} at once per user); "
+                "retry when one has finished"
+            )
         if self.in_use >= self.limit:
-            return False
+            raise _too_many(
+                f"Too many exports running (at most {self.limit} per worker); retry shortly"
+            )
         self.in_use += 1
-        return True
+        self._by_user[user] = mine + 1
 
-    def release(self) -> None:
+    def release(self, user: int | None) -> None:
         self.in_use -= 1
+        left = self._by_user.pop(user) - 1
+        if left:
+            self._by_user[user] = left
+
+
+def _too_many(message: str) -> ServiceError:
+    return ServiceError(429, message, headers={"Retry-After": "5"})
+
+
+class _ClientStalled(Exception):
+    """The client took none of the response for the stall time."""
 
 
 class ClosingStreamingResponse(StreamingResponse):
     """A StreamingResponse that always closes its generator and then calls
-    `on_close`, whether the stream finished, failed or the client left.
+    `on_close`, whether the stream finished, failed, the client left or it
+    stopped reading.
 
     It takes the first chunk before sending the status: the generator
     connects to the database there, so a database that is down or a pool
     with no free connection is still a JSON 503, not a 200 whose body breaks.
+
+    Each send may wait at most `stall_seconds`: the server's send waits while
+    the socket's buffers are full, that is for the client to take some, and
+    nothing else in the stream runs meanwhile (a COPY's own time limits
+    included). Chunks leave in pieces of at most SEND_BYTES, so a client
+    that reads slowly finishes one within that time.
     """
 
     def __init__(
-        self, content: AsyncGenerator[bytes], *, on_close: Callable[[], None], **kwargs: Any
+        self,
+        content: AsyncGenerator[bytes],
+        *,
+        on_close: Callable[[], None],
+        stall_seconds: float,
+        **kwargs: Any,
     ) -> None:
         super().__init__(content, **kwargs)
         self._on_close = on_close
+        self._stall_seconds = stall_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rows = cast(AsyncGenerator[bytes], self.body_iterator)  # the `content` given
@@ -111,13 +157,40 @@ class ClosingStreamingResponse(StreamingResponse):
                 logger.warning("export not started: %s", unavailable)
                 await unavailable.response()(scope, receive, send)
                 return
-            self.body_iterator = _prepend(first, rows)
-            await super().__call__(scope, receive, send)
+            self.body_iterator = _pieces(first, rows)
+            try:
+                await super().__call__(scope, receive, self._bounded(send))
+            except _ClientStalled:
+                # The connection is dropped (the server would keep it until
+                # the client read what is queued): the client sees a cut
+                # body, not an end.
+                logger.warning(
+                    "export stopped: the client read nothing for %g s", self._stall_seconds
+                )
+                if abort := scope.get("extensions", {}).get(ABORT, {}).get("abort"):
+                    abort()
         finally:
             try:
                 await rows.aclose()
             finally:
                 self._on_close()
+
+    def _bounded(self, send: Send) -> Send:
+        async def bounded(message: Message) -> None:
+            try:
+                async with asyncio.timeout(self._stall_seconds):
+                    await send(message)
+            except TimeoutError:
+                raise _ClientStalled from None
+
+        return bounded
+
+
+async def _pieces(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """`first`, then `rest`, in pieces of at most SEND_BYTES."""
+    async for chunk in _prepend(first, rest):
+        for start in range(0, len(chunk), SEND_BYTES):
+            yield chunk[start : start + SEND_BYTES]
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -230,7 +303,7 @@ def ordered(stmt: AnySelect, key: SortKey) -> AnySelect:
     return stmt.order_by(*key.order_by())
 
 
-def export_response(
+async def export_response(
     request: Request,
     stmt: AnySelect,
     key: SortKey,
@@ -239,18 +312,17 @@ def export_response(
     values: Values = NO_VALUES,
 ) -> StreamingResponse:
     """Stream `stmt` (a select of plain columns, `values` bound) in the order
-    of `key` as a file download."""
+    of `key` as a file download, counted against the signed-in user's slots."""
+    principal = await principal_of(request)  # resolved already, by the route's check
+    user = principal.id if principal is not None else None
+    settings = request.app.state.settings
     slots: ExportSlots = request.app.state.export_slots
-    if not slots.try_acquire():
-        raise ServiceError(
-            429,
-            f"Too many exports running (at most {slots.limit} per worker); retry shortly",
-            headers={"Retry-After": "5"},
-        )
+    slots.acquire(user, settings.max_exports_per_user)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return ClosingStreamingResponse(
         _body(request, ordered(stmt, key), values, fmt),
-        on_close=slots.release,
+        on_close=functools.partial(slots.release, user),
+        stall_seconds=settings.export_stall_seconds,
         media_type=MEDIA_TYPES[fmt],
         headers={
             "Content-Disposition": f'attachment; filename="{name}-{stamp}.{fmt.value}"',

@@ -28,7 +28,7 @@ from uvicorn_worker import UvicornWorker
 
 from .db import create_engine
 from .logs import log_config
-from .memory.heap import settle_heap
+from .memory.heap import limit_arenas, settle_heap
 from .serving import uvicorn_options
 from .settings import get_settings
 from .warmup import warm_up
@@ -91,6 +91,8 @@ accesslog = None
 # gunicorn's control socket (for gunicornc) is a thread and a socket in the
 # master, at one path per user shared by every gunicorn it runs; unused here.
 control_socket_disable = True
+# In the master, before any fork or thread, for gunicorn started by any means.
+limit_arenas()
 
 
 def when_ready(server: Arbiter) -> None:

@@ -9,13 +9,13 @@ needs another limit declares it next to itself:
 
 The client is the signed-in user, or else the request's address (behind a
 proxy, set FORWARDED_ALLOW_IPS: serving.py). Counters live in RATE_LIMIT_STORAGE:
-memory:// (per worker) or redis:// (shared); if it fails, requests go through.
+memory:// (per worker) or redis:// (shared); while that Redis is out of reach
+(breaker.py), they are counted per worker.
 
 Why it is built this way: docs/design-notes.md, "ratelimit.py".
 """
 
 import functools
-import logging
 import math
 import time
 from collections.abc import Callable
@@ -27,15 +27,11 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import StorageTypes, storage_from_string
 
 from .auth import principal_of
+from .breaker import REDIS_TIMEOUT_SECONDS, RedisBreaker
 from .errors import ServiceError
 from .settings import Settings
 
-logger = logging.getLogger(__name__)
-
 ATTRIBUTE = "__rate_limit__"
-WARN_EVERY_SECONDS = 30.0
-# A Redis that does not answer must not hold requests up for long.
-REDIS_TIMEOUT_SECONDS = 0.5
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 
@@ -52,12 +48,20 @@ def rate_limit(limit: str) -> Callable[[Endpoint], Endpoint]:
 
 
 class RateLimiter:
-    def __init__(self, settings: Settings) -> None:
+    """`breaker`: the one of RATE_LIMIT_STORAGE's Redis; None with memory://."""
+
+    def __init__(self, settings: Settings, breaker: RedisBreaker | None = None) -> None:
         self.enabled = settings.rate_limit_enabled
         self.default = parse_many(settings.rate_limit_default)
         self.login = parse_many(settings.login_rate_limit)
-        self.strategy = SlidingWindowCounterRateLimiter(_storage(settings.rate_limit_storage))
-        self.last_warning = -math.inf
+        # This process's counters: the store itself with memory://, and with
+        # Redis what counts while its breaker is open.
+        self.local = SlidingWindowCounterRateLimiter(storage_from_string("async+memory://"))
+        self.shared = self.local
+        self.breaker = breaker
+        if breaker is not None:
+            self.shared = SlidingWindowCounterRateLimiter(_redis_storage(breaker.url))
+            breaker.use("shared rate limits", "are counted per worker process")
 
     async def check(self, request: Request, client: str) -> None:
         endpoint = request.scope.get("endpoint")
@@ -73,15 +77,9 @@ class RateLimiter:
     async def hit(self, items: list[RateLimitItem], client: str, route: str) -> None:
         """One hit of `client` on `route` against each limit; a 429 when over one."""
         for item in items:
-            try:
-                allowed = await self.strategy.hit(item, client, route)
-                if not allowed:
-                    stats = await self.strategy.get_window_stats(item, client, route)
-            except Exception as exc:
-                self._warn(exc)
-                return
-            if not allowed:
-                retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+            reset_time = await self._counted(item, client, route)
+            if reset_time is not None:
+                retry_after = max(1, math.ceil(reset_time - time.time()))
                 raise ServiceError(
                     429,
                     f"Rate limit exceeded: {item.amount} per {_window(item)}",
@@ -89,15 +87,23 @@ class RateLimiter:
                     {"Retry-After": str(retry_after)},
                 )
 
-    def _warn(self, exc: Exception) -> None:
-        now = time.monotonic()
-        if now - self.last_warning >= WARN_EVERY_SECONDS:
-            self.last_warning = now
-            logger.warning(
-                "rate limit storage unavailable, requests pass unlimited: %s: %s",
-                type(exc).__name__,
-                exc,
-            )
+    async def _counted(self, item: RateLimitItem, client: str, route: str) -> float | None:
+        """Counted in RATE_LIMIT_STORAGE, or here while its Redis is out of reach."""
+        shared = functools.partial(_hit, self.shared, item, client, route)
+        if self.breaker is None:
+            return await shared()
+        local = functools.partial(_hit, self.local, item, client, route)
+        return await self.breaker.call(shared, local)
+
+
+async def _hit(
+    strategy: SlidingWindowCounterRateLimiter, item: RateLimitItem, client: str, route: str
+) -> float | None:
+    """None when the hit is allowed, else when the window resets (epoch seconds)."""
+    if await strategy.hit(item, client, route):
+        return None
+    stats = await strategy.get_window_stats(item, client, route)
+    return stats.reset_time
 
 
 def _window(item: RateLimitItem) -> str:
@@ -105,13 +111,11 @@ def _window(item: RateLimitItem) -> str:
     return unit if item.multiples == 1 else f"{item.multiples} {unit}s"
 
 
-def _storage(uri: str) -> StorageTypes:
-    if uri.startswith("memory://"):
-        return storage_from_string("async+memory://")
+def _redis_storage(uri: str) -> StorageTypes:
+    # Redis's own errors reach the breaker unwrapped: it tells timeouts apart.
     return storage_from_string(
         f"async+{uri}",
         implementation="redispy",
-        wrap_exceptions=True,
         socket_timeout=REDIS_TIMEOUT_SECONDS,
         socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
     )

@@ -1,113 +1,53 @@
 """How the HTTP server is configured, the same way under `serve` and gunicorn.
 
-A request head over MAX_HEADER_SIZE_KB gets a 431, one not finished within
-HEADER_TIMEOUT_SECONDS a 408, and the connection is closed. Forwarded headers
-are trusted only from FORWARDED_ALLOW_IPS (empty by default). SIGTERM ends the
-process within SHUTDOWN_GRACE_SECONDS, cancelling what still runs. Every
-response carries nosniff and frame headers; no `server` banner.
+The protocol (protocol.py) bounds request heads, bodies and connections with
+these settings; MAX_CONNECTIONS=0 takes what the open-file limit allows.
+Forwarded headers are trusted only from FORWARDED_ALLOW_IPS (empty by
+default). SIGTERM ends the process within SHUTDOWN_GRACE_SECONDS, cancelling
+what still runs. Every response carries nosniff and frame headers; no `server`
+banner.
 
 Why it is built this way: docs/design-notes.md, "serving.py".
 """
 
-import asyncio
-import json
+import logging
+import resource
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-from .errors import error_body
 from .logs import log_config
+from .protocol import SECURITY_HEADERS, BoundedHttpToolsProtocol
 from .settings import Settings
 
-SECURITY_HEADERS = [
-    ("X-Content-Type-Options", "nosniff"),
-    ("X-Frame-Options", "DENY"),
-    ("Referrer-Policy", "no-referrer"),
-]
+logger = logging.getLogger(__name__)
+
+# Descriptors kept for what is not a connection: the database pool, SQLite's
+# files, logs, the event loop's own.
+RESERVED_FILES = 64
+# Raised to at most this many open files: beyond it each connection's buffers
+# matter more than descriptors.
+MAX_OPEN_FILES = 65536
 
 
-def _refusal(status: bytes, code: str, message: str) -> bytes:
-    body = json.dumps(error_body(int(status[:3]), message, code), separators=(",", ":")).encode()
-    head = [
-        b"HTTP/1.1 " + status,
-        b"content-type: application/json",
-        b"content-length: " + str(len(body)).encode(),
-        b"connection: close",
-        *(f"{name}: {value}".encode() for name, value in SECURITY_HEADERS),
-    ]
-    return b"\r\n".join(head) + b"\r\n\r\n" + body
+def open_files_limit() -> int:
+    """This process's open-file limit, first raised as far as it may go: the
+    soft limit is often 1,024 while the hard one allows far more."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = MAX_OPEN_FILES if hard == resource.RLIM_INFINITY else min(hard, MAX_OPEN_FILES)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            logger.info("open-file limit stays at %d", soft)
+    return MAX_OPEN_FILES if soft == resource.RLIM_INFINITY else soft
 
 
-class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a size and a time limit on request heads.
-
-    Bytes received outside a request body count toward the next head; a chunk
-    that would go over is fed only up to the limit, so a head that ends in
-    time is served and one that does not is refused before it is buffered.
-    """
-
-    max_head_bytes = 32 << 10
-    head_timeout = 10.0
-
-    # A Transport, not any BaseTransport: uvicorn's own override says the same.
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._head_left = self.max_head_bytes
-        self._in_head = True
-        self._head_timer: asyncio.TimerHandle | None = None
-        self._arm_head_timer()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_head_timer()
-        super().connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        if not self._in_head or len(data) <= self._head_left:
-            if self._in_head:
-                self._head_left -= len(data)
-            super().data_received(data)
-            return
-        fits, rest = data[: self._head_left], data[self._head_left :]
-        super().data_received(fits)
-        if self._in_head and not self.transport.is_closing():
-            self._refuse(b"431 Request Header Fields Too Large", "headers_too_large", _TOO_LARGE)
-        elif self.parser is not None and not self.transport.is_closing():
-            self.data_received(rest)
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._arm_head_timer()
-
-    def on_headers_complete(self) -> None:
-        self._in_head = False
-        self._disarm_head_timer()
-        super().on_headers_complete()
-
-    def on_message_complete(self) -> None:
-        super().on_message_complete()
-        self._in_head, self._head_left = True, self.max_head_bytes
-
-    def _arm_head_timer(self) -> None:
-        self._disarm_head_timer()
-        self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
-
-    def _disarm_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
-
-    def _head_timed_out(self) -> None:
-        if self._in_head and not self.transport.is_closing():
-            self._refuse(b"408 Request Timeout", "request_timeout", _TOO_SLOW)
-
-    def _refuse(self, status: bytes, code: str, message: str) -> None:
-        self._disarm_head_timer()
-        self.transport.write(_refusal(status, code, message))
-        self.transport.close()
-
-
-_TOO_LARGE = "Request headers are over the limit"
-_TOO_SLOW = "The request headers did not arrive in time"
+def connection_limit(settings: Settings) -> int:
+    """MAX_CONNECTIONS, or half the open files left once RESERVED_FILES are
+    kept: a connection may hold a file too (an upload, a download)."""
+    if settings.max_connections:
+        return settings.max_connections
+    return max(1, (open_files_limit() - RESERVED_FILES) // 2)
 
 
 def protocol_class(settings: Settings) -> type[BoundedHttpToolsProtocol]:
@@ -115,6 +55,11 @@ def protocol_class(settings: Settings) -> type[BoundedHttpToolsProtocol]:
     limits = {
         "max_head_bytes": settings.max_header_size_kb << 10,
         "head_timeout": settings.header_timeout_seconds,
+        "body_timeout": settings.body_timeout_seconds,
+        "body_min_rate": settings.body_min_rate_kb << 10,
+        "max_connections": connection_limit(settings),
+        "max_bodies_per_client": settings.max_bodies_per_client,
+        "trusted_proxies": frozenset(settings.forwarded_allow_ips),
     }
     return type("ConfiguredHttpToolsProtocol", (BoundedHttpToolsProtocol,), limits)
 

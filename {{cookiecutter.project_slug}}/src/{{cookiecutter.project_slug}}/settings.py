@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     memory_profile_force: bool = False
 
     max_body_size_mb: PositiveInt = {{ cookiecutter.max_body_size_mb }}
+    # Bodies the service parses (JSON, forms) under any prefix without a
+    # limit of its own: what one becomes in memory grows with its values,
+    # not its bytes, so they are bounded by both (bodylimit.py).
+    max_json_body_kb: PositiveInt = 1024
+    max_json_values: PositiveInt = 10_000
+    max_json_depth: Annotated[int, Field(ge=2, le=512)] = 32
     max_upload_size_mb: PositiveInt = {{ cookiecutter.max_upload_size_mb }}
     upload_dir: Path = Path("./uploads")
     allowed_upload_types: CommaList = [
@@ -129,11 +135,26 @@ class Settings(BaseSettings):
     # changed, tables written, the cache cleared) to every worker and
     # instance (broadcast.py). Empty: RATE_LIMIT_STORAGE when it is Redis.
     broadcast_url: str = ""
+    # Redis out of reach (breaker.py): a timeout, or this many errors in a
+    # row, and no request waits for it; rate limits are counted per worker
+    # and invalidations dropped until it answers a ping, sent every
+    # REDIS_PROBE_SECONDS.
+    redis_breaker_failures: PositiveInt = 3
+    redis_probe_seconds: Annotated[float, Field(gt=0)] = 1.0
 
     # Signs pagination cursors. Set it when running several workers or
     # instances: the random default differs per process.
     cursor_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    # Exports streaming at once per worker, and of those at most
+    # MAX_EXPORTS_PER_USER for one signed-in user, so that one user's
+    # exports cannot take every slot (export.py).
     max_concurrent_exports: PositiveInt = 4
+    max_exports_per_user: PositiveInt = 2
+    # An export whose client takes none of it for this long (it stopped
+    # reading) is stopped: its slot and database connection are freed and
+    # the connection closed. What counts is one send's wait: a client that
+    # keeps reading ends each one (docs/design-notes.md, "export.py").
+    export_stall_seconds: Annotated[float, Field(gt=0)] = 30.0
     # PostgreSQL writes exports itself (COPY, copy_export.py); false: every
     # database takes the row-by-row path.
     export_with_copy: bool = True
@@ -150,6 +171,15 @@ class Settings(BaseSettings):
     max_header_size_kb: Annotated[int, Field(ge=1, le=1024)] = 32
     max_header_count: Annotated[int, Field(ge=10, le=1000)] = 100
     header_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    # Request bodies (protocol.py): BODY_TIMEOUT_SECONDS, then at least
+    # BODY_MIN_RATE_KB a second, or a 408; at most MAX_BODIES_PER_CLIENT
+    # arriving at once from one address (a trusted proxy is exempt), or a 429.
+    body_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    body_min_rate_kb: PositiveInt = 16
+    max_bodies_per_client: PositiveInt = 16
+    # Open connections per process, the excess answered 503; 0: half of what
+    # the open-file limit leaves (serving.py), so none fails for want of a file.
+    max_connections: Annotated[int, Field(ge=0)] = 0
     forwarded_allow_ips: CommaList = []
     shutdown_grace_seconds: Annotated[int, Field(ge=1)] = 20
     # Logs (logs.py): json lines for collectors, or plain text; the level of
@@ -213,6 +243,8 @@ class Settings(BaseSettings):
             )
         if self.default_page_size > self.max_page_size:
             raise ValueError("DEFAULT_PAGE_SIZE must not exceed MAX_PAGE_SIZE")
+        if self.max_exports_per_user > self.max_concurrent_exports:
+            raise ValueError("MAX_EXPORTS_PER_USER must not exceed MAX_CONCURRENT_EXPORTS")
         if self._profiling_refused():
             raise ValueError(
                 "MEMORY_PROFILE=true is refused with ENVIRONMENT=production: tracing every "

@@ -3,8 +3,9 @@
 settle_heap() runs once start-up is done: gc.collect(), then malloc_trim(0)
 (glibc only) to hand the freed pages back to the operating system, then
 gc.freeze(), so the collector never scans the start-up heap again.
-collect_periodically() then runs a full collection every GC_INTERVAL_SECONDS
-(0 turns it off); it walks only what serving created.
+PeriodicCollector then runs a full collection every GC_INTERVAL_SECONDS (0
+turns it off); SpikeTrimmer hands back what a burst of requests freed; and
+limit_arenas() keeps glibc to MALLOC_ARENA_MAX arenas in every serving mode.
 
 Why it is built this way: docs/design-notes.md, "memory/heap.py".
 """
@@ -14,6 +15,8 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import math
+import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +34,19 @@ def _load_malloc_trim() -> Callable[[int], int] | None:
 
 
 _malloc_trim = _load_malloc_trim()
+# glibc's mallopt() parameter for the number of arenas (malloc.h).
+M_ARENA_MAX = -8
+DEFAULT_ARENAS = 2
+
+
+def limit_arenas() -> None:
+    """At most MALLOC_ARENA_MAX (else 2) malloc arenas, whatever started the
+    process: glibc makes up to eight per core, one for each thread that
+    allocates at once, and each keeps what it freed. Call before threads start."""
+    name = ctypes.util.find_library("c")
+    mallopt = getattr(ctypes.CDLL(name), "mallopt", None) if name else None
+    if mallopt is not None:  # glibc only
+        mallopt(M_ARENA_MAX, int(os.environ.get("MALLOC_ARENA_MAX", DEFAULT_ARENAS)))
 
 
 def release_free_memory() -> None:
@@ -76,3 +92,33 @@ class PeriodicCollector:
             "generation_counts": list(gc.get_count()),
             "collections_by_generation": [stats["collections"] for stats in gc.get_stats()],
         }
+
+
+class SpikeTrimmer:
+    """Hands memory freed after a spike back to the operating system.
+
+    glibc keeps what a burst of large requests freed for reuse, so RSS stays
+    near the peak. A probe listener: when RSS is `above` bytes over the lowest
+    seen, malloc_trim(0) runs (at most once a second). If little comes back,
+    the growth is live data (caches filling): the floor moves up to it, so a
+    worker does not trim again and again for nothing.
+    """
+
+    def __init__(self, above: int, read_rss: Callable[[], int], every_seconds: float = 1.0):
+        self.above, self.read_rss, self.every = above, read_rss, every_seconds
+        self.floor = math.inf
+        self.last = -math.inf
+        self.trims = self.released = 0
+
+    def observe(self, rss: int) -> None:
+        self.floor = min(self.floor, rss)
+        now = time.monotonic()
+        if rss - self.floor < self.above or now - self.last < self.every:
+            return
+        self.last = now
+        release_free_memory()
+        after = self.read_rss()
+        self.trims += 1
+        self.released += max(0, rss - after)
+        if rss - after < self.above // 4:
+            self.floor = after

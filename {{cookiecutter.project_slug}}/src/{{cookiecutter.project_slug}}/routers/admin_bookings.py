@@ -81,4 +81,4 @@ async def export_all_bookings(
     """Every matching booking as one streamed file; memory stays flat in row count."""
     stmt, values = filters.apply(EXPORT_SELECT)
     newest = BOOKING_SORTS[BookingSort.newest_first]
-    return export_response(request, stmt, newest, format, "bookings", values)
+    return await export_response(request, stmt, newest, format, "bookings", values)

@@ -81,7 +81,7 @@ async def export_my_bookings(
     stmt, values = matching(MY_EXPORT, status=status)
     values |= owner_values(user)
     newest = BOOKING_SORTS[BookingSort.newest_first]
-    return export_response(request, stmt, newest, format, "bookings", values)
+    return await export_response(request, stmt, newest, format, "bookings", values)
 
 
 @router.post(

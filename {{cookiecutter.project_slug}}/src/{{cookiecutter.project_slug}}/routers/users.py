@@ -1,8 +1,8 @@
 """Users' own accounts: sign-up (when ALLOW_SIGNUP), reading and changing one's own."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
-from ..accounts import OwnUpdate, SignUp, UserRead, read_user, sign_up, update_own
+from ..accounts import OwnUpdate, SignUp, UserRead, read_user, sign_up, signup_allowed, update_own
 from ..auth import CurrentUser
 from ..errors import documented_errors
 from ..reads import ReaderDep
@@ -10,7 +10,12 @@ from ..reads import ReaderDep
 router = APIRouter(prefix="/users", tags=["users"])
 
 
-@router.post("", status_code=201, responses=documented_errors(409))
+@router.post(
+    "",
+    status_code=201,
+    responses=documented_errors(409),
+    dependencies=[Depends(signup_allowed)],
+)
 async def create_user(request: Request, body: SignUp) -> UserRead:
     """Sign up; 404 unless ALLOW_SIGNUP. Log in afterwards for a token."""
     return await sign_up(request, body)

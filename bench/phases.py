@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from bench.database_floor import phase_database_floor
 from bench.deep_page import phase_deep_page
 from bench.exports import phase_exports
+from bench.front_door import phase_front_door
 from bench.guard import phase_guard
 from bench.idle import phase_idle
 from bench.logins import phase_logins
@@ -61,4 +62,24 @@ PHASES = {
     "upload": Phase(phase_upload, {"size_mib": 1024, "runs": 3}, {"size_mib": 64, "runs": 1}),
     "logins": Phase(phase_logins, {"runs": 3}, {"runs": 1}, alone=True),
     "tls": Phase(phase_tls, {"runs": 3}, {"runs": 1}),
+    "front_door": Phase(
+        phase_front_door,
+        {
+            "slow_bodies": 3000,
+            "slow_seconds": 20,
+            "connections": 1100,
+            "open_files": 1024,
+            "redis_seconds": 30,
+            "quick": False,
+        },
+        {
+            "slow_bodies": 300,
+            "slow_seconds": 12,
+            "connections": 300,
+            "open_files": 256,
+            "redis_seconds": 5,
+            "quick": True,
+        },
+        alone=True,
+    ),
 }

@@ -318,6 +318,83 @@ def tls(p: dict) -> list[Row]:
     ]
 
 
+def _answers(statuses: dict) -> str:
+    """{"413": 8} as "8 x 413"; 0 stands for a connection ended with no answer."""
+    return ", ".join(
+        f"{count} x {code if code != '0' else 'no answer'}"
+        for code, count in sorted(statuses.items())
+    )
+
+
+def _all_4xx(statuses: dict) -> bool:
+    return all(400 <= int(code) < 500 for code in statuses)
+
+
+def front_door(p: dict) -> list[Row]:
+    if "front_door" not in p:
+        return []
+    f = p["front_door"]
+    bursts, slow, conns = f["bursts"], f["slow_bodies"], f["connections"]
+    sized, chunked = bursts["anonymous_13mib_sized"], bursts["anonymous_13mib_chunked"]
+    worst, parsed = bursts["signed_in_at_json_limit"], bursts["signed_in_parsed_at_limit"]
+    settled = [b["settled_after_s"] for b in (sized, chunked, worst, parsed)]
+    others = slow["others"]
+    no_5xx = all(int(code) < 500 for code in slow["statuses"])
+    exports, redis = f["stalled_exports"], f["redis_freeze"]
+    ended = exports["stalled_ended_after_s"]
+    return [
+        Row(
+            "8 anonymous 13 MiB bodies at once (unknown route, sign-up off, login form): peak RSS growth with Content-Length / chunked; answers",
+            f"{sized['peak_growth_mib']:.1f} / {chunked['peak_growth_mib']:.1f} MiB; {_answers(sized['statuses'])} / {_answers(chunked['statuses'])}",
+            "<= 20 MiB, every answer 4xx",
+            max(sized["peak_growth_mib"], chunked["peak_growth_mib"]) <= 20 and _all_4xx(sized["statuses"]) and _all_4xx(chunked["statuses"]),
+        ),
+        Row(
+            "8 signed-in JSON bodies at the 1 MiB limit at once, worst structure `[{},{},...]`: peak RSS growth; answers",
+            f"{worst['peak_growth_mib']:.1f} MiB; {_answers(worst['statuses'])}",
+            "<= 10x the limit each (80 MiB)",
+            worst["peak_growth_mib"] <= 80,
+        ),
+        Row(
+            "8 signed-in JSON bodies at the limit within the value bound (strings Python keeps at 4 bytes a character), parsed at once: peak RSS growth",
+            f"{parsed['peak_growth_mib']:.1f} MiB; {_answers(parsed['statuses'])}",
+            "<= 10x the limit each (80 MiB)",
+            parsed["peak_growth_mib"] <= 80,
+        ),
+        Row("a JSON body one byte over the limit: the answer to its head alone", str(bursts["one_over_json_limit"]), "413 before parsing", bursts["one_over_json_limit"] == 413),
+        Row(
+            "after each burst: RSS back within 10 MiB of where it started",
+            "after " + " / ".join("never (5 s)" if s is None else f"{s:.1f} s" for s in settled),
+            "within 5 s",
+            all(s is not None for s in settled),
+        ),
+        Row(
+            f"{slow['slow_bodies']:,} bodies trickling from one address (a byte every 5 s) for {slow['seconds']:.0f} s: answers; another client's list meanwhile",
+            f"{_answers(slow['statuses'])}, cut after {slow['cut_after_s_median']} s; list p99 {others['p99_ms']:.0f} ms, {others['errors']} errors",
+            "0 x 5xx, p99 < 1 s, the slow ones cut",
+            no_5xx and others["p99_ms"] < 1000 and others["errors"] == 0 and "408" in slow["statuses"],
+        ),
+        Row(
+            f"{conns['connections']:,} connections against a {conns['open_files']:,} open-file limit, a list asked on each: answers",
+            _answers(conns["statuses"]),
+            "0 x 500, the excess 503 or queued",
+            "500" not in conns["statuses"] and "0" not in conns["statuses"],
+        ),
+        Row(
+            f"one user stalls 4 exports (EXPORT_STALL_SECONDS={exports['stall_seconds']}): another user's export; the stalled ones; their database connections",
+            f"{exports['other_user_status']} after {fmt_range(exports['other_user_first_byte_ms'], 0)} ms; ended after {'never' if ended is None else fmt_range(ended) + ' s'}; {exports['connections_left']} left in a transaction",
+            "200 at once, ended within the stall time (+1 s), 0 left",
+            exports["other_user_status"] == 200 and exports["connections_left"] == 0 and ended is not None and ended["max"] <= exports["stall_seconds"] + 1,
+        ),
+        Row(
+            f"Redis frozen {redis['freeze_seconds']:.0f} s under load (rate limits on Redis): list p50 frozen / normal",
+            f"{redis['p50_frozen_ms']:.1f} / {redis['p50_normal_ms']:.1f} ms ({redis['ratio']:.2f}x), {redis['errors']} errors, recovery {'logged' if redis['recovered_logged'] else '**not logged**'}",
+            f"<= {redis['bound']:g}x, recovery logged",
+            redis["ratio"] <= redis["bound"] and redis["recovered_logged"] and redis["errors"] == 0,
+        ),
+    ]  # fmt: skip
+
+
 SECTIONS = (
-    idle, routers, lists, ab, naive, guard, workers, exports, database_floor, deep_page, upload, logins, tls,
+    idle, routers, lists, ab, naive, guard, workers, exports, database_floor, deep_page, upload, logins, tls, front_door,
 )  # fmt: skip

@@ -25,7 +25,7 @@ def test_quick_benchmark_runs(tmp_path):
         ],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1200,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
@@ -54,4 +54,10 @@ def test_quick_benchmark_runs(tmp_path):
     assert exports["20,000 rows ndjson"]["service_ndjson_copy"]["rows_per_second"] > 0
     assert "text_copy" not in exports["20,000 rows csv gzip"]
     assert phases["upload"]["mib_per_second"] > 0
+    # The front door: every hostile load ran and was answered.
+    door = phases["front_door"]
+    assert door["bursts"]["anonymous_13mib_sized"]["statuses"]
+    assert door["slow_bodies"]["statuses"] and door["connections"]["statuses"]
+    assert door["stalled_exports"]["other_user_status"]
+    assert door["redis_freeze"]["p50_normal_ms"] > 0
     assert "| measure | result | target |" in (out / "results.md").read_text()

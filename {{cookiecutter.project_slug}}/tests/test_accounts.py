@@ -63,8 +63,8 @@ async def test_an_expired_token_is_refused(app_with, api):
 
 def test_the_cache_never_keeps_a_token_past_its_expiry():
     cache = TokenCache(ttl_seconds=60, max_entries=10)
-    cache.put("soon", Principal(1, False, 1, expires_at=time.time() + 60))
-    cache.put("gone", Principal(1, False, 2, expires_at=time.time() - 1))
+    cache.put("soon", Principal(1, False, 1, expires_at=time.time() + 60), cache.generation)
+    cache.put("gone", Principal(1, False, 2, expires_at=time.time() - 1), cache.generation)
     assert cache.get("soon") and cache.get("gone") is None
 
 

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 import sqlmodel
 from fastapi import Request
 from pydantic import BaseModel, Field, StrictBool
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, exists, not_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .auth import Principal, hash_token
 from .before_body import before_body
@@ -21,8 +22,8 @@ from .models import PartialUpdate, Token, User, table_of, utcnow
 from .passwords import Passwords
 from .ratelimit import address_of
 from .reads import Reader
-from .schema_types import DbStr
-from .users import EMAIL_PATTERN, UserExistsError, insert_user, issue_token
+from .schema_types import DbStr, Email
+from .users import UserExistsError, insert_user, issue_token
 
 USERS = table_of(User)
 TOKENS = table_of(Token)
@@ -56,7 +57,7 @@ _LOGIN = select(USERS.c.id, USERS.c.password_hash).where(
 
 
 class SignUp(BaseModel):
-    email: str = Field(min_length=3, max_length=320, pattern=EMAIL_PATTERN)
+    email: Email
     password: DbStr = Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
 
 
@@ -89,8 +90,7 @@ def _wrong_credentials() -> ServiceError:
 
 
 async def log_in(request: Request, reader: Reader, email: str, password: str) -> TokenResponse:
-    state = request.app.state
-    email = email.strip().lower()
+    state = request.app.state  # `email` is in its stored form (LoginEmail)
     await state.rate_limiter.check_login(email, address_of(request))
     row = await reader.first(_LOGIN, {"email": email})
     # Unknown or disabled: a dummy hash is checked, so the time taken is the same.
@@ -165,8 +165,46 @@ async def update_user(
         raise ServiceError(409, "Administrators cannot disable or demote themselves")
     if changes:
         async with request.app.state.engine.begin() as conn:
-            done = await conn.execute(update(USERS).where(USERS.c.id == user_id).values(changes))
-        if done.rowcount == 0:
-            raise ServiceError(404, f"User {user_id} not found")
+            await _change_user(conn, user_id, changes)
         request.app.state.invalidations.forget_user(user_id)
     return await read_user(reader, user_id)
+
+
+_ACTIVE_ADMIN = USERS.c.is_admin & USERS.c.is_active
+_OTHERS = USERS.alias("others")  # not correlated with the UPDATE's own table
+_ANOTHER_ADMIN = exists().where(
+    _OTHERS.c.is_admin, _OTHERS.c.is_active, _OTHERS.c.id != bindparam("user_id")
+)
+# In id order: two transactions taking these locks never wait on each other crosswise.
+_LOCK_ADMINS = select(USERS.c.id).where(_ACTIVE_ADMIN).order_by(USERS.c.id).with_for_update()
+_EXISTS = select(USERS.c.id).where(USERS.c.id == bindparam("user_id"))
+
+
+async def _change_user(conn: AsyncConnection, user_id: int, changes: dict[str, bool]) -> None:
+    """One UPDATE, which disables or demotes an active administrator only
+    while another stays: at least one active administrator always remains,
+    also when two of them remove each other at the same moment."""
+    stmt = update(USERS).where(USERS.c.id == bindparam("user_id")).values(changes)
+    if False in changes.values():  # disabling or demoting
+        await _serialize_removals(conn)
+        stmt = stmt.where(not_(_ACTIVE_ADMIN) | _ANOTHER_ADMIN)
+    if (await conn.execute(stmt, {"user_id": user_id})).rowcount == 1:
+        return
+    if (await conn.execute(_EXISTS, {"user_id": user_id})).first() is None:
+        raise ServiceError(404, f"User {user_id} not found")
+    raise ServiceError(
+        409, f"User {user_id} is the last active administrator; at least one must remain"
+    )
+
+
+async def _serialize_removals(conn: AsyncConnection) -> None:
+    """Make the removals of administrators wait for one another.
+
+    PostgreSQL (READ COMMITTED): the UPDATE's condition reads a snapshot, so
+    two removals of two administrators would each see the other still
+    active. Locking every active administrator's row first makes the second
+    wait for the first to commit; its UPDATE then starts with a snapshot that
+    sees it. SQLite needs nothing: an UPDATE takes the database's one write
+    lock before it reads, so its condition sees every committed removal."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(_LOCK_ADMINS)

@@ -4,7 +4,9 @@ Tokens are 32 random bytes from `secrets`, shown once when created, many per
 user; only their sha256 is stored. A token's user is cached for
 AUTH_CACHE_SECONDS (never past the token's expiry), an unknown token for
 NEGATIVE_SECONDS. Logout, disabling a user or changing its rights clears this
-worker's cache at once (accounts.py); other workers see it within AUTH_CACHE_SECONDS.
+worker's cache at once (accounts.py), and no lookup that began before can put
+the token back (TokenCache.generation); other workers see it when Redis
+delivers the invalidation (broadcast.py), else within AUTH_CACHE_SECONDS.
 
 Why it is built this way: docs/design-notes.md, "auth.py".
 """
@@ -51,8 +53,14 @@ class Principal:
 
 
 class TokenCache:
+    """Digest -> user, per worker. A lookup reads `generation` before its
+    query and hands it to `put`: every forget (and cap) moves it on, so a
+    lookup that read the token before a logout committed, and finishes
+    after, cannot bring the token back for AUTH_CACHE_SECONDS."""
+
     def __init__(self, ttl_seconds: float, max_entries: int) -> None:
         self._ttl_seconds, self._max_entries = ttl_seconds, max_entries
+        self.generation = 0
         self.cap_lifetime(None)
 
     def cap_lifetime(self, seconds: float | None) -> None:
@@ -60,6 +68,7 @@ class TokenCache:
         starting empty: while invalidations cannot travel (broadcast.py),
         what is cached may be stale."""
         ttl_seconds = self._ttl_seconds if seconds is None else min(self._ttl_seconds, seconds)
+        self.generation += 1
         self.enabled = ttl_seconds > 0
         # Digest -> user; in _unknown, digest -> None.
         self._known: TTLCache[str, Principal | None] = TTLCache(
@@ -82,17 +91,22 @@ class TokenCache:
             return None
         return None if digest in self._unknown else False
 
-    def put(self, digest: str, principal: Principal | None) -> None:
-        if self.enabled:
+    def put(self, digest: str, principal: Principal | None, generation: int) -> None:
+        """Cache a lookup's answer, unless something was forgotten since it
+        began (`generation`, read before its query): the answer may predate
+        that change. Dropping it costs one more lookup, never a stale user."""
+        if self.enabled and generation == self.generation:
             (self._known if principal else self._unknown)[digest] = principal
 
     def forget(self, digest: str) -> None:
+        self.generation += 1
         self._known.pop(digest, None)
 
     def forget_user(self, user_id: int) -> None:
         """Every cached token of the user: looked up again on its next use.
         Unknown tokens are forgotten too (which were the user's is unknown):
         a re-enabled user's tokens work again at once."""
+        self.generation += 1
         for digest in [d for d, p in list(self._known.items()) if p and p.id == user_id]:
             self._known.pop(digest, None)
         self._unknown.clear()
@@ -183,10 +197,12 @@ async def principal_of(request: Request) -> Principal | None:
     if token:
         digest = hash_token(token)
         state = request.app.state
-        principal = state.token_cache.get(digest)
+        cache = state.token_cache
+        principal = cache.get(digest)
         if principal is False:
+            generation = cache.generation
             principal = await _lookup(state.reader, state.engine, digest)
-            state.token_cache.put(digest, principal)
+            cache.put(digest, principal, generation)
     request.scope[_PRINCIPAL] = principal
     return principal
 

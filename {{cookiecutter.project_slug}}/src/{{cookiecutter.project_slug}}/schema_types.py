@@ -7,6 +7,7 @@ adds: a value the database cannot take is a 422 naming the field, never a
 """
 
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -62,13 +63,35 @@ def _json_integer(value: object) -> object:
     return value
 
 
+# The instants and days both databases store and give back unchanged, to the
+# microsecond. asyncpg sends Python's first and last datetime (and date) as
+# PostgreSQL's -infinity and infinity, which come back naive: a booking there
+# could no longer be compared, paged past or exported. A day off each end
+# excludes them, and keeps any UTC offset or a day's arithmetic on a value
+# inside Python's calendar.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, 23, 59, 59, 999999, tzinfo=UTC)
+FIRST_DAY, LAST_DAY = EARLIEST.date(), LATEST.date()
+DATETIME_RANGE = "from 0001-01-02T00:00:00Z to 9999-12-30T23:59:59.999999Z, in UTC"
+DATE_RANGE = "from 0001-01-02 to 9999-12-30"
+
+
 def _in_utc(value: datetime) -> datetime:
     # Valid ISO values near year 1 or 9999 with a large offset leave Python's
     # datetime range once converted to UTC, which every write and filter does.
     try:
-        return value.astimezone(UTC)
+        utc = value.astimezone(UTC)
     except OverflowError:
-        raise ValueError("is out of range once converted to UTC") from None
+        utc = None
+    if utc is None or not EARLIEST <= utc <= LATEST:
+        raise ValueError(f"must be {DATETIME_RANGE}")
+    return utc
+
+
+def _in_date_range(value: date) -> date:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"must be {DATE_RANGE}")
+    return value
 
 
 def decimal_of(precision: int, scale: int) -> Any:  # an Annotated type, built at run time
@@ -119,11 +142,23 @@ DbStr = Annotated[
     str, AfterValidator(_storable), Field(json_schema_extra={"pattern": "^[^\\u0000]*$"})
 ]
 
-# A timezone-aware ISO 8601 datetime, normalized to UTC; one that cannot be is a 422.
-UtcDatetime = Annotated[AwareDatetime, BeforeValidator(_iso_datetime), AfterValidator(_in_utc)]
+# A timezone-aware ISO 8601 datetime, normalized to UTC, between EARLIEST and
+# LATEST (the document says so); one outside is a 422 that states the range.
+UtcDatetime = Annotated[
+    AwareDatetime,
+    BeforeValidator(_iso_datetime),
+    AfterValidator(_in_utc),
+    Field(description=f"An ISO 8601 date-time with an offset, {DATETIME_RANGE}."),
+]
 
-# A date as JSON carries it: an ISO 8601 string (not a Unix time).
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+# A date as JSON carries it: an ISO 8601 string (not a Unix time), between
+# FIRST_DAY and LAST_DAY, for the reason EARLIEST and LATEST are.
+IsoDate = Annotated[
+    date,
+    BeforeValidator(_iso_date),
+    AfterValidator(_in_date_range),
+    Field(description=f"An ISO 8601 date, {DATE_RANGE}."),
+]
 
 # Ids are INTEGER columns (32-bit on PostgreSQL): larger ones cannot exist,
 # and sending one to the database would fail there (a 500) instead of here.
@@ -144,3 +179,94 @@ FiniteNumber = Annotated[float, Strict(), AllowInfNan(False)]
 # fields that new-resource writes (NUMERIC(12, 2)).
 Money = decimal_of(10, 2)
 Amount = decimal_of(12, 2)
+
+# An email is an account's identity: it is stored, compared and rate-limited
+# in one normal form, so that what reads alike is one account. NFKC, not NFC:
+# NFC leaves compatibility look-alikes apart (fullwidth letters, the ligature
+# U+FB01 for "fi", superscript digits). Case folding, not lower(): Unicode's
+# caseless match (sharp s is "ss", final and medial sigma are one). NFKC again after
+# folding, as Unicode's NFKC_Casefold does: folding can leave text that is
+# not NFKC. Invisible, space and control characters are refused rather than
+# dropped: an address that differs from what its owner reads is a mistake
+# or an impersonation.
+EMAIL_MAX = 320  # the users.email column, in characters, after normalisation
+# name@domain.tld of visible characters, written with ranges Python and JSON
+# Schema read alike (their \s differ). The document states it; the server
+# also refuses the rest of Unicode's categories C and Z (EMAIL_REFUSED),
+# which a pattern cannot name, and checks the normalised form again.
+_EMAIL_CHAR = (
+    r"[^@\u0000-\u0020\u007f-\u00a0\u00ad\u061c\u180e\u1680\u2000-\u200f"
+    r"\u2028-\u202f\u205f-\u206f\u3000\ufeff\ufff9-\ufffb]"
+)
+EMAIL_PATTERN = f"^{_EMAIL_CHAR}+@{_EMAIL_CHAR}+\\.{_EMAIL_CHAR}+$"
+_EMAIL = re.compile(EMAIL_PATTERN)
+# Control, format (zero-width, bidirectional), surrogate, private-use and
+# unassigned characters, and every space and separator.
+EMAIL_REFUSED = ("Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp")
+
+
+def _refused_character(value: str) -> str | None:
+    for char in value:
+        if unicodedata.category(char) in EMAIL_REFUSED:
+            name = unicodedata.name(char, "unnamed")
+            return f"U+{ord(char):04X} {name}"
+    return None
+
+
+def email_identity(value: str) -> str:
+    """The account's identity for `value`, or a ValueError naming the rule
+    it breaks (each is checked on what is stored, not only on what is sent)."""
+    found = _refused_character(value)
+    if found is not None:
+        raise ValueError(f"must not contain invisible, space or control characters ({found})")
+    if not _EMAIL.fullmatch(value):
+        raise ValueError("must look like name@example.org")
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", value).casefold())
+    if len(folded) > EMAIL_MAX:
+        raise ValueError(
+            f"must be at most {EMAIL_MAX} characters once normalised "
+            f"(Unicode NFKC, case-folded): {len(folded)}"
+        )
+    found = _refused_character(folded)
+    if found is not None or not _EMAIL.fullmatch(folded):
+        raise ValueError("must look like name@example.org once normalised (NFKC, case-folded)")
+    return folded
+
+
+def _strip_spaces(value: object) -> object:
+    # Login forgives the spaces a pasted address brings along; nothing else.
+    # The length is checked as sent, as the document states it.
+    if isinstance(value, str):
+        if len(value) > EMAIL_MAX:
+            raise ValueError(f"must be at most {EMAIL_MAX} characters")
+        return value.strip(" ")
+    return value
+
+
+_EMAIL_SCHEMA = {"type": "string", "minLength": 3, "maxLength": EMAIL_MAX}
+_EMAIL_NOTE = (
+    "An email, stored and matched in Unicode NFKC, case-folded, at most "
+    f"{EMAIL_MAX} characters in that form; no invisible, space or control characters."
+)
+
+# An email as sign-up takes it, answered in its normal form.
+Email = Annotated[
+    str,
+    Field(max_length=EMAIL_MAX),
+    AfterValidator(email_identity),
+    WithJsonSchema({**_EMAIL_SCHEMA, "pattern": EMAIL_PATTERN, "description": _EMAIL_NOTE}),
+]
+# An email as login takes it: the same, with plain spaces around it allowed.
+LoginEmail = Annotated[
+    str,
+    BeforeValidator(_strip_spaces),
+    AfterValidator(email_identity),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": EMAIL_MAX,
+            "pattern": f"^ *{EMAIL_PATTERN[1:-1]} *$",
+            "description": _EMAIL_NOTE,
+        }
+    ),
+]

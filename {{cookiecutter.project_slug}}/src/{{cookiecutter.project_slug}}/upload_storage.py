@@ -4,8 +4,8 @@ Accepts multipart/form-data with a `file` field (what browsers send), or a raw
 body of an allowed content type named by an `X-Filename` header. The file is
 hashed (sha256) and counted while it streams (over MAX_UPLOAD_SIZE_MB: a 413 at
 once), written as a partial file (partial_files.py), renamed only when complete
-and removed on every failure. A stored file is sent back by FileResponse under
-a Content-Disposition built here.
+and removed on every failure. A stored file is sent back by OpenFileResponse
+(from a descriptor opened before the answer) under a Content-Disposition built here.
 
 Why it is built this way: docs/design-notes.md, "upload_storage.py".
 """
@@ -16,14 +16,19 @@ import os
 import re
 import unicodedata
 import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import BinaryIO
 from urllib.parse import quote, unquote
 
 import anyio
 from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.responses import FileResponse
+from starlette.types import Receive, Scope, Send
 
 from .errors import ServiceError
 from .partial_files import partial_path
@@ -58,6 +63,45 @@ def content_disposition(filename: str) -> str:
     after a plain ASCII `filename` for those that do not."""
     fallback = _NOT_PLAIN.sub("_", filename)
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+class OpenFileResponse(FileResponse):
+    """FileResponse (ranges, If-Range, HEAD, 64 KiB reads) sent from a file
+    opened before the route answers (`open_stored`), not from its path.
+
+    FileResponse opens the path only once its headers are sent: a delete
+    in between left a 200 or 206 announcing a Content-Length, then no body.
+    An open descriptor outlives the unlink (POSIX), so a download either
+    sends every byte it announced or was a 404 before any header."""
+
+    def __init__(self, file: BinaryIO, headers: Mapping[str, str], media_type: str) -> None:
+        self._file = file
+        stat = os.fstat(file.fileno())
+        super().__init__(file.name, headers=headers, media_type=media_type, stat_result=stat)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Without the pathsend extension: a server offering it would be
+        # handed the path, to open again.
+        extensions = dict(scope.get("extensions") or {})
+        extensions.pop("http.response.pathsend", None)
+        try:
+            await super().__call__({**scope, "extensions": extensions}, receive, send)
+        finally:
+            self._file.close()  # also when nothing was read: a 416, a HEAD
+
+    @asynccontextmanager
+    async def _open_file(self) -> AsyncIterator[anyio.AsyncFile[bytes]]:
+        # Where FileResponse opens its path; closed by __call__.
+        yield anyio.wrap_file(self._file)
+
+
+async def open_stored(path: Path) -> BinaryIO:
+    """The stored file, open for reading (FileNotFoundError if it is gone)."""
+    return await anyio.to_thread.run_sync(_open_binary, path)
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    return open(path, "rb")  # closed by OpenFileResponse
 
 
 async def remove_stored(path: Path) -> None:

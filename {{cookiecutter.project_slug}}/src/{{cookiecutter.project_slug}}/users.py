@@ -1,7 +1,6 @@
 """Creating users and replacing their tokens (the create-user and
 revoke-token commands, and the tests)."""
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -11,11 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from .auth import hash_token, new_token
 from .models import Token, User, table_of, utcnow
+from .schema_types import email_identity
 
-# name@domain.tld without spaces or control characters, written with ranges
-# that Python and JSON Schema (the document states it) read alike: their \s differ.
-EMAIL_PATTERN = r"^[^@\u0000-\u0020\u007f]+@[^@\u0000-\u0020\u007f]+\.[^@\u0000-\u0020\u007f]+$"
-_EMAIL = re.compile(EMAIL_PATTERN)
 _USERS = table_of(User)
 _TOKENS = table_of(Token)
 
@@ -29,15 +25,24 @@ class UnknownUserError(Exception):
 
 
 def normalize_email(email: str) -> str:
-    """Emails are stored and looked up trimmed and in lower case."""
-    return email.strip().lower()
+    """The form an email is stored and looked up in (schema_types.email_identity),
+    trimmed of the whitespace a command line or a paste brings along."""
+    return email_identity(email.strip(" \t\r\n"))
 
 
 def checked_email(email: str) -> str:
-    email = normalize_email(email)
-    if not _EMAIL.fullmatch(email):
-        raise ValueError(f"EMAIL must look like name@example.org, got {email!r}")
-    return email
+    try:
+        return normalize_email(email)
+    except ValueError as exc:
+        raise ValueError(f"EMAIL {exc}, got {email!r}") from None
+
+
+def _lookup_form(email: str) -> str:
+    # An email that breaks a rule cannot belong to any account.
+    try:
+        return normalize_email(email)
+    except ValueError:
+        raise UnknownUserError(f"no user with email {email}") from None
 
 
 async def create_user(
@@ -101,7 +106,7 @@ async def revoke_token(engine: AsyncEngine, email: str) -> str:
     """Make every token of the user stop working at once; return a
     replacement (only its hash is stored; the caller decides whether anyone
     sees it)."""
-    email = normalize_email(email)
+    email = _lookup_form(email)
     async with engine.begin() as conn:
         user_id = await conn.scalar(select(_USERS.c.id).where(_USERS.c.email == email))
         if user_id is None:
@@ -111,15 +116,17 @@ async def revoke_token(engine: AsyncEngine, email: str) -> str:
 
 
 async def user_id_of(engine: AsyncEngine, email: str) -> int | None:
+    try:
+        stored = normalize_email(email)
+    except ValueError:
+        return None
     async with engine.connect() as conn:
-        found: int | None = await conn.scalar(
-            select(_USERS.c.id).where(_USERS.c.email == normalize_email(email))
-        )
+        found: int | None = await conn.scalar(select(_USERS.c.id).where(_USERS.c.email == stored))
     return found
 
 
 async def set_password(engine: AsyncEngine, email: str, password_hash: str) -> None:
-    email = normalize_email(email)
+    email = _lookup_form(email)
     async with engine.begin() as conn:
         changed = await conn.execute(
             update(_USERS).where(_USERS.c.email == email).values(password_hash=password_hash)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Form, Request, Response
 from ..accounts import PASSWORD_MAX, TokenResponse, log_in, log_out
 from ..auth import CurrentUser
 from ..reads import ReaderDep
-from ..schema_types import DbStr
+from ..schema_types import DbStr, LoginEmail
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -16,9 +16,7 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 async def login(
     request: Request,
     reader: ReaderDep,
-    username: Annotated[
-        DbStr, Form(min_length=1, max_length=320, description="the account's email")
-    ],
+    username: Annotated[LoginEmail, Form(description="the account's email")],
     password: Annotated[DbStr, Form(min_length=1, max_length=PASSWORD_MAX)],
 ) -> TokenResponse:
     """A bearer token for the account, valid for TOKEN_TTL_HOURS."""

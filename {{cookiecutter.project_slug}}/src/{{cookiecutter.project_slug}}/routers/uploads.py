@@ -2,10 +2,8 @@
 downloaded and deleted by their owner or an administrator."""
 
 import logging
-import os
 from typing import Annotated, Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Header, Path, Request, Response
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +29,14 @@ from ..resource_helpers import (
     read_or_404,
 )
 from ..responses import RowsJSONResponse
-from ..upload_storage import content_disposition, receive_upload, remove_stored, stored_path
+from ..upload_storage import (
+    OpenFileResponse,
+    content_disposition,
+    open_stored,
+    receive_upload,
+    remove_stored,
+    stored_path,
+)
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
 logger = logging.getLogger(__name__)
@@ -209,9 +214,9 @@ async def download_upload(
     row = await read_or_404(reader, Upload, _FILE_COLUMNS, upload_id, user)
     path = stored_path(request.app.state.settings.upload_dir, row["id"])
     try:
-        # Checked here, not by FileResponse: there, a missing file is a
-        # RuntimeError (a 500) once the route has returned.
-        stat = await anyio.to_thread.run_sync(os.stat, path)
+        # Opened now, so a delete from here on cannot cut the answer short
+        # (upload_storage.OpenFileResponse); gone already: a 404.
+        file = await open_stored(path)
     except FileNotFoundError:
         logger.warning("upload %s has a row but no file at %s", row["id"], path)
         raise not_found(Upload, upload_id) from None
@@ -223,7 +228,7 @@ async def download_upload(
         # A file served as what it says it is: never sniffed into HTML.
         "X-Content-Type-Options": "nosniff",
     }
-    return FileResponse(path, headers=headers, media_type=row["content_type"], stat_result=stat)
+    return OpenFileResponse(file, headers, row["content_type"])
 
 
 @router.delete("/{upload_id:hex32}", status_code=204)

@@ -178,7 +178,10 @@ def migration_module(spec: ResourceSpec, revision: str, down_revision: str | Non
 UNSTORABLE = {
     "str": "a\x00b",
     "text": "a\x00b",
-    "datetime": "0001-01-01T00:00:00+05:00",
+    # Python's first day and last instant: PostgreSQL would store -infinity and
+    # infinity (schema_types.EARLIEST says why both are refused).
+    "date": "0001-01-01",
+    "datetime": "9999-12-31T23:59:59.999999Z",
 }
 
 

@@ -39,6 +39,8 @@ MANIFEST = {
         "tests/test_bookings_security.py",
         "tests/test_export_copy.py",
         "tests/test_export.py",
+        "tests/test_export_stall.py",
+        "tests/test_date_range.py",
         "tests/test_indexes.py",
         "tests/test_pagination.py",
         "tests/test_request_path.py",

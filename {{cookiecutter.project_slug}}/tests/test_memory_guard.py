@@ -67,6 +67,16 @@ async def test_sheds_above_the_threshold_and_recovers_below(guarded, make_user, 
     assert (await client.get(f"{api}/uploads", headers=alice)).status_code == 200
 
 
+async def test_only_paths_under_the_health_prefix_pass_while_shedding(guarded, api):
+    """Whole path segments: /health/ready is under /health, /healthz is not."""
+    app, client, fake = guarded
+    at(app, fake, app.state.settings.memory_threshold_percent + 1)
+    assert (await client.get(f"{api}/health/ready")).status_code == 200
+    assert_error(await client.get(f"{api}/healthz"), 503, "memory_pressure")
+    assert_error(await client.get(f"{api}/health-report"), 503, "memory_pressure")
+    assert app.state.memory_guard.counters.requests_shed == 2
+
+
 async def test_above_critical_readiness_fails_and_one_emergency_collection_runs(
     guarded, api, caplog
 ):

@@ -87,6 +87,14 @@ async def test_profiled_requests_are_traced_one_at_a_time(app_with, api):
     assert all(_peak_kb(response) > 0 for response in responses)
 
 
+async def test_health_is_not_traced_but_paths_that_only_start_like_it_are(app_with, api):
+    async with app_with(memory_profile=True) as app, client_for(app) as client:
+        health = await client.get(f"{api}/health/ready")
+        lookalike = await client.get(f"{api}/healthz")
+    assert health.status_code == 200 and HEADER not in health.headers
+    assert lookalike.status_code == 404 and HEADER in lookalike.headers
+
+
 async def test_without_the_setting_nothing_is_traced(client, api, alice):
     response = await client.get(f"{api}/uploads", headers=alice)
     assert response.status_code == 200

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .before_body import admitted_first
 from .errors import error_response
 from .json_shape import JsonShape
+from .path_prefix import matching_prefix
 
 # A refused body is not read: the connection closes, rather than waiting
 # for (or reading as the next request) whatever the client still sends.
@@ -53,12 +54,12 @@ class BodyLimitMiddleware:
         self.max_headers = max_headers
         self.max_values, self.max_depth = max_values, max_depth
         # Longest prefix first, so a nested prefix wins over its parent.
-        self.by_prefix = sorted(by_prefix.items(), key=lambda item: -len(item[0]))
+        self.by_prefix = dict(sorted(by_prefix.items(), key=lambda item: -len(item[0])))
 
     def limit_for(self, path: str, media: bytes) -> int:
-        for prefix, limit in self.by_prefix:
-            if path == prefix or path.startswith(prefix + "/"):
-                return limit
+        prefix = matching_prefix(path, self.by_prefix)
+        if prefix is not None:
+            return self.by_prefix[prefix]
         return self.parsed if media in PARSED or media.endswith(b"+json") else self.default
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -14,6 +14,8 @@ from typing import Any, cast
 
 from fastapi.routing import APIRoute
 
+from .path_prefix import matching_prefix
+
 # The action of a method on a collection, and on one item of it.
 _ON_COLLECTION = {"GET": "list", "POST": "create"}
 _ON_ITEM = {"GET": "read", "PATCH": "update", "PUT": "replace", "DELETE": "delete"}
@@ -25,7 +27,7 @@ def operation_ids(api_prefix: str, prefixes: Iterable[str]) -> Callable[[APIRout
 
     def operation_id(route: APIRoute) -> str:
         path = route.path_format.removeprefix(api_prefix)
-        prefix = next((p for p in known if path == p or path.startswith(p + "/")), None)
+        prefix = matching_prefix(path, known)
         if prefix is None:  # outside the registry: its first segment names it
             prefix = "/" + path.strip("/").split("/")[0]
         resource = prefix.strip("/").replace("/", "_").replace("-", "_") or "root"

@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .errors import documented_errors
 from .openapi import document_page_size
+from .path_prefix import matching_prefix
 from .ratelimit import enforce_rate_limit
 from .settings import Settings
 
@@ -93,11 +94,8 @@ class RouterRegistry:
         self.dependencies = [Depends(enforce_rate_limit)] if settings.rate_limit_enabled else []
 
     def pending_for(self, path: str) -> str | None:
-        """The pending prefix `path` falls under (whole path segments only), if any."""
-        for prefix in self.pending:
-            if path == prefix or path.startswith(prefix + "/"):
-                return prefix
-        return None
+        """The pending prefix `path` falls under, if any."""
+        return matching_prefix(path, self.pending)
 
     async def load(self, prefix: str) -> None:
         # One lock for all routers: concurrent first requests wait for the

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import StartTracking, error_response
+from ..path_prefix import matching_prefix
 from .heap import release_free_memory
 from .probe import MB, MemoryProbe, Sample
 
@@ -137,13 +138,13 @@ class MemoryGuardMiddleware:
     def __init__(self, app: ASGIApp, guard: MemoryGuard, exempt: tuple[str, ...]) -> None:
         self.app = app
         self.guard = guard
-        self.exempt = exempt  # path prefixes never shed: health, metrics
+        self.exempt = exempt  # prefixes never shed: health, metrics (path_prefix.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.guard.shedding() and not get_route_path(scope).startswith(self.exempt):
+        if self.guard.shedding() and matching_prefix(get_route_path(scope), self.exempt) is None:
             self.guard.counters.requests_shed += 1
             await _unavailable(SHED_MESSAGE, "memory_pressure")(scope, receive, send)
             return

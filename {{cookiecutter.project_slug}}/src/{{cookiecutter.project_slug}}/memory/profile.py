@@ -23,6 +23,8 @@ from starlette._utils import get_route_path  # starlette.routing only imports it
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..path_prefix import matching_prefix
+
 logger = logging.getLogger(__name__)
 
 HEADER = "X-Memory-Peak-KB"
@@ -78,12 +80,15 @@ class MemoryProfileMiddleware:
     def __init__(self, app: ASGIApp, log_kb: int, exempt: tuple[str, ...] = ()) -> None:
         self.app = app
         self.log_bytes = log_kb * 1024
-        self.exempt = exempt  # health checks and metrics: not worth tracing
+        self.exempt = exempt  # prefixes of health checks and metrics: not worth tracing
         self.lock = anyio.Lock()
         self.plumbing: frozenset[str] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or get_route_path(scope).startswith(self.exempt):
+        if (
+            scope["type"] != "http"
+            or matching_prefix(get_route_path(scope), self.exempt) is not None
+        ):
             await self.app(scope, receive, send)
             return
         if self.plumbing is None:

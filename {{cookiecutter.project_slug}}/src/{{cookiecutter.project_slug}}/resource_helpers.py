@@ -1,9 +1,9 @@
 """What every resource router shares: ids in paths, list columns, ownership, updates.
 
 With pagination.py (pages) and export.py (streamed files) this is all a
-resource router needs, so each route stays a few lines (routers/bookings.py;
-the `new-resource` command writes routers on the same helpers). Reads go
-through reads.Reader and answer RowsJSONResponse; writes use the ORM session.
+resource router needs, so each route stays a few lines (routers/uploads.py,
+and every router `new-resource` writes). Reads go through reads.Reader and
+answer RowsJSONResponse; writes use the ORM session.
 """
 
 import functools

@@ -1,6 +1,6 @@
 """The floor: one file of Starlette + asyncpg doing the service's list work.
 
-    python bench/floor_app.py PORT      (DATABASE_URL from the environment)
+    python bench/floor_app.py PACKAGE PORT    (DATABASE_URL from the environment)
 
 GET /api/admin/bookings?page_size=N does what the service's admin list does
 for each request (look the bearer token's hash up, check the user is an
@@ -9,7 +9,8 @@ with nothing around it: no validation layer, no ORM, no middleware, a pool
 of asyncpg connections and orjson. GET /api/admin/bookings/export answers the
 whole table as one buffered JSON document, the simplest export there is.
 Every list figure of the service is read against this one, measured in the
-same run on the same database.
+same run on the same database. Its queries come from the service's own model
+(PACKAGE: the service's package; model_sql.py).
 """
 
 import hashlib
@@ -18,6 +19,7 @@ import sys
 from contextlib import asynccontextmanager
 
 import asyncpg
+import model_sql  # bench/, next to this file
 import orjson
 import uvicorn
 from starlette.applications import Starlette
@@ -30,14 +32,8 @@ USER_SQL = (
     "WHERE tokens.token_hash = $1 AND users.is_active "
     "AND (tokens.expires_at IS NULL OR tokens.expires_at > now())"
 )
-PAGE_SQL = (
-    "SELECT id, booking_reference, title, status, start_datetime, end_datetime, venue_id "
-    "FROM bookings ORDER BY start_datetime DESC, id DESC LIMIT $1 OFFSET $2"
-)
-EXPORT_SQL = (
-    "SELECT id, booking_reference, user_id, venue_id, title, status, start_datetime, "
-    "end_datetime, notes, created_at, updated_at FROM bookings ORDER BY start_datetime DESC, id DESC"
-)
+PAGE_SQL = model_sql.page_sql(sys.argv[1])
+EXPORT_SQL = model_sql.export_sql(sys.argv[1])
 
 
 def json(body, status: int = 200) -> Response:
@@ -94,4 +90,4 @@ app = Starlette(
 )
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")

@@ -1,6 +1,6 @@
 """The stack floor: what FastAPI + SQLAlchemy Core + asyncpg + orjson can do.
 
-    python bench/stack_floor_app.py PORT      (DATABASE_URL from the environment)
+    python bench/stack_floor_app.py PACKAGE PORT    (DATABASE_URL from the environment)
 
 GET /api/admin/bookings?page_size=N&page=P answers the same page of summary
 columns, in the same order, as the service's admin list, with one query and
@@ -14,33 +14,15 @@ import sys
 from contextlib import asynccontextmanager
 from typing import Annotated
 
+import model_sql  # bench/, next to this file
 import orjson
 import uvicorn
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-bookings = Table(
-    "bookings",
-    MetaData(),
-    Column("id", Integer, primary_key=True),
-    Column("booking_reference", String),
-    Column("title", String),
-    Column("status", String),
-    Column("start_datetime", DateTime(timezone=True)),
-    Column("end_datetime", DateTime(timezone=True)),
-    Column("venue_id", Integer),
-)
-PAGE = select(
-    bookings.c.id,
-    bookings.c.booking_reference,
-    bookings.c.title,
-    bookings.c.status,
-    bookings.c.start_datetime,
-    bookings.c.end_datetime,
-    bookings.c.venue_id,
-).order_by(bookings.c.start_datetime.desc(), bookings.c.id.desc())
+# The service's own summary columns and order (PACKAGE: its package; model_sql.py).
+PAGE = model_sql.page_select(sys.argv[1])
 
 
 @asynccontextmanager
@@ -80,4 +62,4 @@ async def admin_bookings(
 
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")

@@ -81,7 +81,7 @@ def _measure_system(system: str, service, seconds, warmup) -> dict:
             )
         finally:
             service.stop()
-    floor = pinned([str(service.python), str(BENCH / FLOORS[system])], SERVER_CPU)
+    floor = pinned([str(service.python), str(BENCH / FLOORS[system]), service.slug], SERVER_CPU)
     with running(floor, service.env) as server:
         return _lists_on(server.pid, server.port, FLOOR_LISTS, headers, seconds, warmup, work)
 
@@ -119,7 +119,7 @@ def phase_lists(service, *, seconds: float, warmup: float, runs: int) -> dict:
             "stack": measured["stack"][floor_name],
         }
         summary[name] = figures
-    floor = pinned([str(service.python), str(BENCH / "floor_app.py")], SERVER_CPU)
+    floor = pinned([str(service.python), str(BENCH / "floor_app.py"), service.slug], SERVER_CPU)
     summary["floor_export"] = _floor_export(floor, service.env, service.headers)
     return summary
 

@@ -1,14 +1,14 @@
 """How fast PostgreSQL itself writes the export's rows, with no Python in
-the loop: COPY of the same query to a discarding sink, as JSON (row_to_json,
-one object per line), as plain text, as CSV, and as text with one string
-function per timestamp (what any reformatting costs at the least); and,
-given the service's package, the service's own COPY statements of its CSV
-and NDJSON exports (the database's share of an export). The queries run in
+the loop: COPY of the export's query (from the model of the service's
+package, PACKAGE) to a discarding sink, as JSON (row_to_json, one object per
+line), as plain text, as CSV, and as text with one string function per
+timestamp (what any reformatting costs at the least); and the service's own
+COPY statements of its CSV and NDJSON exports (the database's share of an export). The queries run in
 turn, `--runs` rounds of them (a shared machine's speed drifts from minute to
 minute: ratios are only fair between runs of the same minutes). Prints
 `NAME SECONDS` lines, each the median of its runs.
 
-    python copy_rates.py [PACKAGE] [--only NAME,...] [--runs N]   (DATABASE_URL from the environment)
+    python copy_rates.py PACKAGE [--only NAME,...] [--runs N]   (DATABASE_URL from the environment)
 """
 
 import argparse
@@ -16,31 +16,28 @@ import asyncio
 import importlib
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import asyncpg
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 
-EXPORT_SQL = (
-    "SELECT id, booking_reference, user_id, venue_id, title, status, start_datetime, "
-    "end_datetime, notes, created_at, updated_at FROM bookings ORDER BY start_datetime DESC, id DESC"
-)
-TIMESTAMPS = ("start_datetime", "end_datetime", "created_at", "updated_at")
-# The least any reformatting of the timestamps costs: one string function
-# each (the API's "T"), where the service's format needs a few.
-ONE_REPLACE_SQL = (
-    "SELECT id, booking_reference, user_id, venue_id, title, status, "
-    + ", ".join(f"replace({name}::text, ' ', 'T')" for name in TIMESTAMPS[:2])
-    + ", notes, "
-    + ", ".join(f"replace({name}::text, ' ', 'T')" for name in TIMESTAMPS[2:])
-    + " FROM bookings ORDER BY start_datetime DESC, id DESC"
-)
-QUERIES = {
-    "json": (f"SELECT row_to_json(b) FROM ({EXPORT_SQL}) b", {}),
-    "text": (EXPORT_SQL, {}),
-    "csv": (EXPORT_SQL, {"format": "csv", "header": True}),
-    "text_one_replace": (ONE_REPLACE_SQL, {}),
-}
+# bench/model_sql.py: a program runs with its own folder, bench/programs, on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import model_sql
+
+
+def floor_queries(package: str) -> dict:
+    """The export's query (from the service's model: bench/model_sql.py) as
+    the database alone writes it, in each format."""
+    export_sql = model_sql.export_sql(package)
+    return {
+        "json": (f"SELECT row_to_json(b) FROM ({export_sql}) b", {}),
+        "text": (export_sql, {}),
+        "csv": (export_sql, {"format": "csv", "header": True}),
+        "text_one_replace": (model_sql.export_sql(package, timestamps_as_text=True), {}),
+    }
 
 
 async def discard(_data: bytes) -> None:
@@ -68,11 +65,11 @@ async def main() -> None:
     await conn.execute("SET TimeZone = 'UTC'")
     await conn.execute("SET datestyle = 'ISO'")
     parser = argparse.ArgumentParser()
-    parser.add_argument("package", nargs="?")
+    parser.add_argument("package")
     parser.add_argument("--only", type=lambda names: names.split(","))
     parser.add_argument("--runs", type=int, default=1)
     args = parser.parse_args()
-    queries = {**QUERIES, **(service_queries(args.package) if args.package else {})}
+    queries = {**floor_queries(args.package), **service_queries(args.package)}
     chosen = {name: query for name, query in queries.items() if name in (args.only or queries)}
     seconds: dict[str, list[float]] = {name: [] for name in chosen}
     for _ in range(args.runs):

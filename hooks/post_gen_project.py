@@ -27,6 +27,7 @@ MANIFEST = {
         "src/{slug}/routers/admin_bookings.py",
         "src/{slug}/routers/venues.py",
         "src/{slug}/migrations/versions/0004_example_bookings.py",
+        "src/{slug}/migrations/versions/0005_example_booking_filters.py",
         "src/{slug}/seed.py",
         "tests/example.py",
         "tests/test_bookings.py",

@@ -85,8 +85,10 @@ def test_two_resources_added_migrated_paged_and_exported(project: Project):
     project.cli("migrate")
 
     # The new tests, and those the new migrations and files touch (the served
-    # schema below shows the routers registered).
+    # schema below shows the routers registered): the plans of every list
+    # filter, and the names the new docstrings cite.
     tests = ["test_rooms", "test_invoices", "test_migrations", "test_scaffold"]
+    tests += ["test_list_filters", "test_docstrings"]
     pytest_command = [str(project.bin / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     result = project.run(*pytest_command, *(f"tests/{name}.py" for name in tests))
     assert " passed" in result.stdout and " failed" not in result.stdout, result.stdout[-3000:]

@@ -170,11 +170,12 @@ def serving(
 
 
 def copy_project(destination: Path) -> Path:
-    """This project's pyproject, sources and tests, copied to `destination`,
-    for tests that change files (the project itself never changes)."""
+    """This project's settings files, sources, tests and documents, copied to
+    `destination`, for tests that change files (the project itself never changes)."""
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     destination.mkdir(parents=True, exist_ok=True)
-    shutil.copy(PROJECT / "pyproject.toml", destination)
-    for part in ("src", "tests"):
+    for name in ("pyproject.toml", "alembic.ini", "README.md"):
+        shutil.copy(PROJECT / name, destination)
+    for part in ("src", "tests", "docs"):
         shutil.copytree(PROJECT / part, destination / part, ignore=ignore)
     return destination

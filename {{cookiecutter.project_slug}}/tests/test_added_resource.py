@@ -5,7 +5,9 @@ exports in every format, ownership and the administrators' list and export
 are tested the way they will be used: a copy of the project gets an owned
 resource from `new-resource`, is migrated, and runs the tests the command
 wrote for it, on the database these tests use (SQLite, or a database of its
-own beside TEST_DATABASE_URL). The project itself is never changed.
+own beside TEST_DATABASE_URL), with those that read every route and
+docstring (an index behind each list filter, no dangling names). The project
+itself is never changed.
 """
 
 import asyncio
@@ -72,6 +74,7 @@ def test_an_owned_resource_added_by_new_resource_passes_its_tests(copy, database
     assert (copy / "tests" / "test_notes.py").is_file()
     assert (copy / "src" / PACKAGE / "routers" / "admin_notes.py").is_file()
     tests = ("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_notes.py")
+    tests += ("tests/test_list_filters.py", "tests/test_docstrings.py")
     suite = _run(copy, database_env, *tests)
     assert suite.returncode == 0, suite.stdout[-4000:] + suite.stderr[-2000:]
     assert " passed" in suite.stdout and "skipped" not in suite.stdout, suite.stdout[-2000:]

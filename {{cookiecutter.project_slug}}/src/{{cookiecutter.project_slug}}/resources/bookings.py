@@ -48,10 +48,21 @@ class BookingStatus(StrEnum):
 
 class Booking(SQLModel, table=True):
     __tablename__ = "bookings"
+    # Each list's order, (start_datetime, id), behind the owner and each
+    # filter a list takes: a page is one range of an index, filtered or not
+    # (tests/test_list_filters.py holds every filter to it).
     __table_args__ = (
-        Index("ix_bookings_user_id_status", "user_id", "status"),
         Index("ix_bookings_start_datetime_id", "start_datetime", "id"),
         Index("ix_bookings_user_id_start_datetime_id", "user_id", "start_datetime", "id"),
+        Index(
+            "ix_bookings_user_id_status_start_datetime_id",
+            "user_id",
+            "status",
+            "start_datetime",
+            "id",
+        ),
+        Index("ix_bookings_status_start_datetime_id", "status", "start_datetime", "id"),
+        Index("ix_bookings_venue_id_start_datetime_id", "venue_id", "start_datetime", "id"),
         SQLITE_NO_REUSE,
     )
 

@@ -103,6 +103,12 @@ class ResourceSpec:
         return "/" + self.plural.replace("_", "-")
 
     @property
+    def filters(self) -> list[str]:
+        """The columns the generated lists filter on: for owned rows the
+        owner's id (the owner's own list, and `user_id` on the administrators')."""
+        return ["user_id"] if self.owned else []
+
+    @property
     def routers(self) -> list[tuple[str, str]]:
         """(URL prefix, module in routers/) of each router: owned rows have a
         second one, with every user's rows, for administrators."""

@@ -9,9 +9,9 @@ PostgreSQL the indexes are built CONCURRENTLY, outside a transaction, so
 adding them to a live table does not block writes. SQLite tables use
 AUTOINCREMENT, as in 0001.
 
-This is the last revision of the example: a project generated without the
-example (example_domain=none) does not have it, and `new-resource` follows on
-from whichever revision is the head.
+This revision and those after it belong to the example: a project generated
+without the example (example_domain=none) does not have them, and
+`new-resource` follows on from whichever revision is the head.
 
 Revision ID: 0004
 Revises: 0003

@@ -2,8 +2,9 @@
 
 MANIFEST is the single declarative list of variant-only files: for each
 (prompt, value), the paths that exist only when that value was chosen. The
-template's tests check that every listed path exists in the template, so the
-list cannot silently rot. No network access here.
+template's tests check that every listed path exists in the template, and
+that every migration of the example's tables is listed with it, so the list
+cannot silently rot. No network access here.
 """
 
 import json

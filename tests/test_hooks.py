@@ -6,6 +6,7 @@ files that exist."""
 import ast
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -161,6 +162,89 @@ def test_manifest_paths_exist_in_the_template():
     assert paths, "the manifest lists the variant-only files"
     for relative in paths:
         assert (TEMPLATE / relative.format(slug="{{cookiecutter.project_slug}}")).exists(), relative
+
+
+PACKAGE = TEMPLATE / "src" / "{{cookiecutter.project_slug}}"
+EXAMPLE = post_gen.MANIFEST[("example_domain", "bookings")]
+
+
+def _parse(path) -> ast.Module:
+    """A template module (its package named by the slug as rendered)."""
+    return ast.parse(path.read_text().replace("{{ cookiecutter.project_slug }}", "slug"))
+
+
+def _code_words(path) -> set[str]:
+    """The words of a module's strings, its docstrings left out."""
+    tree = _parse(path)
+    prose = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.ClassDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+    }
+    words = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in prose:
+            words |= set(re.findall(r"\w+", node.value))
+    return words
+
+
+def _example_tables() -> set[str]:
+    """The tables the example's modules declare (`__tablename__ = "..."`)."""
+    tables = set()
+    for relative in EXAMPLE:
+        path = TEMPLATE / relative.format(slug="{{cookiecutter.project_slug}}")
+        if path.suffix != ".py" or "migrations" in path.parts:
+            continue
+        for node in ast.walk(_parse(path)):
+            if isinstance(node, ast.Assign) and any(
+                isinstance(target, ast.Name) and target.id == "__tablename__"
+                for target in node.targets
+            ):
+                tables.add(ast.literal_eval(node.value))
+    return tables
+
+
+def _revisions() -> dict[str, tuple[str, str | None]]:
+    """Each migration's manifest path: (revision, down_revision)."""
+    found = {}
+    for path in sorted((PACKAGE / "migrations" / "versions").glob("*.py")):
+        values = {
+            node.target.id: ast.literal_eval(node.value)
+            for node in _parse(path).body
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value
+        }
+        key = f"src/{{slug}}/migrations/versions/{path.name}"
+        found[key] = (values["revision"], values["down_revision"])
+    return found
+
+
+def test_every_revision_of_the_example_goes_with_it():
+    """A migration that names a table of the example belongs to the example:
+    a project generated without it must not get a revision of tables it never
+    had. Adding a field to the example adds a revision: list it in the manifest."""
+    tables = _example_tables()
+    assert {"bookings", "venues"} <= tables
+    for relative in _revisions():
+        path = TEMPLATE / relative.format(slug="{{cookiecutter.project_slug}}")
+        touched = _code_words(path) & tables
+        listed = relative in EXAMPLE
+        assert bool(touched) == listed, (
+            f"{path.name} changes the example's tables {sorted(touched)}: list it under "
+            "('example_domain', 'bookings') in hooks/post_gen_project.py"
+            if touched
+            else f"{path.name} is listed with the example but changes none of its tables"
+        )
+
+
+def test_the_migrations_left_without_the_example_form_one_chain():
+    """Every revision a project without the example keeps follows one it
+    keeps: the example's revisions are the last ones."""
+    kept = {rev: down for key, (rev, down) in _revisions().items() if key not in EXAMPLE}
+    orphans = {rev: down for rev, down in kept.items() if down is not None and down not in kept}
+    assert orphans == {}, f"kept without the example, after one of its revisions: {orphans}"
+    assert sum(down is None for down in kept.values()) == 1
 
 
 def test_manifest_prompts_and_values_exist():

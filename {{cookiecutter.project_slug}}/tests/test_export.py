@@ -5,6 +5,7 @@ import io
 import json
 
 import pytest
+from sqlalchemy import event
 
 from {{ cookiecutter.project_slug }}.settings import SettingsError, load_settings
 
@@ -113,6 +114,28 @@ async def test_one_user_cannot_take_every_export_slot(client, api, alice, bob, a
             slots.release(me)
     assert (await client.get(f"{api}/bookings/export", headers=alice)).status_code == 200
     assert slots.in_use == 0
+
+
+async def test_head_of_an_export_sends_its_headers_and_runs_no_query(client, api, alice, app):
+    await _bookings(client, api, alice, 2)
+    connections = []
+
+    def checked_out(connection, _record, _proxy):
+        connections.append(connection)
+
+    engine = app.state.engine.sync_engine
+    event.listen(engine, "checkout", checked_out)
+    try:
+        head = await client.head(f"{api}/bookings/export?format=csv", headers=alice)
+        assert connections == [] and app.state.export_slots.in_use == 0
+        got = await client.get(f"{api}/bookings/export?format=csv", headers=alice)
+        assert len(connections) == 1
+    finally:
+        event.remove(engine, "checkout", checked_out)
+    assert head.status_code == 200 and head.content == b""
+    for name in ("content-type", "x-content-type-options"):
+        assert head.headers[name] == got.headers[name]
+    assert head.headers["content-disposition"].startswith('attachment; filename="bookings-')
 
 
 def test_the_per_user_cap_fits_in_the_worker_cap():

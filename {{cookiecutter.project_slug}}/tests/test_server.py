@@ -186,6 +186,25 @@ def test_every_request_is_one_json_line_with_its_id(env, mode, tmp_path):
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
 
 
+def test_a_head_leaves_no_body_on_a_kept_connection(env, tmp_path):
+    # The server frames a HEAD's response by its method: a body announced by
+    # Content-Length, but none sent, and the next response right after.
+    output = tmp_path / "service.log"
+    pipelined = (
+        b"HEAD /api/health HTTP/1.1\r\nHost: x\r\nX-Request-ID: head-1\r\n\r\n"
+        b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    with serving({**env, "LOG_FORMAT": "json"}, output=output) as (_process, base):
+        answer = _exchange(base, pipelined)
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and b"content-length: " in head.lower()
+    assert rest.startswith(b"HTTP/1.1 200 "), answer
+    assert json.loads(rest.partition(b"\r\n\r\n")[2])["status"] == "ok"
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    (access,) = [line for line in lines if line.get("request_id") == "head-1" and "route" in line]
+    assert (access["method"], access["route"], access["status"]) == ("HEAD", "/api/health", 200)
+
+
 def test_text_lines_carry_the_request_id(env, tmp_path):
     output = tmp_path / "service.log"
     with serving({**env, "LOG_FORMAT": "text"}, output=output) as (_process, base):

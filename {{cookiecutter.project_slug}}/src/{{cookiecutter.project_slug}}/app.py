@@ -17,6 +17,7 @@ from .counts import CountCache, track_writes
 from .db import create_engine, create_read_sessionmaker, create_sessionmaker
 from .errors import UnhandledErrorMiddleware, documented_errors, install_error_handlers
 from .export import ExportSlots
+from .head import HeadMiddleware
 from .logs import RequestLogMiddleware
 from .memory.guard import MemoryGuard, MemoryGuardMiddleware
 from .memory.heap import PeriodicCollector, SpikeTrimmer, settle_heap
@@ -121,6 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         minimum_size=GZIP_MINIMUM_BYTES,
         compresslevel=GZIP_LEVEL,
     )
+    # Outside compression: a HEAD gets the headers its GET gets (Content-Encoding).
+    app.add_middleware(HeadMiddleware)
     if settings.cors_origins:  # none by default: browsers on other origins get no access
         app.add_middleware(
             CORSMiddleware,

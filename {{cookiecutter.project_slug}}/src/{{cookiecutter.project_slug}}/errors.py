@@ -154,7 +154,7 @@ def _allowed_methods(request: Request) -> str:
         regex = getattr(route, "path_regex", None)
         if route.methods and regex is not None and regex.match(path):
             methods |= route.methods
-    if "GET" in methods:
+    if "GET" in methods:  # answered as GET, without the body (head.py)
         methods.add("HEAD")
     return ", ".join(sorted(methods))
 

@@ -33,6 +33,7 @@ from .copy_export import copy_query, stream_copy
 from .counts import NO_VALUES, AnySelect, Values
 from .db import database_unavailable
 from .errors import ServiceError
+from .head import head_only
 from .pagination import SortKey
 from .protocol import ABORT
 
@@ -147,6 +148,11 @@ class ClosingStreamingResponse(StreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rows = cast(AsyncGenerator[bytes], self.body_iterator)  # the `content` given
         try:
+            if head_only(scope):  # the headers of an empty export: no query starts
+                head = {"status": self.status_code, "headers": self.raw_headers}
+                await send({"type": "http.response.start", **head})
+                await send({"type": "http.response.body", "body": b""})
+                return
             try:
                 first = await anext(rows)
             except StopAsyncIteration:

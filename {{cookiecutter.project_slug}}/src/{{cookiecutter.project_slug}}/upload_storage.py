@@ -31,6 +31,7 @@ from starlette.responses import FileResponse
 from starlette.types import Receive, Scope, Send
 
 from .errors import ServiceError
+from .head import head_only
 from .partial_files import partial_path
 
 logger = logging.getLogger(__name__)
@@ -84,8 +85,12 @@ class OpenFileResponse(FileResponse):
         # handed the path, to open again.
         extensions = dict(scope.get("extensions") or {})
         extensions.pop("http.response.pathsend", None)
+        # A HEAD routed as GET (head.py): FileResponse sends the headers alone.
+        method = "HEAD" if head_only(scope) else scope["method"]
         try:
-            await super().__call__({**scope, "extensions": extensions}, receive, send)
+            await super().__call__(
+                {**scope, "extensions": extensions, "method": method}, receive, send
+            )
         finally:
             self._file.close()  # also when nothing was read: a 416, a HEAD
 

@@ -13,7 +13,12 @@ from {{ cookiecutter.project_slug }}.accounts import TOKENS
 from {{ cookiecutter.project_slug }}.auth import Principal, TokenCache
 from {{ cookiecutter.project_slug }}.models import utcnow
 from {{ cookiecutter.project_slug }}.passwords import Passwords
-from {{ cookiecutter.project_slug }}.users import UserExistsError, create_user
+from {{ cookiecutter.project_slug }}.users import (
+    UserExistsError,
+    create_user,
+    revoke_token,
+    set_password,
+)
 
 from tests.conftest import client_for
 from tests.helpers import assert_error, clear_of_a_window_edge
@@ -138,6 +143,35 @@ async def test_a_new_password_needs_the_current_one_and_ends_other_sessions(app,
     _bearer(await _login(client, api, "jo@example.org", new["password"]))
 
 
+async def test_a_token_alone_never_sets_a_password(app, client, api):
+    """An account made without a password (create-user) gets none through
+    its token: after revoke-token, a thief who held the token has no way in."""
+    token = await create_user(app.state.engine, "kit@example.org")
+    stolen = {"Authorization": f"Bearer {token}"}
+    new = {"password": "chosen by whoever holds the token"}
+    missing = await client.patch(f"{api}/users/me", json=new, headers=stolen)
+    error = assert_error(missing, 422, "validation_error")
+    assert "current_password" in error["message"]
+    for guess in ("", "anything at all"):
+        refused = await client.patch(
+            f"{api}/users/me", json={**new, "current_password": guess}, headers=stolen
+        )
+        assert "no password" in assert_error(refused, 403, "forbidden")["message"]
+    await revoke_token(app.state.engine, "kit@example.org")
+    assert_error(await _login(client, api, "kit@example.org", new["password"]), 401, "unauthorized")
+    # Its first password comes from an administrator (the set-password command).
+    hashed = await app.state.passwords.hash(PASSWORD)
+    await set_password(app.state.engine, "kit@example.org", hashed)
+    _bearer(await _login(client, api, "kit@example.org"))
+
+
+async def test_the_document_says_a_new_password_needs_the_current_one(client, api):
+    schema = (await client.get(f"{api}/openapi.json")).json()["components"]["schemas"]
+    own = schema["OwnUpdate"]
+    assert own["dependentRequired"] == {"password": ["current_password"]}
+    assert "current_password" in own["properties"]["password"]["description"]
+
+
 async def test_sign_up_is_off_by_default(client, api):
     body = {"email": "kim@example.org", "password": PASSWORD}
     assert_error(await client.post(f"{api}/users", json=body), 404, "not_found")
@@ -225,6 +259,24 @@ async def test_logins_are_rate_limited_per_address(app_with, api):
         for number in range(3):  # three accounts, one address
             await _login(client, api, f"guess{number}@example.org")
         assert_error(await _login(client, api, "guess9@example.org"), 429, "rate_limited")
+
+
+async def test_guessing_the_current_password_counts_as_logging_in(app_with, api):
+    async with app_with(rate_limit_enabled=True, login_rate_limit="3/minute") as app:
+        stolen = await _account(app, "pia@example.org")
+        body = {"password": "an even longer passphrase"}
+        async with client_for(app) as client:
+            await asyncio.sleep(clear_of_a_window_edge())
+            await _login(client, api, "pia@example.org", "wrong")  # one budget for both
+            for guess in ("guess one", "guess two"):
+                refused = await client.patch(
+                    f"{api}/users/me", json={**body, "current_password": guess}, headers=stolen
+                )
+                assert_error(refused, 403, "forbidden")
+            limited = await client.patch(
+                f"{api}/users/me", json={**body, "current_password": PASSWORD}, headers=stolen
+            )
+            assert_error(limited, 429, "rate_limited")
 
 
 async def test_at_most_the_bound_of_hashes_run_at_once(settings):

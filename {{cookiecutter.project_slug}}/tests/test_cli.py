@@ -51,6 +51,23 @@ async def test_create_user_sets_a_password_from_stdin_never_from_argv(app, datab
     assert empty.returncode == 1 and "empty password" in empty.stderr
 
 
+async def test_set_password_gives_an_account_its_first_password(app, database_url, api):
+    token = cli(database_url, "create-user", "sal@example.org").stdout.strip().splitlines()[-1]
+    password = "set by an administrator"
+    result = run(database_url, "set-password", "Sal@example.org", stdin=password)
+    assert result.returncode == 0, result.stderr
+    assert password not in result.stdout + result.stderr
+    unknown = run(database_url, "set-password", "nobody@example.org", stdin=password)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        form = {"username": "sal@example.org", "password": password}
+        login = await client.post(f"{api}/auth/token", data=form)
+        kept = await client.get(f"{api}/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert login.status_code == 200, login.text
+    assert kept.status_code == 200  # its tokens keep working
+    assert unknown.returncode == 1 and "no user with email nobody@example.org" in unknown.stderr
+
+
 async def test_create_user_prints_a_working_token_last(app, database_url, api):
     result = cli(database_url, "create-user", "dana@example.org", "--admin")
     token = result.stdout.strip().splitlines()[-1]

@@ -1,5 +1,5 @@
-"""Command line: migrate, serve, check, create-user, revoke-token, openapi, new-resource
-(and seed, with the example).
+"""Command line: migrate, serve, check, create-user, set-password, revoke-token, openapi,
+new-resource (and seed, with the example).
 
     python -m {{ cookiecutter.project_slug }} --help   (also installed as `{{ cookiecutter.__cli_name }}`)
 
@@ -175,6 +175,27 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> None:
     print(token)
 
 
+def _set_password(settings: Settings, args: argparse.Namespace) -> None:
+    """The one way to give an account without a password its first: the API
+    asks for the current one, which a token alone does not know."""
+    from .passwords import Passwords
+    from .users import UnknownUserError, normalize_email, set_password
+
+    password = _read_password(f"new password for {args.email}: ")
+
+    async def work(engine: "AsyncEngine") -> None:
+        await set_password(engine, args.email, await Passwords(settings).hash(password))
+
+    try:
+        asyncio.run(_with_engine(settings, work))
+    except UnknownUserError as exc:
+        sys.exit(f"error: {exc}")
+    print(
+        f"{normalize_email(args.email)} logs in with the new password; "
+        f"its tokens keep working (`{PROG} revoke-token` ends them)"
+    )
+
+
 def _revoke_token(settings: Settings, args: argparse.Namespace) -> None:
     from .users import UnknownUserError, normalize_email, revoke_token
 
@@ -341,6 +362,13 @@ def _parser() -> argparse.ArgumentParser:
         help="if the user exists, replace its token and print the new one (safe to re-run)",
     )
 
+    password = commands.add_parser(
+        "set-password",
+        help="set a user's password for logging in: asked for without echo, or read from "
+        "stdin when it is not a terminal (never an argument)",
+    )
+    password.add_argument("email")
+
     revoke = commands.add_parser("revoke-token", help="make a user's bearer token stop working")
     revoke.add_argument("email")
     revoke.add_argument("--new", action="store_true", help="print a replacement token")
@@ -385,6 +413,7 @@ _HANDLERS = {
     "seed": _seed,
 {%- endif %}
     "create-user": _create_user,
+    "set-password": _set_password,
     "revoke-token": _revoke_token,
     "openapi": _openapi,
 }

@@ -4,14 +4,17 @@ thin; what touches tokens and the authentication cache is here.
 
 Every change that could make a cached token wrong (logout, a new password,
 disabling a user, a changed admin flag) clears this worker's cache for it at
-once; other workers drop it within AUTH_CACHE_SECONDS.
+once; other workers drop it within AUTH_CACHE_SECONDS. A token alone never
+sets a password: one it could set would outlive the token's revocation.
 """
 
 from datetime import datetime, timedelta
 
 import sqlmodel
 from fastapi import Request
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, Field, GetJsonSchemaHandler, StrictBool, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 from sqlalchemy import bindparam, delete, exists, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -50,7 +53,9 @@ USER_COLUMNS = [USERS.c[name] for name in UserRead.model_fields]
 # Built once, values bound per request (reads.py): a statement built per
 # request costs its construction and a place in every cache keyed by it.
 _USER_BY_ID = select(*USER_COLUMNS).where(USERS.c.id == bindparam("user_id"))
-_PASSWORD_OF = select(USERS.c.password_hash).where(USERS.c.id == bindparam("user_id"))
+_PASSWORD_OF = select(USERS.c.email, USERS.c.password_hash).where(
+    USERS.c.id == bindparam("user_id")
+)
 _LOGIN = select(USERS.c.id, USERS.c.password_hash).where(
     USERS.c.email == bindparam("email"), USERS.c.is_active
 )
@@ -70,8 +75,33 @@ class SignUp(BaseModel):
 class OwnUpdate(PartialUpdate):
     """A user's changes to its own account: a new password needs the current one."""
 
-    password: DbStr = sqlmodel.Field(default=None, min_length=PASSWORD_MIN, max_length=PASSWORD_MAX)
-    current_password: DbStr = sqlmodel.Field(default=None, max_length=PASSWORD_MAX)
+    password: DbStr = sqlmodel.Field(
+        default=None,
+        min_length=PASSWORD_MIN,
+        max_length=PASSWORD_MAX,
+        description="A new password; requires current_password",
+    )
+    current_password: DbStr = sqlmodel.Field(
+        default=None,
+        max_length=PASSWORD_MAX,
+        description="The account's password now. An account without one gets its first "
+        "from an administrator (the set-password command), never through a token alone",
+    )
+
+    @model_validator(mode="after")
+    def _confirmed(self) -> "OwnUpdate":
+        if self.password is not None and self.current_password is None:
+            raise PydanticCustomError("missing", "current_password is required with password")
+        return self
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        # What _confirmed enforces, in the document too.
+        document = handler.resolve_ref_schema(handler(schema))
+        document["dependentRequired"] = {"password": ["current_password"]}
+        return document
 
 
 class AdminUpdate(PartialUpdate):
@@ -138,13 +168,9 @@ async def update_own(
     request: Request, reader: Reader, user: Principal, body: OwnUpdate
 ) -> UserRead:
     """A new password needs the current one, and ends every other session."""
-    if body.password is not None:
-        row = await reader.first(_PASSWORD_OF, {"user_id": user.id})
-        stored = row["password_hash"] if row is not None else None
-        passwords = _passwords(request)
-        if stored is not None and not await passwords.verify(stored, body.current_password or ""):
-            raise ServiceError(403, "current_password does not match")
-        hashed = await passwords.hash(body.password)
+    if body.password is not None:  # with current_password (OwnUpdate)
+        await _confirm_password(request, reader, user.id, body.current_password)
+        hashed = await _passwords(request).hash(body.password)
         async with request.app.state.engine.begin() as conn:
             await conn.execute(
                 update(USERS).where(USERS.c.id == user.id).values(password_hash=hashed)
@@ -154,6 +180,23 @@ async def update_own(
             )
         request.app.state.invalidations.forget_user(user.id)
     return await read_user(reader, user.id)
+
+
+async def _confirm_password(request: Request, reader: Reader, user_id: int, password: str) -> None:
+    """403 unless `password` is the account's: counted as a login attempt,
+    so a stolen token guesses no faster than a login would."""
+    row = await reader.first(_PASSWORD_OF, {"user_id": user_id})
+    if row is None:
+        raise ServiceError(404, f"User {user_id} not found")
+    await request.app.state.rate_limiter.check_login(row["email"], address_of(request))
+    if row["password_hash"] is None:
+        raise ServiceError(
+            403,
+            "This account has no password to confirm; an administrator sets its first "
+            "(the set-password command)",
+        )
+    if not await _passwords(request).verify(row["password_hash"], password):
+        raise ServiceError(403, "current_password does not match")
 
 
 async def update_user(

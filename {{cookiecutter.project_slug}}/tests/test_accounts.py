@@ -2,10 +2,12 @@
 administrators managing users, and the bound on password hashing."""
 
 import asyncio
+import logging
 import time
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select, update
 
@@ -26,6 +28,7 @@ from tests.helpers import assert_error, clear_of_a_window_edge
 pytestmark = pytest.mark.anyio
 
 PASSWORD = "correct horse battery staple"
+RATELIMIT = "{{ cookiecutter.project_slug }}.ratelimit"
 
 
 async def _account(app: Any, email: str, *, admin: bool = False) -> dict[str, str]:
@@ -37,6 +40,12 @@ async def _account(app: Any, email: str, *, admin: bool = False) -> dict[str, st
 
 async def _login(client: Any, api: str, email: str, password: str = PASSWORD) -> Any:
     return await client.post(f"{api}/auth/token", data={"username": email, "password": password})
+
+
+def _client_from(app: Any, address: str) -> httpx.AsyncClient:
+    """A client whose requests come from `address`."""
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
 
 
 def _bearer(response: Any) -> dict[str, str]:
@@ -240,7 +249,7 @@ async def test_administrators_cannot_lock_themselves_out(client, api, admin):
     assert_error(refused, 409, "conflict")
 
 
-async def test_logins_are_rate_limited_per_account(app_with, api):
+async def test_logins_are_rate_limited_per_account_and_address(app_with, api):
     async with app_with(rate_limit_enabled=True, login_rate_limit="3/minute") as app:
         await _account(app, "max@example.org")
         async with client_for(app) as client:
@@ -253,12 +262,31 @@ async def test_logins_are_rate_limited_per_account(app_with, api):
 
 
 async def test_logins_are_rate_limited_per_address(app_with, api):
-    limited = app_with(rate_limit_enabled=True, login_rate_limit="3/minute")
+    limited = app_with(rate_limit_enabled=True, login_address_rate_limit="3/minute")
     async with limited as app, client_for(app) as client:
         await asyncio.sleep(clear_of_a_window_edge())
         for number in range(3):  # three accounts, one address
             await _login(client, api, f"guess{number}@example.org")
         assert_error(await _login(client, api, "guess9@example.org"), 429, "rate_limited")
+
+
+async def test_guesses_from_many_addresses_slow_the_owner_but_never_lock_it_out(
+    app_with, api, caplog
+):
+    limits = {"login_rate_limit": "3/minute", "login_slowdown_seconds": 0.01}
+    async with app_with(rate_limit_enabled=True, **limits) as app:
+        await _account(app, "ona@example.org")
+        await asyncio.sleep(clear_of_a_window_edge())
+        for number in range(6):  # past the account's bound, each address within its own
+            async with _client_from(app, f"203.0.113.{number}") as guesser:
+                wrong = await _login(guesser, api, "ona@example.org", "wrong")
+                assert_error(wrong, 401, "unauthorized")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger=RATELIMIT):
+            async with _client_from(app, "198.51.100.7") as owner:
+                _bearer(await _login(owner, api, "ona@example.org"))
+    (slowed,) = [r.getMessage() for r in caplog.records if r.name == RATELIMIT]
+    assert "more password attempts than LOGIN_RATE_LIMIT" in slowed
 
 
 async def test_guessing_the_current_password_counts_as_logging_in(app_with, api):

@@ -15,7 +15,9 @@ memory:// (per worker) or redis:// (shared); while that Redis is out of reach
 Why it is built this way: docs/design-notes.md, "ratelimit.py".
 """
 
+import asyncio
 import functools
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -30,6 +32,8 @@ from .auth import principal_of
 from .breaker import REDIS_TIMEOUT_SECONDS, RedisBreaker
 from .errors import ServiceError
 from .settings import Settings
+
+logger = logging.getLogger(__name__)
 
 ATTRIBUTE = "__rate_limit__"
 
@@ -54,6 +58,8 @@ class RateLimiter:
         self.enabled = settings.rate_limit_enabled
         self.default = parse_many(settings.rate_limit_default)
         self.login = parse_many(settings.login_rate_limit)
+        self.login_per_address = parse_many(settings.login_address_rate_limit)
+        self.login_slowdown = settings.login_slowdown_seconds
         # This process's counters: the store itself with memory://, and with
         # Redis what counts while its breaker is open.
         self.local = SlidingWindowCounterRateLimiter(storage_from_string("async+memory://"))
@@ -69,10 +75,23 @@ class RateLimiter:
         await self.hit(items, client, _route_key(endpoint))
 
     async def check_login(self, email: str, address: str) -> None:
-        """Login attempts count against the account and the client address."""
-        if self.enabled:
-            for client in (f"account:{email}", f"ip:{address}"):
-                await self.hit(self.login, client, "login")
+        """A password attempt (a login, a password change), limited as OWASP's
+        authentication guidance advises: a 429 past LOGIN_RATE_LIMIT for one
+        account from one address, or past LOGIN_ADDRESS_RATE_LIMIT from one
+        address. Past LOGIN_RATE_LIMIT for one account from every address
+        together, an attempt waits LOGIN_SLOWDOWN_SECONDS and goes on: a
+        refusal there would let guesses from anywhere lock the owner out."""
+        if not self.enabled:
+            return
+        await self.hit(self.login_per_address, f"ip:{address}", "login")
+        await self.hit(self.login, f"account:{email} ip:{address}", "login")
+        if not await self._within(self.login, f"account:{email}", "login"):
+            logger.warning(
+                "an account had more password attempts than LOGIN_RATE_LIMIT from several "
+                "addresses; each further one waits %g s",
+                self.login_slowdown,
+            )
+            await asyncio.sleep(self.login_slowdown)
 
     async def hit(self, items: list[RateLimitItem], client: str, route: str) -> None:
         """One hit of `client` on `route` against each limit; a 429 when over one."""
@@ -86,6 +105,13 @@ class RateLimiter:
                     "rate_limited",
                     {"Retry-After": str(retry_after)},
                 )
+
+    async def _within(self, items: list[RateLimitItem], client: str, route: str) -> bool:
+        """One hit, as `hit` counts it; whether it stayed within every limit."""
+        for item in items:
+            if await self._counted(item, client, route) is not None:
+                return False
+        return True
 
     async def _counted(self, item: RateLimitItem, client: str, route: str) -> float | None:
         """Counted in RATE_LIMIT_STORAGE, or here while its Redis is out of reach."""

@@ -125,8 +125,14 @@ class Settings(BaseSettings):
     password_hash_time_cost: Annotated[int, Field(ge=1)] = 2
     password_hash_concurrency: PositiveInt = 2
     password_hash_wait_seconds: Annotated[float, Field(gt=0)] = 5.0
-    # Login attempts, per account and per client address.
+    # Password attempts (logins, password changes): a 429 past
+    # LOGIN_RATE_LIMIT for one account from one client address, or past
+    # LOGIN_ADDRESS_RATE_LIMIT from one address; past LOGIN_RATE_LIMIT for
+    # one account from every address together, each waits
+    # LOGIN_SLOWDOWN_SECONDS instead (ratelimit.py: no lockout by guessing).
     login_rate_limit: str = "10/minute"
+    login_address_rate_limit: str = "30/minute"
+    login_slowdown_seconds: Annotated[float, Field(ge=0, le=60)] = 2.0
 
     rate_limit_enabled: bool = True
     rate_limit_default: str = "120/minute"
@@ -211,7 +217,7 @@ class Settings(BaseSettings):
             raise ValueError("must start with '/' and not end with '/' (or be empty)")
         return value
 
-    @field_validator("rate_limit_default")
+    @field_validator("rate_limit_default", "login_rate_limit", "login_address_rate_limit")
     @classmethod
     def _limit_syntax(cls, value: str) -> str:
         try:

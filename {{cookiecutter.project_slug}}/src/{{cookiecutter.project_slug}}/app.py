@@ -71,6 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     track_writes(engine, counts, committed=invalidations.table_written)
     app.state.export_slots = ExportSlots(settings.max_concurrent_exports)
     app.state.passwords = Passwords(settings)
+    await app.state.passwords.prepare()
     settle_heap()
     app.state.memory_probe.restart()  # under a pre-forking server: this worker's own samples
     shared = app.state.shared_history

@@ -3,7 +3,8 @@
 argon2id (argon2-cffi), in threads: at most PASSWORD_HASH_CONCURRENCY hashes at
 once per worker, the rest wait up to PASSWORD_HASH_WAIT_SECONDS and then get a
 503 with Retry-After. An unknown user is checked against a dummy hash of the
-same cost, so it takes as long as a wrong password.
+same cost, so it takes as long as a wrong password; that hash is made at
+start (`prepare`, in the lifespan), not by the first unknown email.
 
 Why it is built this way: docs/design-notes.md, "passwords.py".
 """
@@ -55,8 +56,13 @@ class Passwords:
         except (VerificationError, InvalidHashError):
             return False
 
+    async def prepare(self) -> None:
+        """Make the dummy hash now: made by the first unknown email, it
+        doubled that login's time, and told the email was unknown."""
+        await self._dummy_hash()
+
     async def _dummy_hash(self) -> str:
-        if self._dummy is None:
+        if self._dummy is None:  # made here only without an app (commands, tests)
             self._dummy = await self.hash(secrets.token_urlsafe(16))
         return self._dummy
 

@@ -38,7 +38,7 @@ from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from .counts import AnySelect, Values
+from .statements import AnySelect, Values
 
 logger = logging.getLogger(__name__)
 

@@ -10,22 +10,19 @@ Why it is built this way: docs/design-notes.md, "counts.py".
 
 import asyncio
 import collections
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeAlias, cast
 
 from cachetools import TTLCache
-from sqlalchemy import Select, event
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.sql.util import find_tables
 
-# A SELECT of any columns (SQLAlchemy types a statement by the columns it selects).
-AnySelect: TypeAlias = Select[*tuple[Any, ...]]
-# The values of a statement's bound parameters, by name (see reads.py).
-Values: TypeAlias = Mapping[str, Any]
-NO_VALUES: Values = {}
+from .statements import AnySelect, Values
+
 # How often each table of a statement had been written: ((table, count), ...).
 Writes: TypeAlias = tuple[tuple[str, int], ...]
 

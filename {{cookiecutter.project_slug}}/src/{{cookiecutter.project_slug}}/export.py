@@ -30,12 +30,12 @@ from starlette.types import Message, Receive, Scope, Send
 
 from .auth import principal_of
 from .copy_export import copy_query, stream_copy
-from .counts import NO_VALUES, AnySelect, Values
 from .db import database_unavailable
 from .errors import ServiceError
 from .head import head_only
 from .pagination import SortKey
 from .protocol import ABORT
+from .statements import NO_VALUES, AnySelect, Values
 
 logger = logging.getLogger(__name__)
 

@@ -29,10 +29,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from sqlalchemy import Column, ColumnElement, Integer, UnaryExpression, bindparam, tuple_
 
-from .counts import NO_VALUES, AnySelect, Values
 from .errors import ServiceError
 from .reads import Reader
 from .resource_helpers import table_column
+from .statements import NO_VALUES, AnySelect, Values
 
 # Offset pages deeper than this are refused (keyset cursors go anywhere):
 # it also keeps OFFSET within what the databases accept.

@@ -20,9 +20,10 @@ from sqlalchemy import Result, func, select
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .counts import NO_VALUES, AnySelect, CountCache, Values
+from .counts import CountCache
 from .db import database_unavailable, describe, read_engine
 from .settings import Settings
+from .statements import NO_VALUES, AnySelect, Values
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

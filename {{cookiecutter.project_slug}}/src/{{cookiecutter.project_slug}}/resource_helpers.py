@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
 from .auth import Principal
-from .counts import AnySelect
 from .errors import ServiceError
 from .models import table_of, utcnow
 from .reads import Reader
 from .schema_types import MAX_ID
+from .statements import AnySelect
 
 Row = TypeVar("Row", bound=SQLModel)
 Schema = TypeVar("Schema", bound=BaseModel)

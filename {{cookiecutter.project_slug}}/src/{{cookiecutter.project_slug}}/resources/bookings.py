@@ -28,13 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Column, Field, SQLModel
 
 from ..auth import Principal
-from ..counts import AnySelect
 from ..errors import ServiceError
 from ..models import SQLITE_NO_REUSE, PartialUpdate, table_of, timestamp_field, utcnow
 from ..pagination import SortKey
 from ..reads import Reader
 from ..resource_helpers import columns_of, not_found, owned_by, owner_values, readable_by
 from ..schema_types import DbStr, JsonInt, Money, RowId, UtcDatetime
+from ..statements import AnySelect
 from .venues import Venue
 
 # ---------------------------------------------------------------- tables

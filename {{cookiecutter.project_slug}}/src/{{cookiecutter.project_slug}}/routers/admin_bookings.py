@@ -7,7 +7,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import StreamingResponse
 
 from ..auth import AdminUser
-from ..counts import AnySelect
 from ..export import EXPORT_RESPONSES, ExportFormat, export_response
 from ..pagination import Page, PageParamsDep, paginate
 from ..ratelimit import rate_limit
@@ -23,6 +22,7 @@ from ..resources.bookings import (
 )
 from ..responses import RowsJSONResponse
 from ..schema_types import MAX_ID, UtcDatetime
+from ..statements import AnySelect
 
 router = APIRouter(prefix="/admin/bookings", tags=["admin"])
 

@@ -51,11 +51,11 @@ MANIFEST = {
         "tests/test_added_resource.py",
     ],
     ("with_prometheus", "yes"): [
-        "src/{slug}/metrics.py",
+        "src/{slug}/web/metrics.py",
         "tests/test_metrics.py",
     ],
     ("with_opentelemetry", "yes"): [
-        "src/{slug}/telemetry.py",
+        "src/{slug}/web/telemetry.py",
         "tests/test_telemetry.py",
     ],
 }

@@ -11,7 +11,7 @@ import pytest
 
 from {{ cookiecutter.project_slug }}.__main__ import _parser
 from {{ cookiecutter.project_slug }}.app import create_app
-from {{ cookiecutter.project_slug }}.budget import Limits, Plan, database_limits, verdict
+from {{ cookiecutter.project_slug }}.process.budget import Limits, Plan, database_limits, verdict
 
 from tests.helpers import free_port
 

@@ -136,9 +136,10 @@ def members(code: Code, cls: ast.ClassDef) -> set[str] | None:
     for base in cls.bases:
         parents = code.classes.get(base.id, []) if isinstance(base, ast.Name) else []
         inherited = [members(code, parent) for parent in parents if parent is not cls]
-        if not inherited or None in inherited:
+        known = [found for found in inherited if found is not None]
+        if not inherited or len(known) < len(inherited):
             return None
-        names = names.union(*inherited)
+        names = names.union(*known)
     return names
 
 
@@ -210,7 +211,7 @@ def test_every_name_a_docstring_cites_exists():
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for docstring in docstrings(tree):
-            for kind, reference, line in cites(docstring.value):
+            for kind, reference, line in cites(str(docstring.value)):
                 if is_missing(code, kind, reference, sections):
                     where = f"{path.relative_to(PROJECT)}:{docstring.lineno + line}"
                     missing.append(f"{where}: no {kind} {reference!r}")

@@ -29,6 +29,7 @@ from sqlalchemy.sql.elements import BinaryExpression
 from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from {{ cookiecutter.project_slug }}.pagination import Page, page_params
+from {{ cookiecutter.project_slug }}.statements import AnySelect
 
 pytestmark = pytest.mark.anyio
 
@@ -68,7 +69,7 @@ def list_filters(app) -> list[tuple[str, str, str]]:
         assert route.methods == {"GET"}, context.path_format
         for field in get_flat_params(route.dependant):
             if isinstance(field.field_info, params.Query) and field.alias not in NOT_FILTERS:
-                found.append((context.path_format, field.alias, sample(field)))
+                found.append((str(context.path_format), field.alias, sample(field)))
     return found
 
 
@@ -87,7 +88,7 @@ def sample(field: Any) -> str:
     return value
 
 
-def conditions(statement: Select) -> set[Condition]:
+def conditions(statement: AnySelect) -> set[Condition]:
     """The column comparisons anywhere in a statement (its subqueries too)."""
     found = set()
     for node in visitors.iterate(statement):
@@ -98,9 +99,9 @@ def conditions(statement: Select) -> set[Condition]:
 
 
 @contextlib.contextmanager
-def statements(app) -> Iterator[list[tuple[Select, dict[str, Any]]]]:
+def statements(app) -> Iterator[list[tuple[AnySelect, dict[str, Any]]]]:
     """The SELECTs the app runs while open, with the values bound to each."""
-    ran: list[tuple[Select, dict[str, Any]]] = []
+    ran: list[tuple[AnySelect, dict[str, Any]]] = []
 
     def record(_conn, clause, multiparams, values, _options) -> None:
         if isinstance(clause, Select):
@@ -114,7 +115,7 @@ def statements(app) -> Iterator[list[tuple[Select, dict[str, Any]]]]:
         event.remove(engine, "before_execute", record)
 
 
-async def index_conditions(app, statement: Select, values: dict[str, Any]) -> list[str]:
+async def index_conditions(app, statement: AnySelect, values: dict[str, Any]) -> list[str]:
     """The conditions the plan of `statement` looks up in an index."""
     async with app.state.engine.begin() as conn:
         if conn.dialect.name == "sqlite":

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from {{ cookiecutter.project_slug }}.logs import RequestIdFilter
+from {{ cookiecutter.project_slug }}.web.logs import RequestIdFilter
 
 from tests.conftest import client_for
 from tests.helpers import assert_error

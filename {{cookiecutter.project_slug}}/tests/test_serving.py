@@ -19,12 +19,12 @@ from starlette.routing import Route, Router
 from uvicorn_worker import UvicornWorker
 
 from {{ cookiecutter.project_slug }}.memory.heap import settle_heap
-from {{ cookiecutter.project_slug }}.warmup import warm_up
+from {{ cookiecutter.project_slug }}.process.warmup import warm_up
 
 from tests.helpers import serving
 
 pytestmark = pytest.mark.anyio
-CONFIG_MODULE = "{{ cookiecutter.project_slug }}.gunicorn_conf"
+CONFIG_MODULE = "{{ cookiecutter.project_slug }}.process.gunicorn_conf"
 needs_proc = pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs Linux /proc")
 
 
@@ -76,7 +76,7 @@ def test_gunicorn_accepts_the_configuration_and_loads_the_app(tmp_path):
             sys.executable,
             "-m",
             "gunicorn",
-            "--config=python:{{ cookiecutter.project_slug }}.gunicorn_conf",
+            "--config=python:{{ cookiecutter.project_slug }}.process.gunicorn_conf",
             "--check-config",
         ],
         env={**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"},
@@ -122,7 +122,7 @@ FIRST_REQUEST = """
 import asyncio, gc, sys, tracemalloc
 import httpx
 from {{ cookiecutter.project_slug }}.app import create_preloaded_app
-from {{ cookiecutter.project_slug }}.warmup import warm_up
+from {{ cookiecutter.project_slug }}.process.warmup import warm_up
 
 
 async def first_request(app):

@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from {{ cookiecutter.project_slug }}.app import create_app
-from {{ cookiecutter.project_slug }}.telemetry import install_tracing
+from {{ cookiecutter.project_slug }}.web.telemetry import install_tracing
 
 from tests.conftest import _empty_tables, client_for
 from tests.helpers import create_upload, serving

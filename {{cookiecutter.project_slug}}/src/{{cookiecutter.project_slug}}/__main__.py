@@ -48,7 +48,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         _exec_gunicorn(settings, args, workers)
     import uvicorn
 
-    from .serving import uvicorn_options
+    from .process.serving import uvicorn_options
 
     uvicorn.run(
         f"{__package__}.app:create_app",
@@ -66,7 +66,7 @@ def _exec_gunicorn(settings: Settings, args: argparse.Namespace, workers: int) -
         sys.executable,
         "-m",
         "gunicorn",
-        f"--config=python:{__package__}.gunicorn_conf",
+        f"--config=python:{__package__}.process.gunicorn_conf",
         f"--bind={args.host}:{args.port}",
         f"--workers={workers}",
         f"--log-level={settings.log_level}",
@@ -86,7 +86,7 @@ async def _with_engine(settings: Settings, work: "Callable[[AsyncEngine], Awaita
 
 
 def _check(settings: Settings, args: argparse.Namespace) -> None:
-    from .budget import Plan, database_limits, verdict
+    from .process.budget import Plan, database_limits, verdict
 
     workers = args.workers or settings.web_concurrency
     plan = Plan(

@@ -19,7 +19,6 @@ from sqlalchemy import bindparam, delete, exists, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .auth import Principal, hash_token
-from .before_body import before_body
 from .errors import ServiceError
 from .models import PartialUpdate, Token, User, table_of, utcnow
 from .passwords import Passwords
@@ -27,6 +26,7 @@ from .ratelimit import address_of
 from .reads import Reader
 from .schema_types import DbStr, Email
 from .users import UserExistsError, insert_user, issue_token
+from .web.before_body import before_body
 
 USERS = table_of(User)
 TOKENS = table_of(Token)

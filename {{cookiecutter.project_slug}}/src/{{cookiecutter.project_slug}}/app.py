@@ -8,30 +8,30 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from .auth import TokenCache
-from .bodylimit import BodyLimitMiddleware
 from .breaker import RedisBreakers
 from .broadcast import Invalidations
 from .cache import ReadCache
-from .compression import CompressionMiddleware
 from .counts import CountCache, track_writes
 from .db import create_engine, create_read_sessionmaker, create_sessionmaker
 from .errors import UnhandledErrorMiddleware, documented_errors, install_error_handlers
 from .export import ExportSlots
-from .head import HeadMiddleware
-from .logs import RequestLogMiddleware
 from .memory.guard import MemoryGuard, MemoryGuardMiddleware
 from .memory.heap import PeriodicCollector, SpikeTrimmer, settle_heap
 from .memory.probe import MemoryProbe
 from .memory.profile import MemoryProfileMiddleware
 from .memory.workers import SharedHistory
-from .openapi import operation_ids
-from .pages import install_docs
 from .partial_files import sweep_partial_files
 from .passwords import Passwords
 from .ratelimit import RateLimiter
 from .reads import Reader
 from .routing import RESOURCE_ROUTERS, include_routers, uncompressed_paths
 from .settings import Settings, get_settings
+from .web.bodylimit import BodyLimitMiddleware
+from .web.compression import CompressionMiddleware
+from .web.head import HeadMiddleware
+from .web.logs import RequestLogMiddleware
+from .web.openapi import operation_ids
+from .web.pages import install_docs
 
 # Level 5 instead of the default 9: on NDJSON it is several times faster for a
 # few percent more bytes. Bodies under 1 KB are not worth compressing.
@@ -146,7 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     guard = _memory_guard(app, settings)
     exempt = [f"{settings.api_prefix}/health"]
 {%- if cookiecutter.with_prometheus == "yes" %}
-    from .metrics import METRICS_PATH, install_metrics
+    from .web.metrics import METRICS_PATH, install_metrics
 
     install_metrics(app, guard, settings.api_prefix)
     exempt.append(METRICS_PATH)
@@ -162,7 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost: every response has its request id, every request its access line.
     app.add_middleware(RequestLogMiddleware, api_prefix=settings.api_prefix)
 {%- if cookiecutter.with_opentelemetry == "yes" %}
-    from .telemetry import install_tracing
+    from .web.telemetry import install_tracing
 
     # Only with OTEL_EXPORTER_OTLP_ENDPOINT set; each worker's lifespan then
     # starts its own tracing, outermost (telemetry.py).

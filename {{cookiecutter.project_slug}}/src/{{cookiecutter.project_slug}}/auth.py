@@ -28,10 +28,10 @@ from fastapi.security.base import SecurityBase
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from .before_body import before_body
 from .errors import ServiceError
 from .models import Token, User, table_of, utcnow
 from .reads import Reader
+from .web.before_body import before_body
 
 logger = logging.getLogger(__name__)
 

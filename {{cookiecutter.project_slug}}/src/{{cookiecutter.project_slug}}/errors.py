@@ -19,7 +19,7 @@ from starlette._utils import get_route_path  # starlette.routing only imports it
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .request_ids import REQUEST_ID
+from .web.request_ids import REQUEST_ID
 
 logger = logging.getLogger(__name__)
 

@@ -32,10 +32,10 @@ from .auth import principal_of
 from .copy_export import copy_query, stream_copy
 from .db import database_unavailable
 from .errors import ServiceError
-from .head import head_only
 from .pagination import SortKey
-from .protocol import ABORT
 from .statements import NO_VALUES, AnySelect, Values
+from .web.head import head_only
+from .web.protocol import ABORT
 
 logger = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from starlette._utils import get_route_path  # starlette.routing only imports it
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .errors import documented_errors
-from .openapi import document_page_size
-from .path_prefix import matching_prefix
 from .ratelimit import enforce_rate_limit
 from .settings import Settings
+from .web.openapi import document_page_size
+from .web.path_prefix import matching_prefix
 
 logger = logging.getLogger(__name__)
 # Documented on every resource route, so clients (and schema-driven tests)

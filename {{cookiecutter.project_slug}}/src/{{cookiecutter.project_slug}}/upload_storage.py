@@ -31,8 +31,8 @@ from starlette.responses import FileResponse
 from starlette.types import Receive, Scope, Send
 
 from .errors import ServiceError
-from .head import head_only
 from .partial_files import partial_path
+from .web.head import head_only
 
 logger = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import StartTracking, error_response
-from ..path_prefix import matching_prefix
+from ..web.path_prefix import matching_prefix
 from .heap import release_free_memory
 from .probe import MB, MemoryProbe, Sample
 

@@ -23,7 +23,7 @@ from starlette._utils import get_route_path  # starlette.routing only imports it
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..path_prefix import matching_prefix
+from ..web.path_prefix import matching_prefix
 
 logger = logging.getLogger(__name__)
 

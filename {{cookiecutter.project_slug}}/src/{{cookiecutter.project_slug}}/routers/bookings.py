@@ -9,7 +9,6 @@ from ..auth import CurrentUser
 from ..db import SessionDep
 from ..errors import ServiceError, documented_errors
 from ..export import EXPORT_RESPONSES, ExportFormat, export_response
-from ..openapi import created_links
 from ..pagination import Page, PageParamsDep, paginate
 from ..ratelimit import rate_limit
 from ..reads import ReaderDep
@@ -34,6 +33,7 @@ from ..resources.bookings import (
     utc_day_bounds,
 )
 from ..responses import RowsJSONResponse
+from ..web.openapi import created_links
 
 router = APIRouter(prefix="/bookings", tags=["bookings"])
 

@@ -17,7 +17,7 @@ from ..auth import Operator
 from ..errors import documented_errors
 from ..memory.probe import MB
 from ..memory.workers import worker_history
-from ..pages import Page
+from ..web.pages import Page
 
 router = APIRouter(prefix="/health", tags=["health"])
 

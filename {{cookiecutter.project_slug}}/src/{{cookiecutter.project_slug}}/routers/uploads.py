@@ -15,7 +15,6 @@ from ..auth import CurrentUser, Principal
 from ..db import SessionDep
 from ..errors import documented_errors
 from ..models import Upload, UploadRead, table_of
-from ..openapi import created_links
 from ..pagination import Page, PageParamsDep, SortKey, paginate
 from ..ratelimit import rate_limit
 from ..reads import ReaderDep
@@ -37,6 +36,7 @@ from ..upload_storage import (
     remove_stored,
     stored_path,
 )
+from ..web.openapi import created_links
 
 router = APIRouter(prefix="/uploads", tags=["uploads"])
 logger = logging.getLogger(__name__)

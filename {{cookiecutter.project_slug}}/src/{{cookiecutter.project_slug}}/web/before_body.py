@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import Message, Receive, Scope
 
-from .errors import ServiceError
+from ..errors import ServiceError
 
 Check = TypeVar("Check", bound=Callable[[Request], Awaitable[Any]])
 _EARLY: set[Any] = set()

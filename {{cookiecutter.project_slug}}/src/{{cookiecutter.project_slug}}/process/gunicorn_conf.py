@@ -1,7 +1,7 @@
 """gunicorn configuration: several small workers forked from one preloaded app.
 
     {{ cookiecutter.__cli_name }} serve --workers 4          (runs gunicorn with this module)
-    gunicorn --config python:{{ cookiecutter.project_slug }}.gunicorn_conf --bind 0.0.0.0:8000
+    gunicorn --config python:{{ cookiecutter.project_slug }}.process.gunicorn_conf --bind 0.0.0.0:8000
 
 Any value can be overridden with GUNICORN_CMD_ARGS. The master preloads the
 app with every router, builds what their first requests would build
@@ -26,12 +26,15 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.workers.base import Worker as BaseWorker
 from uvicorn_worker import UvicornWorker
 
-from .db import create_engine
-from .logs import log_config
-from .memory.heap import limit_arenas, settle_heap
+from ..db import create_engine
+from ..memory.heap import limit_arenas, settle_heap
+from ..settings import get_settings
+from ..web.logs import log_config
 from .serving import uvicorn_options
-from .settings import get_settings
 from .warmup import warm_up
+
+# The generated package (this module sits one level below it).
+ROOT_PACKAGE = __package__.rpartition(".")[0]
 
 
 def shared_dir(variable: str, prefix: str, files: str) -> Path:
@@ -60,7 +63,7 @@ WORKER_MODULES = (
     "uvloop",
 )
 
-wsgi_app = f"{__package__}.app:create_preloaded_app()"
+wsgi_app = f"{ROOT_PACKAGE}.app:create_preloaded_app()"
 
 
 class Worker(UvicornWorker):

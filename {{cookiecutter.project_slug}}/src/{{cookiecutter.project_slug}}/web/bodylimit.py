@@ -13,8 +13,8 @@ from starlette._utils import get_route_path  # starlette.routing only imports it
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..errors import error_response
 from .before_body import admitted_first
-from .errors import error_response
 from .json_shape import JsonShape
 from .path_prefix import matching_prefix
 

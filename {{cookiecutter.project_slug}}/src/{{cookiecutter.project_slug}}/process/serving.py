@@ -14,9 +14,9 @@ import logging
 import resource
 from typing import Any
 
-from .logs import log_config
-from .protocol import SECURITY_HEADERS, BoundedHttpToolsProtocol
-from .settings import Settings
+from ..settings import Settings
+from ..web.logs import log_config
+from ..web.protocol import SECURITY_HEADERS, BoundedHttpToolsProtocol
 
 logger = logging.getLogger(__name__)
 

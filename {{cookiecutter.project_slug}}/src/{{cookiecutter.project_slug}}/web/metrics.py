@@ -27,11 +27,11 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .auth import require_operator
-from .errors import StartTracking
-from .memory.guard import MemoryGuard
-from .memory.probe import Sample
-from .routing import route_template
+from ..auth import require_operator
+from ..errors import StartTracking
+from ..memory.guard import MemoryGuard
+from ..memory.probe import Sample
+from ..routing import route_template
 
 METRICS_PATH = "/metrics"
 

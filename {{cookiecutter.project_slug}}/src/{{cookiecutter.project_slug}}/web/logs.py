@@ -15,12 +15,15 @@ from typing import Any
 from pythonjsonlogger.core import RESERVED_ATTRS
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import StartTracking
+from ..errors import StartTracking
+from ..routing import route_template
+from ..settings import Settings
 from .request_ids import REQUEST_ID, request_id_of
-from .routing import route_template
-from .settings import Settings
 
-access_logger = logging.getLogger(f"{__package__}.access")
+# The generated package (this module sits one level below it).
+ROOT_PACKAGE = __package__.rpartition(".")[0]
+
+access_logger = logging.getLogger(f"{ROOT_PACKAGE}.access")
 
 
 class RequestIdFilter(logging.Filter):

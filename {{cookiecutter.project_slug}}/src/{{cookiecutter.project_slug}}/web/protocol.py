@@ -19,7 +19,7 @@ from typing import ClassVar, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .errors import error_body
+from ..errors import error_body
 
 SECURITY_HEADERS = [
     ("X-Content-Type-Options", "nosniff"),

@@ -2,20 +2,24 @@
 
 Tests run on SQLite by default. Set TEST_DATABASE_URL to a
 postgresql+asyncpg:// URL to run the same tests on PostgreSQL (the database
-is reset: every table is dropped and migrated again).
+is reset: every table is dropped and migrated again). `--slow` adds the slow
+tier, the tests marked slow.
 """
 
+import asyncio
 import contextlib
 import functools
 import os
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import httpx
 import pytest
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, NullPool, make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from {{ cookiecutter.project_slug }}.app import create_app
+from {{ cookiecutter.project_slug }}.db import migration_connect_args
 from {{ cookiecutter.project_slug }}.migrations import downgrade, upgrade
 from {{ cookiecutter.project_slug }}.settings import Settings, load_settings
 
@@ -26,6 +30,25 @@ from tests.redis_server import RedisServer
 MakeUser = Callable[..., Awaitable[dict[str, str]]]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--slow",
+        action="store_true",
+        help="run the slow tier too: real servers and signals, a browser, memory peaks, leak checks",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without --slow, tests marked slow are skipped, saying how to run them:
+    the default run stays short enough to follow every change."""
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="slow tier: `pytest --slow` runs it")
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     # Async tests (marked anyio) run on asyncio through AnyIO's pytest plugin.
@@ -33,13 +56,58 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory) -> str:
+def database_url(tmp_path_factory) -> Iterator[str]:
+    """A migrated database: SQLite in this run's temporary directory (each
+    xdist worker has its own), or TEST_DATABASE_URL's, where each xdist worker
+    tests in a database of its own beside it (`test` -> `test_gw0`), made
+    here and dropped after: workers would otherwise empty each other's tables."""
     url = os.environ.get("TEST_DATABASE_URL") or (
         f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
     )
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and url.startswith("postgresql"):
+        with _database_of_its_own(url, worker) as own_url:
+            yield _migrated(own_url)
+    else:
+        yield _migrated(url)
+
+
+def _migrated(url: str) -> str:
     downgrade(url, "base")
     upgrade(url)
     return url
+
+
+@contextlib.contextmanager
+def _database_of_its_own(url: str, worker: str) -> Iterator[str]:
+    """A new database on the server of `url`, named after its database and
+    `worker`, dropped on leaving (FORCE: a pooler may still hold connections)."""
+    name = f"{make_url(url).database}_{worker}"
+    drop = "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    asyncio.run(_execute(url, drop, "CREATE DATABASE {name}", name=name))
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_execute(url, drop, name=name))
+
+
+async def _execute(url: str, *statements: str, name: str) -> None:
+    """Run `statements` outside a transaction (as CREATE DATABASE must), with
+    the service's TLS and statement cache settings; {name} is quoted."""
+    settings = load_settings(database_url=url, _env_file=None)
+    engine = create_async_engine(
+        url,
+        poolclass=NullPool,
+        isolation_level="AUTOCOMMIT",
+        connect_args=migration_connect_args(settings),
+    )
+    try:
+        async with engine.connect() as conn:
+            quoted = conn.dialect.identifier_preparer.quote(name)
+            for statement in statements:
+                await conn.execute(text(statement.format(name=quoted)))
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

@@ -239,6 +239,7 @@ async def test_openapi_lists_the_example_routes(client, api):
     } <= paths
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", MODES)
 def test_sigterm_ends_a_stalled_export_within_the_grace_time(tmp_path, mode):
     env = {

@@ -17,6 +17,7 @@ import pytest
 
 from tests.helpers import OPS_TOKEN, serving
 
+pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 CHROMIUM_ARGS = [

@@ -20,7 +20,7 @@ from {{ cookiecutter.project_slug }}.seed import seed
 from tests.helpers import reader_that_stops, serving
 from tests.test_export_copy import _sessions, _wait_for_async
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 # Longer than opening the stalled exports takes (a second each: see
 # reader_that_stops), so that they are still held when the next one asks.

@@ -18,6 +18,7 @@ import pytest
 
 from tests.helpers import serving
 
+pytestmark = pytest.mark.slow
 MB = 1 << 20
 
 

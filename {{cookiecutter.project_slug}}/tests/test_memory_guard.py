@@ -254,6 +254,7 @@ async def test_dashboard_is_self_contained(client, api):
     assert "http://" not in page and "https://" not in page  # nothing from outside
 
 
+@pytest.mark.slow
 def test_a_worker_stuck_above_the_threshold_stops_saying_it_is_ready(database_url, tmp_path):
     # A process budget the idle worker already fills past the threshold (but
     # not the critical level): as after a load whose memory never came back.

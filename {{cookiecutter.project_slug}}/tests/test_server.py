@@ -17,6 +17,7 @@ import pytest
 
 from tests.helpers import clear_of_a_window_edge, reader_that_stops, serving
 
+pytestmark = pytest.mark.slow
 MB = 1 << 20
 MODES = [pytest.param((), id="single"), pytest.param(("--workers", "2"), id="gunicorn")]
 

@@ -199,6 +199,7 @@ def workers_of(master: int, count: int, seconds: float = 30) -> list[int]:
 
 
 @needs_proc
+@pytest.mark.slow
 async def test_serve_with_several_workers_runs_gunicorn(database_url, alice, tmp_path):
     env = {"DATABASE_URL": database_url, "UPLOAD_DIR": str(tmp_path / "uploads")}
     log = tmp_path / "serve.log"
@@ -237,6 +238,7 @@ def threads(pid: int) -> int:
 
 
 @needs_proc
+@pytest.mark.slow
 async def test_workers_inherit_nothing_open_but_the_listener(database_url, alice, tmp_path):
     # The master loads the app, warms it up and prepares the database
     # dialect, but opens no connection and starts no thread for the workers

@@ -92,20 +92,21 @@ def _database_of_its_own(url: str, worker: str) -> Iterator[str]:
 
 
 async def _execute(url: str, *statements: str, name: str) -> None:
-    """Run `statements` outside a transaction (as CREATE DATABASE must), with
-    the service's TLS and statement cache settings; {name} is quoted."""
+    """Run `statements`, {name} quoted, outside a transaction (as CREATE
+    DATABASE must), connected as the service connects (TLS settings)."""
     settings = load_settings(database_url=url, _env_file=None)
     engine = create_async_engine(
-        url,
-        poolclass=NullPool,
-        isolation_level="AUTOCOMMIT",
-        connect_args=migration_connect_args(settings),
+        url, poolclass=NullPool, connect_args=migration_connect_args(settings)
     )
     try:
         async with engine.connect() as conn:
             quoted = conn.dialect.identifier_preparer.quote(name)
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
             for statement in statements:
-                await conn.execute(text(statement.format(name=quoted)))
+                # asyncpg's simple protocol: nothing prepared, which a pooler
+                # in transaction mode could send to another server connection.
+                await driver.execute(statement.format(name=quoted))
     finally:
         await engine.dispose()
 

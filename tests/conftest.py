@@ -153,8 +153,9 @@ def project(request, cookies_session, venv_for) -> Rendered:
 def assert_generated_tests_pass(
     project: Project, env: dict[str, str], *args: str, label: str = "", timeout: int = 1200
 ) -> None:
-    """Run the project's own suite (`args`: files, markers) and require that
-    it passed: some tests, none failed, no error."""
+    """Run the project's own suite (`args`: files, `--slow` for both tiers)
+    and require that it passed: some tests, none failed, no error, and with
+    `--slow` none skipped as part of the slow tier."""
     command = [str(project.python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
     result = subprocess.run(
         command, cwd=project.path, env=env, capture_output=True, text=True, timeout=timeout
@@ -163,6 +164,8 @@ def assert_generated_tests_pass(
     assert result.returncode == 0, output
     assert re.search(r"\d+ passed", result.stdout), output
     assert " failed" not in result.stdout and " error" not in result.stdout, output
+    if "--slow" in args:
+        assert "slow tier" not in result.stdout, output
 
 
 def bake(cookies_session, venv_for, variant: Variant) -> Rendered:

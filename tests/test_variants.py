@@ -239,6 +239,14 @@ def test_ci_workflow_passes_actionlint(project: Rendered, actionlint):
     assert actionlint(project.path / ".github" / "workflows" / "ci.yml") == []
 
 
+def test_ci_workflow_runs_both_tiers(project: Rendered):
+    """The generated CI runs the slow tier as well as the fast one."""
+    workflow = yaml.safe_load((project.path / ".github" / "workflows" / "ci.yml").read_text())
+    runs = [step.get("run", "") for step in workflow["jobs"]["test"]["steps"]]
+    (tests,) = [run for run in runs if "pytest" in run]
+    assert "--slow" in tests.split(), tests
+
+
 def test_pre_commit_passes_on_every_file(project: Rendered, tmp_path):
     """The hooks run the tools of the project's .venv (here the variant's
     venv): nothing is downloaded. Runs after the type check, whose cache it reuses."""
@@ -301,8 +309,8 @@ def test_generated_tests_pass(project: Rendered, fresh_database, postgres_server
     else:
         runs = [("sqlite", env, slow)]
     for where, run_env, with_slow in runs:
-        markers = [] if with_slow else ["-m", "not slow"]
-        args = [*project.variant.suite, *markers]
+        tiers = ["--slow"] if with_slow else []  # both tiers, else the fast one
+        args = [*project.variant.suite, *tiers]
         assert_generated_tests_pass(project, run_env, *args, label=f"[{where}]")
     if not project.variant.suite:  # only a whole suite vouches for identical code
         _PASSED_SUITES[code] = (project.variant.id, slow)

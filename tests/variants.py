@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 class Variant:
     id: str
     answers: dict[str, str] = field(default_factory=dict)
-    # The generated slow tests (memory proportions over 200,000 rows, leak
-    # checks, export budgets) depend only on the database, so they run for
-    # one variant of each.
+    # Whether the generated suite's slow tier runs too (`pytest --slow`: real
+    # servers and signals, a browser, memory peaks and leak checks): for the
+    # default variant of each database, and over its `suite` for a variant
+    # whose answers change the served processes. Those tests set what they
+    # depend on themselves (limits, grace times): other answers change
+    # nothing they check, and those variants run the fast tier.
     slow_tests: bool = False
     # The generated test files to run (empty: all of them). A variant that
     # only adds a feature to a database already tested in full runs the tests
@@ -35,12 +38,13 @@ VARIANTS = [
     # runs in the variants above, these run the rest and a resource added by
     # new-resource.
     Variant("sqlite-no-docker-no-example", {"with_docker": "no", "example_domain": "none"}),
-    # Prometheus on PostgreSQL runs the whole suite (below); on SQLite, the
-    # metrics, serving (multiprocess metrics under gunicorn) and health tests,
-    # with OpenTelemetry tracing alongside and its tests.
+    # Prometheus on PostgreSQL runs the whole fast tier (below); on SQLite,
+    # both tiers of the metrics, serving (multiprocess metrics under gunicorn)
+    # and health tests, with OpenTelemetry tracing alongside and its tests.
     Variant(
         "sqlite-prometheus-opentelemetry",
         {"with_prometheus": "yes", "with_opentelemetry": "yes"},
+        slow_tests=True,
         suite=(
             "tests/test_metrics.py",
             "tests/test_serving.py",

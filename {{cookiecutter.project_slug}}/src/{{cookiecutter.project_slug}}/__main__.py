@@ -1,5 +1,5 @@
 """Command line: migrate, serve, check, create-user, set-password, revoke-token, openapi,
-new-resource (and seed, with the example).
+new-resource, loadtest (and seed, with the example).
 
     python -m {{ cookiecutter.project_slug }} --help   (also installed as `{{ cookiecutter.__cli_name }}`)
 
@@ -12,6 +12,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from .settings import Settings, SettingsError, get_settings
@@ -274,6 +275,12 @@ def _new_resource(args: argparse.Namespace) -> None:
     )
 
 
+def _loadtest(settings: Settings, args: argparse.Namespace) -> None:
+    from .loadtest import main as loadtest
+
+    loadtest(settings, args)
+
+
 def _positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -402,7 +409,49 @@ def _parser() -> argparse.ArgumentParser:
     resource.add_argument(
         "--project", default=".", help="the project's directory (default: the current one)"
     )
+    _loadtest_parser(commands)
     return parser
+
+
+def _loadtest_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    load = commands.add_parser(
+        "loadtest",
+        help="drive a mixed load at a server and check the guide's success metrics",
+        description="Virtual users, each with its own token, list, page, read, create, "
+        "update, delete and export over every registered resource, while the server's "
+        "memory is read from /health/memory. Prints success %%, p50/p95/p99, requests/s, "
+        "memory per worker, requests shed and MemoryErrors, each held to its threshold "
+        "(the guide's by default); exits 1 when one fails. 429s are counted apart. "
+        "On this machine the users (loadtest-N@example.org) are made in DATABASE_URL.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    load.add_argument("url", nargs="?", default="http://127.0.0.1:8000", help="the server")
+    load.add_argument("--users", type=_positive_int, default=50, help="virtual users")
+    load.add_argument("--duration", type=float, default=60.0, help="seconds of load")
+    load.add_argument(
+        "--requests", type=_positive_int, default=None, help="stop after this many requests"
+    )
+    load.add_argument(
+        "--rate",
+        type=float,
+        default=1.0,
+        help="requests per second of each user (0: back to back); RATE_LIMIT_DEFAULT "
+        "(120/minute) allows each user 2",
+    )
+    load.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        help="the users' tokens, one a line (needed for a server elsewhere); the first "
+        "one, or METRICS_TOKEN, reads /health/memory",
+    )
+    load.add_argument("--min-success", type=float, default=99.9, help="percent, 429s apart")
+    load.add_argument("--max-p95-ms", type=float, default=2000.0, help="milliseconds")
+    load.add_argument(
+        "--max-memory-mb", type=float, default=400.0, help="average RSS per worker, MiB"
+    )
+    load.add_argument("--seed", type=int, default=None, help="random seed of the users' choices")
+    load.add_argument("--json", action="store_true", help="the results as JSON")
 
 
 _HANDLERS = {
@@ -414,6 +463,7 @@ _HANDLERS = {
 {%- endif %}
     "create-user": _create_user,
     "set-password": _set_password,
+    "loadtest": _loadtest,
     "revoke-token": _revoke_token,
     "openapi": _openapi,
 }

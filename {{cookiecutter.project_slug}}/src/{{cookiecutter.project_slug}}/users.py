@@ -102,6 +102,16 @@ async def issue_token(
     return token
 
 
+async def add_token(engine: AsyncEngine, email: str) -> str:
+    """One more token for the user; the tokens it has keep working."""
+    email = _lookup_form(email)
+    async with engine.begin() as conn:
+        user_id = await conn.scalar(select(_USERS.c.id).where(_USERS.c.email == email))
+        if user_id is None:
+            raise UnknownUserError(f"no user with email {email}")
+        return await issue_token(conn, user_id)
+
+
 async def revoke_token(engine: AsyncEngine, email: str) -> str:
     """Make every token of the user stop working at once; return a
     replacement (only its hash is stored; the caller decides whether anyone

@@ -125,12 +125,20 @@ def test_forwarded_addresses_are_trusted_only_from_configured_proxies(env, trust
     assert statuses == expected
 
 
-def test_responses_carry_security_headers_and_no_server_banner(env):
+def test_responses_carry_security_headers_once_and_no_server_banner(env):
+    token = _cli(env, "create-user", "files@example.org").split()[-1]
+    auth = {"Authorization": f"Bearer {token}"}
     with serving(env) as (_process, base):
-        responses = [httpx.get(f"{base}/api/health"), httpx.get(f"{base}/api/nowhere")]
+        files = {"file": ("a.txt", b"<html>not a page</html>", "text/plain")}
+        upload = httpx.post(f"{base}/api/uploads", headers=auth, files=files)
+        responses = [
+            httpx.get(f"{base}/api/health"),
+            httpx.get(f"{base}/api/nowhere"),
+            httpx.get(f"{base}/api/uploads/{upload.json()['id']}/content", headers=auth),
+        ]
     for response in responses:
-        assert response.headers["x-content-type-options"] == "nosniff"
-        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers.get_list("x-content-type-options") == ["nosniff"]
+        assert response.headers.get_list("x-frame-options") == ["DENY"]
         assert "server" not in response.headers
 
 

@@ -331,8 +331,8 @@ async def export_response(
         stall_seconds=settings.export_stall_seconds,
         media_type=MEDIA_TYPES[fmt],
         headers={
+            # Never sniffed into HTML: the server sends nosniff with every
+            # response (web/protocol.py), so not here, or it would come twice.
             "Content-Disposition": f'attachment; filename="{name}-{stamp}.{fmt.value}"',
-            # A file served as what it says it is: never sniffed into HTML.
-            "X-Content-Type-Options": "nosniff",
         },
     )

@@ -224,9 +224,9 @@ async def download_upload(
         # As stored, without the charset Starlette would add to text/*: the
         # file's encoding is whatever the client sent.
         "Content-Type": row["content_type"],
+        # Never sniffed into HTML: the server sends nosniff with every
+        # response (web/protocol.py), so not here, or it would come twice.
         "Content-Disposition": content_disposition(row["filename"]),
-        # A file served as what it says it is: never sniffed into HTML.
-        "X-Content-Type-Options": "nosniff",
     }
     return OpenFileResponse(file, headers, row["content_type"])
 

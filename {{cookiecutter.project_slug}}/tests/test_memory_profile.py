@@ -102,12 +102,11 @@ async def test_without_the_setting_nothing_is_traced(client, api, alice):
 
 
 def test_production_refuses_profiling_unless_forced():
+    production = {"environment": "production", "cursor_secret": "shared", "_env_file": None}
     with pytest.raises(SettingsError) as refused:
-        load_settings(memory_profile=True, environment="production", _env_file=None)
+        load_settings(memory_profile=True, **production)
     assert "MEMORY_PROFILE" in str(refused.value)
     assert "MEMORY_PROFILE_FORCE" in str(refused.value)
-    forced = load_settings(
-        memory_profile=True, environment="production", memory_profile_force=True, _env_file=None
-    )
+    forced = load_settings(memory_profile=True, memory_profile_force=True, **production)
     assert forced.memory_profile
     assert load_settings(memory_profile=True, environment="staging", _env_file=None).memory_profile

@@ -19,13 +19,25 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 {% if cookiecutter.database == "postgresql" -%}
 DEFAULT_DATABASE_URL = f"postgresql+asyncpg://lean:lean@127.0.0.1:5432/{__package__}"
 {%- else -%}
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./app.db"
 {%- endif %}
-SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+# The spellings hosting providers and other tools hand out, and the async
+# driver the service uses for each.
+DRIVER_OF_SCHEME = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+# Settings whose values may hold a password: shown without it in messages.
+URL_SETTINGS = frozenset({"database_url", "rate_limit_storage", "broadcast_url"})
 
 Percent = Annotated[float, Field(gt=0, lt=100)]
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -42,6 +54,7 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "staging", "production"] = "development"
     database_url: str = DEFAULT_DATABASE_URL
     api_prefix: str = "/api"
+    # /api/docs and the OpenAPI schema; unset, on everywhere but in production.
     docs_enabled: bool = True
 
     memory_threshold_percent: Percent = {{ cookiecutter.memory_threshold_percent }}
@@ -149,7 +162,8 @@ class Settings(BaseSettings):
     redis_probe_seconds: Annotated[float, Field(gt=0)] = 1.0
 
     # Signs pagination cursors. Set it when running several workers or
-    # instances: the random default differs per process.
+    # instances: the random default differs per process (and is required
+    # in production, as is every setting with a default_factory here).
     cursor_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
     # Exports streaming at once per worker, and of those at most
     # MAX_EXPORTS_PER_USER for one signed-in user, so that one user's
@@ -203,12 +217,19 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _supported_driver(cls, value: str) -> str:
-        if not value.startswith(tuple(f"{driver}://" for driver in SUPPORTED_DRIVERS)):
-            raise ValueError(f"must start with one of: {', '.join(SUPPORTED_DRIVERS)}://")
-        query = value.partition("?")[2].lower()
-        if any(part.startswith(("ssl=", "sslmode=")) for part in query.split("&")):
+        """postgres:// and postgresql:// (what hosting providers give) mean
+        asyncpg, sqlite:// aiosqlite: the URL is stored with its driver."""
+        try:
+            url = make_url(value)
+        except (ArgumentError, ValueError):
+            raise ValueError("must be a URL like postgresql://user:password@host/name") from None
+        driver = DRIVER_OF_SCHEME.get(url.drivername)
+        if driver is None:
+            spellings = ", ".join(f"{scheme}://" for scheme in DRIVER_OF_SCHEME)
+            raise ValueError(f"must start with one of: {spellings}")
+        if {"ssl", "sslmode"} & {key.lower() for key in url.query}:
             raise ValueError("set TLS with DB_SSL_MODE and DB_SSL_ROOT_CERT, not in the URL")
-        return value
+        return url.set(drivername=driver).render_as_string(hide_password=False)
 
     @field_validator("api_prefix")
     @classmethod
@@ -241,6 +262,16 @@ class Settings(BaseSettings):
             raise ValueError("must be empty or a redis:// URL")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _docs_default(cls, data: Any) -> Any:
+        # Production serves no docs unless DOCS_ENABLED asks for them: the
+        # schema costs memory in every worker and maps the API for anyone.
+        production = isinstance(data, dict) and data.get("environment") == "production"
+        if production and "docs_enabled" not in data:
+            return {**data, "docs_enabled": False}
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> "Settings":
         if self.memory_critical_percent <= self.memory_threshold_percent:
@@ -257,7 +288,23 @@ class Settings(BaseSettings):
                 "request costs time and memory (set MEMORY_PROFILE_FORCE=true to run it anyway)"
             )
         self._check_tls()
+        if self.environment == "production" and (unset := self._per_process_defaults()):
+            names = ", ".join(name.upper() for name in unset)
+            raise ValueError(
+                f"ENVIRONMENT=production needs {names} set, the same for every worker and "
+                "instance: the default is random per process, so what one signs another "
+                "refuses, and a restart forgets it. Make one with: "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
         return self
+
+    def _per_process_defaults(self) -> list[str]:
+        """The settings left at a default made per process (a default_factory)."""
+        return [
+            name
+            for name, field in type(self).model_fields.items()
+            if field.default_factory is not None and name not in self.model_fields_set
+        ]
 
     def _profiling_refused(self) -> bool:
         production = self.environment == "production"
@@ -292,11 +339,38 @@ def load_settings(**overrides: Any) -> Settings:
         lines = []
         for error in exc.errors():
             if error["loc"]:
-                name = str(error["loc"][0]).upper()
-                lines.append(f"{name}: {error['msg']} (got {error['input']!r})")
+                field = str(error["loc"][0])
+                shown = shown_value(field, error["input"])
+                message = error["msg"].removeprefix("Value error, ")
+                lines.append(f"{field.upper()}: {message} (got {shown})")
             else:  # a rule across variables: the message names them
                 lines.append(error["msg"].removeprefix("Value error, "))
         raise SettingsError("Invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def shown_value(field: str, value: object) -> str:
+    """A refused value as a message may show it: never a secret, and a URL
+    without its password."""
+    if field in SECRET_SETTINGS:
+        return "a value not shown: it is a secret"
+    if field in URL_SETTINGS and isinstance(value, str):
+        return repr(hidden_password(value))
+    return repr(value)
+
+
+def hidden_password(url: str) -> str:
+    """The URL with *** for its password; a value that does not parse as a
+    URL is not shown at all (a password could be anywhere in it)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "(not shown: not a URL)"
+
+
+# Every setting typed as a secret, whether or not it is optional.
+SECRET_SETTINGS = frozenset(
+    name for name, info in Settings.model_fields.items() if "SecretStr" in str(info.annotation)
+)
 
 
 @lru_cache

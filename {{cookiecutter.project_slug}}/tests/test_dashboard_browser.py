@@ -1,5 +1,6 @@
-"""The memory dashboard in a real browser: headless Chromium against a service
-running two workers under load.
+"""The service's HTML pages in a real browser, headless Chromium with every
+host but 127.0.0.1 unreachable (as on a network without the internet): the
+memory dashboard of a service running two workers under load, and the API docs.
 
 Needs Chromium and its driver (Debian: `apt-get install chromium chromium-driver`);
 skipped without them unless REQUIRE_BROWSER=1, which turns the skip into a
@@ -28,6 +29,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--window-size=1100,1000",
+    # Every other host fails to resolve: a page may need nothing from outside.
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
 
 
@@ -100,6 +103,23 @@ def test_dashboard_draws_every_worker(browser, database_url, tmp_path):
             load.join(timeout=30)
         problems = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
         assert problems == []
+
+
+def test_docs_draw_every_operation_from_the_service_alone(browser, database_url, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    env = {"DATABASE_URL": database_url, "UPLOAD_DIR": str(tmp_path / "uploads")}
+    with serving(env) as (_, base):
+        document = httpx.get(f"{base}/api/openapi.json").json()
+        operations = sum(len(item) for item in document["paths"].values())
+        browser.get(f"{base}/")  # development: the root points to the docs
+        WebDriverWait(browser, 30).until(
+            lambda driver: len(driver.find_elements(By.CSS_SELECTOR, ".opblock")) == operations
+        )
+        assert browser.current_url == f"{base}/api/docs"
+        problems = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert problems == []
 
 
 # What the charts show, read in one go: the page redraws them every 2 s.

@@ -2,6 +2,7 @@
 CORS, served files, and parameters that try to reach the SQL."""
 
 import hmac
+import re
 
 import httpx
 import pytest
@@ -143,6 +144,20 @@ async def test_memory_data_needs_an_administrator_or_the_metrics_token(
     # Probes stay open: an orchestrator has no token.
     for probe in ("/health", "/health/ready"):
         assert (await client.get(f"{api}{probe}")).status_code == 200
+
+
+async def test_docs_are_served_by_the_service_itself(client, api):
+    page = (await client.get(f"{api}/docs")).text
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert len(sources) == 3 and all(src.startswith(f"{api}/docs/assets/") for src in sources)
+    for source in sources:
+        assert (await client.get(source)).status_code == 200
+        head = await client.head(source)
+        assert head.status_code == 200 and head.content == b""
+    assert_error(await client.get(f"{api}/docs/assets/missing.js"), 404, "not_found")
+    # In development the root points to the docs.
+    root = await client.get("/")
+    assert root.status_code == 307 and root.headers["location"] == f"{api}/docs"
 
 
 @pytest.mark.parametrize("path", ["/health/dashboard", "/docs"])

@@ -12,10 +12,12 @@ import re
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.staticfiles import StaticFiles
 
-SWAGGER_CDN = "https://cdn.jsdelivr.net"
-FASTAPI_FAVICON = "https://fastapi.tiangolo.com"
+# Swagger UI's files (script, stylesheet, icon), as the fastapi-swagger
+# package ships them, kept up with Swagger UI's releases.
+SWAGGER_ASSETS = ("fastapi_swagger", "resources")
 NONE = "'none'"
 
 
@@ -58,18 +60,32 @@ class Page:
 
 
 def install_docs(app: FastAPI, docs_url: str, openapi_url: str) -> None:
-    """Swagger UI at `docs_url`, as FastAPI serves it, with its policy.
+    """Swagger UI at `docs_url`, its files served by the service itself under
+    `{docs_url}/assets` (the page works on a network without the internet),
+    and `/` pointing to it.
 
-    Swagger UI's code and stylesheet come from its CDN; it sets styles from
-    script, hence 'unsafe-inline' for styles only.
+    Swagger UI sets styles from script, hence 'unsafe-inline' for styles only.
     """
-    swagger_ui_html = get_swagger_ui_html(openapi_url=openapi_url, title=f"{app.title} - docs")
-    html = bytes(swagger_ui_html.body).decode()
+    assets = f"{docs_url}/assets"
+    swagger_ui_html = get_swagger_ui_html(
+        openapi_url=openapi_url,
+        title=f"{app.title} - docs",
+        swagger_js_url=f"{assets}/swagger-ui-bundle.js",
+        swagger_css_url=f"{assets}/swagger-ui.css",
+        swagger_favicon_url=f"{assets}/favicon-32x32.png",
+        # No badge from Swagger's online validator: the page asks no other host.
+        swagger_ui_parameters={"validatorUrl": None},
+    )
     page = Page(
-        html, scripts=SWAGGER_CDN, styles=f"{SWAGGER_CDN} 'unsafe-inline'", images=FASTAPI_FAVICON
+        bytes(swagger_ui_html.body).decode(), scripts="'self'", styles="'self' 'unsafe-inline'"
     )
 
     async def swagger_ui() -> HTMLResponse:
         return page.response()
 
+    async def to_the_docs() -> RedirectResponse:
+        return RedirectResponse(docs_url)
+
     app.add_api_route(docs_url, swagger_ui, include_in_schema=False)
+    app.mount(assets, StaticFiles(packages=[SWAGGER_ASSETS]))
+    app.add_api_route("/", to_the_docs, include_in_schema=False)

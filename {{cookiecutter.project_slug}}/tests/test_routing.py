@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from {{ cookiecutter.project_slug }} import routing
+from {{ cookiecutter.project_slug }}.migrations import upgrade
 
 from tests.conftest import client_for
 
@@ -56,11 +57,13 @@ PROBE = textwrap.dedent(
 
 
 def probe(tmp_path, *args: str, **env: str) -> dict[str, Any]:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'probe.db'}"
+    upgrade(database_url)  # the app starts on a migrated database only
     result = subprocess.run(
         [sys.executable, "-c", PROBE, *args],
         env={
             **os.environ,
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'probe.db'}",
+            "DATABASE_URL": database_url,
             "UPLOAD_DIR": str(tmp_path / "uploads"),
             **env,
         },

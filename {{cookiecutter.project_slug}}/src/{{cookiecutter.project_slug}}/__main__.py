@@ -44,6 +44,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     # the variable when they start).
     os.environ.setdefault("MALLOC_ARENA_MAX", str(DEFAULT_ARENAS))
     limit_arenas()
+    _check_schema(settings)
     workers = args.workers or settings.web_concurrency
     if workers > 1:
         _exec_gunicorn(settings, args, workers)
@@ -58,6 +59,25 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         port=args.port,
         **uvicorn_options(settings),
     )
+
+
+def _check_schema(settings: Settings) -> None:
+    """Refuse to serve a database `migrate` has not brought up to date. One
+    out of reach is served: readiness answers 503 until it can be reached."""
+    from .process.schema import SchemaBehindError, check_schema
+
+    try:
+        asyncio.run(_with_engine(settings, check_schema))
+    except SchemaBehindError as exc:
+        sys.exit(f"error: {exc}")
+    except Exception as exc:
+        if (reason := _database_failure(exc)) is None:
+            raise
+        print(
+            f"warning: the database cannot be reached ({reason}); serving anyway, "
+            f"{settings.api_prefix}/health/ready answers 503 until it can",
+            file=sys.stderr,
+        )
 
 
 def _exec_gunicorn(settings: Settings, args: argparse.Namespace, workers: int) -> None:
@@ -141,7 +161,7 @@ def _read_password(prompt: str) -> str:
 
 def _create_user(settings: Settings, args: argparse.Namespace) -> None:
     from .passwords import Passwords
-    from .users import UserExistsError, create_user, revoke_token, set_password
+    from .users import UserExistsError, add_token, create_user, set_password
 
     password = _read_password(f"password for {args.email}: ") if args.password else None
 
@@ -156,7 +176,7 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> None:
                 raise
             if hashed:
                 await set_password(engine, args.email, hashed)
-            return await revoke_token(engine, args.email), False
+            return await add_token(engine, args.email), False
 
     try:
         token, created = asyncio.run(_with_engine(settings, work))
@@ -170,9 +190,8 @@ def _create_user(settings: Settings, args: argparse.Namespace) -> None:
     if created:
         role = "administrator" if args.admin else "user"
         print(f"created {role} {args.email}; bearer token (shown only once):")
-    else:  # its old token no longer works; its role is left as it was
-        _tell_workers(settings, args.email)
-        print(f"{args.email} exists; its new bearer token (shown only once):")
+    else:  # its other tokens keep working; its role is left as it was
+        print(f"{args.email} exists; one more bearer token, its others still work (shown once):")
     print(token)
 
 
@@ -366,7 +385,8 @@ def _parser() -> argparse.ArgumentParser:
     user.add_argument(
         "--new-token-if-exists",
         action="store_true",
-        help="if the user exists, replace its token and print the new one (safe to re-run)",
+        help="if the user exists, print one more token for it: the tokens printed before keep "
+        f"working (safe to re-run; `{PROG} revoke-token` ends them all)",
     )
 
     password = commands.add_parser(

@@ -22,6 +22,7 @@ from .memory.profile import MemoryProfileMiddleware
 from .memory.workers import SharedHistory
 from .partial_files import sweep_partial_files
 from .passwords import Passwords
+from .process.schema import schema_checked
 from .ratelimit import RateLimiter
 from .reads import Reader
 from .routing import RESOURCE_ROUTERS, include_routers, uncompressed_paths
@@ -50,6 +51,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     sweep_partial_files(settings.upload_dir)
     engine = create_engine(settings)
     app.state.engine = engine
+    app.state.schema_checked = await schema_checked(engine)
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.read_sessionmaker = create_read_sessionmaker(engine, settings)
     counts = CountCache(settings.count_cache_seconds, settings.cache_max_entries)

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from ..errors import documented_errors, error_response
+from ..process.schema import SchemaBehindError, schema_checked
 
 router = APIRouter(prefix="/health", tags=["health"])
 logger = logging.getLogger(__name__)
@@ -40,4 +41,11 @@ async def readiness(request: Request) -> JSONResponse | dict[str, str]:
     except Exception as exc:  # any failure means "not ready"; the reason goes to the log
         logger.warning("readiness check failed: %s", type(exc).__name__)
         return error_response(503, "Database unreachable", headers={"Retry-After": "5"})
+    if not state.schema_checked:  # out of reach when this worker started
+        try:
+            state.schema_checked = await schema_checked(state.engine)
+        except SchemaBehindError as exc:
+            return error_response(
+                503, f"Database not migrated: {exc}", "database_not_migrated", {"Retry-After": "5"}
+            )
     return {"status": "ready", "database": "ok"}

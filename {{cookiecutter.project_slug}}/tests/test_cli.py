@@ -3,11 +3,13 @@
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
 from {{ cookiecutter.project_slug }}.__main__ import _parser
 from {{ cookiecutter.project_slug }}.app import create_app
@@ -143,6 +145,34 @@ def test_database_errors_say_where_the_database_is_configured(tmp_path):
     result = run(empty, "revoke-token", "early@example.org")
     assert result.returncode == 1
     assert "DATABASE_URL" in result.stderr and ".env" in result.stderr
+
+
+def test_migrate_to_a_database_that_does_not_exist_says_how_to_create_it(database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite creates its file; see the test of a missing folder")
+    url = make_url(database_url).set(database="not_made_yet", password="hunter2")
+    result = run(url.render_as_string(hide_password=False), "migrate")
+    assert result.returncode == 1
+    create = f"createdb -h {url.host} -p {url.port or 5432} -U {url.username} not_made_yet"
+    assert create in result.stderr, result.stderr
+    assert "creates the tables" not in result.stderr and "hunter2" not in result.stderr
+
+
+def test_migrate_into_a_missing_folder_names_the_folder(tmp_path):
+    result = run(f"sqlite:///{tmp_path / 'absent' / 'app.db'}", "migrate")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"the folder {tmp_path / 'absent'} must exist" in result.stderr
+
+
+def test_serve_on_a_port_in_use_says_to_choose_another(database_url):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(database_url, "serve", "--port", str(port))
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert f"--port {port + 1}" in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("command", ["serve", "check"])

@@ -44,6 +44,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
     # the variable when they start).
     os.environ.setdefault("MALLOC_ARENA_MAX", str(DEFAULT_ARENAS))
     limit_arenas()
+    _check_port(args.host, args.port)
     _check_schema(settings)
     workers = args.workers or settings.web_concurrency
     if workers > 1:
@@ -59,6 +60,24 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
         port=args.port,
         **uvicorn_options(settings),
     )
+
+
+def _check_port(host: str, port: int) -> None:
+    """Bind once before starting, as the server will: a port in use is a
+    message now, not an errno after the server said its start-up was complete."""
+    import errno
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            taken = " (another server is listening there)" if exc.errno == errno.EADDRINUSE else ""
+            sys.exit(
+                f"error: cannot listen on {host}:{port}: {exc.strerror}{taken}; "
+                f"choose another port with --port, like --port {port + 1}"
+            )
 
 
 def _check_schema(settings: Settings) -> None:
@@ -504,11 +523,33 @@ def main(argv: list[str] | None = None) -> None:
         if (reason := _database_failure(exc)) is None:
             raise
         # A message, not a traceback (and never the URL: it may hold a password).
-        sys.exit(
-            f"error: the database failed: {reason}\n"
-            f"is it reachable, and migrated? `{PROG} migrate` creates the tables; "
-            "the database is DATABASE_URL, from the environment or a .env file here"
+        sys.exit(f"error: the database failed: {reason}\n{_advice(settings, args.command, exc)}")
+
+
+def _advice(settings: Settings, command: str, exc: Exception) -> str:
+    """What to do about a database failure, for the command that met it."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    where = "the database is DATABASE_URL, from the environment or a .env file here"
+    if _sqlstate_of(exc) == "3D000":  # invalid_catalog_name: no such database
+        role = f" -U {url.username}" if url.username else ""
+        return (
+            f"create it, then run `{PROG} migrate`:\n"
+            f"  createdb -h {url.host or 'localhost'} -p {url.port or 5432}{role} {url.database}\n"
+            f"({where})"
         )
+    if settings.is_sqlite and "unable to open database file" in str(exc):
+        folder = os.path.dirname(url.database or "") or "."
+        return f"the folder {folder} must exist and be writable ({where})"
+    if command == "migrate":
+        return f"is it reachable? {where}"
+    return f"is it reachable, and migrated? `{PROG} migrate` creates the tables; {where}"
+
+
+def _sqlstate_of(exc: Exception) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(getattr(orig, "sqlstate", None) or "")
 
 
 def _database_failure(exc: Exception) -> str | None:

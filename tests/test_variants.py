@@ -239,6 +239,13 @@ def test_ci_workflow_passes_actionlint(project: Rendered, actionlint):
     assert actionlint(project.path / ".github" / "workflows" / "ci.yml") == []
 
 
+def test_openapi_document_passes_redocly_lint(project: Rendered, redocly, tmp_path):
+    """The document the `openapi` command writes, as a linter reads it."""
+    document = tmp_path / "openapi.json"
+    project.cli("openapi", "--output", str(document), timeout=300)
+    assert redocly(document) == ""
+
+
 def test_ci_workflow_runs_both_tiers(project: Rendered):
     """The generated CI runs the slow tier as well as the fast one."""
     workflow = yaml.safe_load((project.path / ".github" / "workflows" / "ci.yml").read_text())

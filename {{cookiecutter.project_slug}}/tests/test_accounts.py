@@ -345,7 +345,7 @@ async def test_the_document_offers_the_password_flow(client, api):
     schema = (await client.get(f"{api}/openapi.json")).json()
     scheme = schema["components"]["securitySchemes"]["BearerToken"]
     assert scheme["type"] == "oauth2"
-    assert scheme["flows"]["password"]["tokenUrl"] == "auth/token"
+    assert scheme["flows"]["password"]["tokenUrl"] == f"{api}/auth/token"
     login = schema["paths"][f"{api}/auth/token"]["post"]
     assert "application/x-www-form-urlencoded" in login["requestBody"]["content"]
 

@@ -48,6 +48,11 @@ async def test_the_document_states_the_limits_the_server_enforces(document, sett
     assert update["title"]["pattern"] == "^[^\\u0000]*$"  # no NUL
     price = schemas["BookingItemCreate"]["properties"]["unit_price"]["anyOf"]
     assert {"type": "string", "pattern": "^\\d{1,8}(\\.\\d{1,2})?$"} in price
+    # A rule across fields, which no JSON Schema keyword states, is said in words.
+    for name in ("BookingCreate", "BookingUpdate"):
+        rule = "end_datetime must be after start_datetime"
+        assert rule in " ".join(schemas[name]["description"].split()), name
+        assert schemas[name]["properties"]["end_datetime"]["description"] == rule
 
 
 async def test_an_export_is_documented_with_its_media_types(document, api):

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import client_for
 from tests.helpers import assert_error
 
 pytestmark = pytest.mark.anyio
@@ -85,6 +86,33 @@ async def test_every_answer_is_documented_with_its_media_type_and_headers(docume
         for status in ("429", "503"):
             if status in responses:
                 assert "Retry-After" in responses[status]["headers"]
+
+
+async def test_the_document_reads_right_in_tools_not_only_swagger_ui(document, api):
+    # Relative URLs resolve against the server, so the token URL is absolute.
+    assert document["servers"] == [{"url": "/", "description": "This service"}]
+    scheme = document["components"]["securitySchemes"]["BearerToken"]
+    assert scheme["flows"]["password"]["tokenUrl"] == f"{api}/auth/token"
+    open_routes = {
+        (path, method) for path, method, op in _operations(document) if op["security"] == []
+    }
+    assert open_routes == {
+        (f"{api}/health", "GET"),
+        (f"{api}/health/ready", "GET"),
+        (f"{api}/auth/token", "POST"),
+    }
+    assert document["info"]["license"]["identifier"]
+
+
+async def test_a_route_a_setting_turns_off_is_left_out(document, app_with, api):
+    # Sign-up is off by default: POST /users answers 404, and is not documented.
+    assert f"{api}/users" not in document["paths"]
+    assert "SignUp" not in document["components"]["schemas"]
+    async with app_with(allow_signup=True) as app, client_for(app) as client:
+        signup = (await client.get(f"{api}/openapi.json")).json()
+    assert signup["paths"][f"{api}/users"]["post"]["security"] == []
+    assert "x-enabled-by" not in signup["paths"][f"{api}/users"]["post"]
+    assert "SignUp" in signup["components"]["schemas"]
 
 
 @pytest.mark.parametrize(

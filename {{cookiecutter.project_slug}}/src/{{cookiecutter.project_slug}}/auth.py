@@ -214,7 +214,7 @@ class _BearerScheme(SecurityBase):
 
     def __init__(self) -> None:
         # The password flow, so the interactive docs can log in; tokenUrl is
-        # relative to the docs page ({API_PREFIX}/docs).
+        # under API_PREFIX, which the document adds (openapi.for_tools).
         password = OAuthFlowPassword(tokenUrl="auth/token", scopes={})
         self.model = OAuth2Model(
             flows=OAuthFlows(password=password),

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .errors import documented_errors
 from .ratelimit import enforce_rate_limit
 from .settings import Settings
-from .web.openapi import document_page_size
+from .web.openapi import document_page_size, for_tools
 from .web.path_prefix import matching_prefix
 
 logger = logging.getLogger(__name__)
@@ -182,10 +182,21 @@ def include_routers(app: FastAPI, settings: Settings) -> RouterRegistry:
         registry.load_all()
 
     schema = app.openapi
+    completed: list[dict[str, Any]] = []
 
     def complete_schema() -> dict[str, Any]:
         registry.load_all()
-        return document_page_size(schema(), settings.max_page_size)
+        document = schema()
+        # Completed in place once per document FastAPI builds (it keeps one
+        # until the routes change): a walk of the document costs milliseconds.
+        if not completed or completed[0] is not document:
+            document_page_size(document, settings.max_page_size)
+            for_tools(document, api_prefix=settings.api_prefix, enabled=is_on)
+            completed[:] = [document]
+        return document
+
+    def is_on(setting: str) -> bool:
+        return bool(getattr(settings, setting))
 
     # FastAPI serves /openapi.json (and /docs reads it) from app.openapi().
     app.openapi = complete_schema  # type: ignore[method-assign]  # FastAPI's documented way

@@ -113,27 +113,35 @@ class BookingItemRead(BookingItemCreate):
     id: int
 
 
+# The rule the validator below and the update route enforce, stated in the
+# document (the schemas' descriptions), where clients and tools read it.
+END_AFTER_START = "end_datetime must be after start_datetime"
+
+
 class _BookingTimes(SQLModel):
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         start, end = getattr(self, "start_datetime", None), getattr(self, "end_datetime", None)
         if start is not None and end is not None and end <= start:
-            raise ValueError("end_datetime must be after start_datetime")
+            raise ValueError(END_AFTER_START)
         return self
 
 
 class BookingCreate(_BookingTimes):
+    """A new booking: end_datetime must be after start_datetime."""
+
     title: DbStr = Field(min_length=1, max_length=200)
     venue_id: RowId | None = None
     status: BookingStatus = BookingStatus.pending
     start_datetime: UtcDatetime
-    end_datetime: UtcDatetime
+    end_datetime: UtcDatetime = Field(description=END_AFTER_START)
     notes: DbStr = Field(default="", max_length=10_000)
     items: list[BookingItemCreate] = Field(default_factory=list, max_length=100)
 
 
 class BookingUpdate(PartialUpdate, _BookingTimes):
-    """Partial update: only the fields sent are changed."""
+    """Partial update: only the fields sent are changed. end_datetime must be
+    after start_datetime, each as sent or else as stored."""
 
     nullable = frozenset({"venue_id"})
 
@@ -143,7 +151,7 @@ class BookingUpdate(PartialUpdate, _BookingTimes):
     venue_id: RowId | None = None
     status: BookingStatus = Field(default=None)
     start_datetime: UtcDatetime = Field(default=None)
-    end_datetime: UtcDatetime = Field(default=None)
+    end_datetime: UtcDatetime = Field(default=None, description=END_AFTER_START)
     notes: DbStr = Field(default=None, max_length=10_000)
 
 

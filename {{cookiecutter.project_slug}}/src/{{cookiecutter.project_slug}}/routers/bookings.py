@@ -15,6 +15,7 @@ from ..reads import ReaderDep
 from ..resource_helpers import ResourceId, apply_changes, get_or_404, owner_values, read_as
 from ..resources.bookings import (
     BOOKING_SORTS,
+    END_AFTER_START,
     MY_EXPORT,
     MY_SUMMARIES,
     Booking,
@@ -122,7 +123,7 @@ async def update_booking(
         await ensure_venue(session, changes["venue_id"])
     apply_changes(booking, changes)
     if booking.end_datetime <= booking.start_datetime:
-        raise ServiceError(422, "end_datetime must be after start_datetime")
+        raise ServiceError(422, END_AFTER_START)
     await session.commit()
     items = await items_of(session, booking_id)
     return _read(booking, [item.model_dump() for item in items])

@@ -6,6 +6,7 @@ from ..accounts import OwnUpdate, SignUp, UserRead, read_user, sign_up, signup_a
 from ..auth import CurrentUser
 from ..errors import documented_errors
 from ..reads import ReaderDep
+from ..web.openapi import ENABLED_BY
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -15,6 +16,7 @@ router = APIRouter(prefix="/users", tags=["users"])
     status_code=201,
     responses=documented_errors(409),
     dependencies=[Depends(signup_allowed)],
+    openapi_extra={ENABLED_BY: "allow_signup"},  # left out of the document while off
 )
 async def create_user(request: Request, body: SignUp) -> UserRead:
     """Sign up; 404 unless ALLOW_SIGNUP. Log in afterwards for a token."""

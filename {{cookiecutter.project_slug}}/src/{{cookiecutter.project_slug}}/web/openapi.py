@@ -6,10 +6,14 @@
   (`read_booking_api_bookings__booking_id__get`) becomes method names no one
   wants to type.
 - Limits read from the running settings (the largest page size) are written
-  into the document, which FastAPI builds before any setting is known.
+  into the document, which FastAPI builds before any setting is known; so is
+  what tools need beyond Swagger UI (for_tools()): a server, absolute token
+  URLs, `security: []` on open routes, the license, no route a setting turns off.
 """
 
+import posixpath
 from collections.abc import Callable, Iterable
+from importlib import metadata
 from typing import Any, cast
 
 from fastapi.routing import APIRoute
@@ -77,3 +81,68 @@ def _set_maximum(schema: dict[str, Any], maximum: int) -> None:
     for branch in schema.get("anyOf", [schema]):
         if branch.get("type") == "integer":
             branch["maximum"] = maximum
+
+
+# An operation's extension naming the setting that turns its route on (a
+# bool); the route is left out of the document while it is off.
+ENABLED_BY = "x-enabled-by"
+
+
+def for_tools(
+    schema: dict[str, Any], *, api_prefix: str, enabled: Callable[[str], bool]
+) -> dict[str, Any]:
+    """The document as generators and linters read it, not only Swagger UI.
+
+    A relative URL resolves against the server ("/"), not the docs page: the
+    token URL is given from the root. An operation without `security` is open
+    (`security: []`): FastAPI writes it on every route that checks a token.
+    """
+    schema.setdefault("servers", [{"url": "/", "description": "This service"}])
+    for scheme in schema.get("components", {}).get("securitySchemes", {}).values():
+        for flow in scheme.get("flows", {}).values():
+            if "tokenUrl" in flow:
+                flow["tokenUrl"] = posixpath.join(api_prefix + "/", flow["tokenUrl"])
+    for path, operations in list(schema.get("paths", {}).items()):
+        for method, operation in list(operations.items()):
+            setting = operation.pop(ENABLED_BY, None)
+            if setting is not None and not enabled(setting):
+                del operations[method]
+            operation.setdefault("security", [])
+        if not operations:
+            del schema["paths"][path]
+    _drop_unused_schemas(schema)
+    if license := _license(__name__.split(".")[0]):
+        schema["info"].setdefault("license", license)
+    return schema
+
+
+def _license(distribution: str) -> dict[str, str] | None:
+    """The license pyproject.toml declares (an SPDX expression)."""
+    try:
+        expression = metadata.metadata(distribution)["License-Expression"]
+    except (metadata.PackageNotFoundError, KeyError):
+        return None
+    return {"name": expression, "identifier": expression} if expression else None
+
+
+def _drop_unused_schemas(schema: dict[str, Any]) -> None:
+    """Drop the schemas only a left-out operation used."""
+    schemas = schema.get("components", {}).get("schemas", {})
+    used: set[str] = set()
+    pending = _references({key: value for key, value in schema.items() if key != "components"})
+    while pending:
+        name = pending.pop()
+        if name not in used and name in schemas:
+            used.add(name)
+            pending |= _references(schemas[name])
+    for name in set(schemas) - used:
+        del schemas[name]
+
+
+def _references(node: Any) -> set[str]:
+    if isinstance(node, dict):
+        found = {node["$ref"].rsplit("/", 1)[-1]} if isinstance(node.get("$ref"), str) else set()
+        return found.union(*(_references(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_references(value) for value in node))
+    return set()

@@ -7,7 +7,8 @@ Any value can be overridden with GUNICORN_CMD_ARGS. The master preloads the
 app with every router, builds what their first requests would build
 (warmup.py) and freezes its heap before each fork; each worker makes
 its own engine in the lifespan, so the connection budget is
-workers x (DB_POOL_SIZE + DB_MAX_OVERFLOW). Workers are recycled (max_requests).
+workers x (DB_POOL_SIZE + DB_MAX_OVERFLOW). Workers are recycled (max_requests)
+without failing a request (recycling.py).
 
 Why it is built this way: docs/design-notes.md, "gunicorn_conf.py".
 """
@@ -17,6 +18,7 @@ import contextlib
 import gc
 import importlib
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, ClassVar, cast
@@ -30,6 +32,7 @@ from ..db import create_engine
 from ..memory.heap import limit_arenas, settle_heap
 from ..settings import get_settings
 from ..web.logs import log_config
+from .recycling import RecyclingServer
 from .serving import uvicorn_options
 from .warmup import warm_up
 
@@ -76,6 +79,16 @@ class Worker(UvicornWorker):
         "loop": "auto",
         **uvicorn_options(get_settings()),
     }
+
+    async def _serve(self) -> None:
+        # uvicorn-worker's own, with the server that recycles without
+        # dropping requests (recycling.py) in place of uvicorn's.
+        self.config.app = self.wsgi
+        server = RecyclingServer(config=self.config)
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
 
 worker_class = f"{__name__}.Worker"

@@ -1,0 +1,42 @@
+"""A worker that leaves after max_requests without failing a request.
+
+uvicorn, on reaching its request limit, closes every idle kept-alive
+connection at once; a client that has just sent its next request on one
+gets no answer (a reset, or "disconnected without a response"). Here the
+worker first stops accepting connections and answers every request still
+coming on the ones it holds with `Connection: close`; a connection that
+stays idle is closed by its keep-alive timeout, as at any other time.
+"""
+
+import asyncio
+import socket
+
+from uvicorn import Server
+
+CLOSE = (b"connection", b"close")
+POLL_SECONDS = 0.05
+
+
+class RecyclingServer(Server):
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if not self.should_exit:  # not a signal: the request limit (main_loop's other way out)
+            await self.drain(sockets)
+        await super().shutdown(sockets)
+
+    async def drain(self, sockets: list[socket.socket] | None) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        # Read by each request's response from now on (main_loop no longer
+        # refreshes them); the responses under way are told the same.
+        self.server_state.default_headers = [*self.server_state.default_headers, CLOSE]
+        for connection in self.server_state.connections:
+            cycle = getattr(connection, "cycle", None)
+            if cycle is not None and not cycle.response_complete:
+                cycle.keep_alive = False
+        # uvicorn tracks connections in a set, without an event to wait on.
+        for _ in range(round((self.config.timeout_keep_alive + 1) / POLL_SECONDS)):
+            if not self.server_state.connections:
+                return
+            await asyncio.sleep(POLL_SECONDS)

@@ -3,17 +3,22 @@
 cookiecutter.json's last private variable passes every answer through the
 `checked_answers` filter. The filter runs once all prompts are answered and
 before any directory exists: a refused answer prints one line per problem and
-exits with status 1, with nothing left behind and no traceback (a failing
-pre-generation hook would make cookiecutter print its own traceback).
+exits with status 1, with nothing generated and no traceback (a failing
+pre-generation hook would make cookiecutter print its own traceback). The
+answers are kept beside cookiecutter's replays, and the message gives the
+command that asks again offering them, so a typo costs one answer, not all.
 
 Choice prompts are not checked here: cookiecutter offers them as a menu, and
 refuses a bad choice given on the command line before this runs.
 """
 
+import json
 import keyword
 import operator
 import re
+import shlex
 import sys
+from pathlib import Path
 
 from cookiecutter.utils import simple_filter
 
@@ -90,13 +95,72 @@ def answer_errors(answers):
     return errors
 
 
+def keep_answers(answers):
+    """Write the public answers where cookiecutter keeps its replays, as a
+    config file whose default_context offers them again; return its path.
+
+    Not a replay file: a replay holds the derived values too (project_slug,
+    the private variables), and a corrected answer would not reach them."""
+    from cookiecutter.config import get_user_config
+
+    config = get_user_config(config_file=_option("--config-file"))
+    kept = {key: str(value) for key, value in answers.items() if not key.startswith("_")}
+    template = Path(__file__).resolve().parent
+    path = Path(config["replay_dir"]).expanduser() / f"{template.name}-answers.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # JSON is YAML, which cookiecutter reads its config files as.
+    config["default_context"] = {**config["default_context"], **kept}
+    path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def _option(name):
+    """The value of a command-line option of cookiecutter's, if given."""
+    argv = sys.argv[1:]
+    for index, arg in enumerate(argv):
+        if arg.startswith(f"{name}="):
+            return arg.partition("=")[2]
+        if arg == name and index + 1 < len(argv):
+            return argv[index + 1]
+    return None
+
+
+def rerun_command(path):
+    """The command that asks again with the kept answers as defaults: the
+    user's own command line when cookiecutter's CLI ran, plus --config-file."""
+    argv = sys.argv[1:] if Path(sys.argv[0]).name.startswith(("cookiecutter", "__main__")) else []
+    args, skip = [], False
+    for arg in argv:  # the kept file replaces any config file given, and answers are asked
+        if skip or arg.startswith("--config-file=") or arg == "--no-input":
+            skip = False
+            continue
+        if arg == "--config-file":
+            skip = True
+            continue
+        args.append(arg)
+    if not argv:
+        args = [str(Path(__file__).resolve().parent)]
+    return shlex.join(["cookiecutter", "--config-file", str(path), *args])
+
+
 @simple_filter
 def checked_answers(answers):
-    """The answers, unchanged; or exit with one line per refused answer."""
+    """The answers, unchanged; or exit with one line per refused answer,
+    the answers kept and the command that asks again with them."""
     errors = answer_errors(dict(answers))
     if errors:
         print("lean-fastapi: invalid answers, nothing was generated:", file=sys.stderr)
         for message in errors:
             print(f"  - {message}", file=sys.stderr)
+        try:
+            path = keep_answers(dict(answers))
+        except OSError as exc:
+            print(f"(your answers could not be kept: {exc})", file=sys.stderr)
+        else:
+            print(
+                f"Your answers are kept in {path}. To answer again, each prompt offering "
+                f"your answer (press Enter to keep it, or correct it):\n  {rerun_command(path)}",
+                file=sys.stderr,
+            )
         sys.exit(1)
     return ""

@@ -6,10 +6,13 @@ files that exist."""
 import ast
 import importlib.util
 import json
+import os
 import re
+import shlex
 import subprocess
 import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -275,3 +278,58 @@ def test_generation_ends_with_the_next_commands(tmp_path):
     project = tmp_path / "lean_service"
     assert f"cd {project}" in result.stdout
     assert ".venv/bin/lean-service migrate && .venv/bin/lean-service serve" in result.stdout
+
+
+def _prompts():
+    context = json.loads((REPO / "cookiecutter.json").read_text())
+    return [key for key in context if not key.startswith("_")]
+
+
+def test_a_refused_answer_keeps_the_others_and_says_how_to_answer_again(tmp_path):
+    """Asked as a user is asked (each prompt read from the terminal's lines):
+    a typo is refused after the last prompt, and the command printed asks
+    again offering every answer, so only the typo is typed again."""
+    config = tmp_path / "config.yaml"
+    config.write_text(f"replay_dir: {tmp_path / 'replay'}\ncookiecutters_dir: {tmp_path}\n")
+    env = {**os.environ, "COOKIECUTTER_CONFIG": str(config)}
+    out = tmp_path / "out"
+    out.mkdir()
+    prompts = _prompts()
+    typo = prompts.index("memory_critical_percent")
+    answers = ["Kept Answers"] + [""] * (len(prompts) - 1)
+    answers[prompts.index("database")] = "2"
+    answers[typo] = "9O"
+    first = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", str(REPO), "-o", str(out)],
+        input="\n".join(answers) + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert first.returncode == 1
+    assert "memory_critical_percent: got '9O'" in first.stderr, first.stderr
+    assert list(out.iterdir()) == [] and "Traceback" not in first.stderr
+    command = shlex.split(first.stderr.strip().splitlines()[-1])
+    assert command[:2] == ["cookiecutter", "--config-file"], first.stderr
+    kept = json.loads(Path(command[2]).read_text())["default_context"]
+    assert kept["project_name"] == "Kept Answers" and kept["database"] == "postgresql"
+
+    again = [""] * len(prompts)  # Enter: the answer given before
+    again[typo] = "95"
+    second = subprocess.run(
+        [sys.executable, "-m", *command],
+        input="\n".join(again) + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert second.returncode == 0, second.stderr
+    project = out / "kept_answers"
+    settings = (project / "src" / "kept_answers" / "settings.py").read_text()
+    assert "memory_critical_percent: Percent = 95" in settings
+    assert (
+        "postgresql+asyncpg://" in settings
+        and "Kept Answers" in (project / "pyproject.toml").read_text()
+    )

@@ -12,6 +12,7 @@ import importlib
 import io
 import json
 import pkgutil
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -70,8 +71,13 @@ def client_package(served, tmp_path_factory):
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    # Nothing skipped: a warning means an operation or a schema was left out.
-    assert "Warning" not in result.stdout, result.stdout
+    # Nothing skipped: a warning means an operation or a schema was left out,
+    # but for the one the generator prints on the raw upload's */* (it sends
+    # the bytes as the application/octet-stream listed first).
+    printed = result.stdout + result.stderr  # the generator warns on stderr
+    warnings = re.findall(r"WARNING parsing (.+)\n+(.+)", printed)
+    raw_any = ("POST /api/uploads/raw within uploads.", "Unsupported content type */*")
+    assert printed.count("WARNING") == len(warnings) and set(warnings) <= {raw_any}, printed
     sys.path.insert(0, str(work / "client"))
     try:
         package = importlib.import_module(PACKAGE)

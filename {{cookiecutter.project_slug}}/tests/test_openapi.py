@@ -71,6 +71,9 @@ async def test_every_answer_is_documented_with_its_media_type_and_headers(docume
         "uploads_content",
         "uploads_delete",
     }
+    # A raw upload is any type, stored as sent (Content-Type).
+    raw = document["paths"][f"{api}/uploads/raw"]["post"]["requestBody"]["content"]
+    assert list(raw) == ["application/octet-stream", "*/*"]
     download = document["paths"][api + "/uploads/{upload_id}/content"]["get"]
     binary = {"type": "string", "format": "binary"}
     for status in ("200", "206"):

@@ -53,6 +53,15 @@ async def test_raw_upload_with_x_filename(client, api, alice, settings):
     assert body["sha256"] == hashlib.sha256(data).hexdigest()
 
 
+async def test_a_raw_upload_keeps_the_type_it_was_sent_with(client, api, alice):
+    headers = {**alice, "Content-Type": "image/png", "X-Filename": "dot.png"}
+    response = await client.post(f"{api}/uploads/raw", content=b"\x89PNG", headers=headers)
+    assert response.status_code == 201, response.text
+    assert response.json()["content_type"] == "image/png"
+    content = await client.get(f"{api}/uploads/{response.json()['id']}/content", headers=alice)
+    assert content.headers["content-type"] == "image/png"
+
+
 async def test_client_file_names_never_become_paths(client, api, alice, settings, tmp_path):
     for name in ("../../etc/passwd", "..\\..\\windows\\system.ini", "/abs/path/x.txt", "\x00.."):
         response = await client.post(

@@ -86,16 +86,18 @@ _MULTIPART = {
     },
     "required": True,
 }
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+# Any media type, stored as sent: application/octet-stream first, for
+# generated clients that need one type, then */* (a file's own type).
 _RAW = {
-    "description": "The file itself, of one of ALLOWED_UPLOAD_TYPES (sent as Content-Type)",
-    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    "description": "The file itself, its type (one of ALLOWED_UPLOAD_TYPES) as Content-Type",
+    "content": {"application/octet-stream": _BINARY, "*/*": _BINARY},
     "required": True,
 }
 _CREATED = {
     **documented_errors(413, 415),
     **created_links("uploads", "upload_id", ("read", "content", "delete")),
 }
-_BINARY = {"schema": {"type": "string", "format": "binary"}}
 # The file comes back with the type it was stored with: application/octet-stream
 # first, for generated clients (which take it as bytes), then any type.
 _FILE_CONTENT = {"application/octet-stream": _BINARY, "*/*": _BINARY}

@@ -178,6 +178,17 @@ def _serve_and_use(project: Project) -> None:
         schema = client.get("/openapi.json").json()
         paths = {"/api/rooms", "/api/invoices/{invoice_id}", "/api/admin/invoices/export"}
         assert paths <= set(schema["paths"])
+        # loadtest's mix holds what new-resource added, from the registry:
+        # invoices written by every user, rooms by the administrator.
+        load = project.cli(
+            *("loadtest", server.url(), "--users", "3", "--rate", "0", "--requests", "600"),
+            "--json",
+        )
+        figures = json.loads(load.stdout)["figures"]
+        assert figures["failures"] == {} and figures["no_answer"] == 0, figures
+        used = {"POST /invoices", "GET /invoices/{id}", "PATCH /invoices/{id}"}
+        used |= {"DELETE /invoices/{id}", "GET /admin/invoices", "POST /rooms", "GET /rooms"}
+        assert used <= set(figures["by_route"]), figures["by_route"]
     output = server.output()
     assert "Traceback" not in output, output
 

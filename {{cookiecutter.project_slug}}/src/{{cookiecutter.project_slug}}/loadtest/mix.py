@@ -104,11 +104,14 @@ def sample(model: type[BaseModel], rng: random.Random) -> dict[str, Any]:
 
 
 def _resolved(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """The property's own schema: a reference followed; of several types, a
+    number's (a decimal taken as a number or a patterned string), else the first."""
     if "$ref" in prop:
         return _resolved(defs[prop["$ref"].rsplit("/", 1)[1]], defs)
-    for option in prop.get("anyOf", []):
-        if option.get("type") != "null":
-            return _resolved(option, defs)
+    options = [option for option in prop.get("anyOf", []) if option.get("type") != "null"]
+    if options:
+        numbers = [o for o in options if o.get("type") in ("integer", "number")]
+        return _resolved((numbers or options)[0], defs)
     return prop
 
 
@@ -121,7 +124,7 @@ def _value(prop: dict[str, Any], hours: int) -> Any:
     if fmt == "date":
         return (date.today() + timedelta(days=hours // 24)).isoformat()
     if kind in ("integer", "number"):
-        return max(prop.get("minimum", 1), 1)
+        return min(max(prop.get("minimum", 1), 1), prop.get("maximum", 1))
     if kind == "boolean":
         return True
     text = "load test"

@@ -51,6 +51,7 @@ def text(results: dict[str, Any]) -> str:
     lines = [
         f"{f['requests']:,} requests in {f['seconds']:.0f} s ({f['requests_per_second']:,.0f}/s) by {f['users']} users",
         f"  answered 2xx/3xx {f['succeeded']:,}, 429 {f['rate_limited']:,}, other 4xx {f['client_errors']:,}, 5xx {f['server_errors']:,}, no answer {f['no_answer']:,}",
+        f"  left out: {f['left_out']:,} (403: writes that are an administrator's; 404: rows another user deleted)",
         f"  latency p50 {lat['p50']} ms, p95 {lat['p95']} ms, p99 {lat['p99']} ms",
         f"  shed by the memory guard {m['requests_shed']:,}, MemoryErrors {m['memory_errors']:,}",
     ]  # fmt: skip

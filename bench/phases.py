@@ -17,6 +17,7 @@ from bench.front_door import phase_front_door
 from bench.guard import phase_guard
 from bench.idle import phase_idle
 from bench.logins import phase_logins
+from bench.soak import phase_soak
 from bench.startup import phase_routers
 from bench.throughput import phase_ab, phase_lists, phase_naive
 from bench.tls import phase_tls
@@ -31,7 +32,7 @@ ROWS = {"full": 100_000, "quick": 10_000}  # bookings seeded before the first ph
 class Phase:
     measure: Callable[..., dict]
     full: dict
-    quick: dict
+    quick: dict | None  # None: not in a --quick run
     alone: bool = False
 
 
@@ -82,4 +83,6 @@ PHASES = {
         },
         alone=True,
     ),
+    # Minutes of load on one worker: in full runs and alone, never in --quick.
+    "soak": Phase(phase_soak, {"seconds": 1200}, None, alone=True),
 }

@@ -395,6 +395,28 @@ def front_door(p: dict) -> list[Row]:
     ]  # fmt: skip
 
 
+def soak(p: dict) -> list[Row]:
+    if "soak" not in p:
+        return []
+    s = p["soak"]
+    lat, own = s["latency_ms"], s["load_generator"]
+    slope, target = s["rss_slope_mib_per_100k"], s["target_mib_per_100k"]
+    return [
+        Row(
+            f"soak: one worker, never recycled, `loadtest` (every resource: lists, pages, reads, creates, updates, deletes, exports; {s.get('users', 16)} users back to back) for {s['seconds'] / 60:.0f} min: requests, 5xx, p50 / p95 / p99",
+            f"{s['requests']:,} ({s['requests_per_second']:,.0f}/s), {s['server_errors']} x 5xx, {lat['p50']:.0f} / {lat['p95']:.0f} / {lat['p99']:.0f} ms; the load generator {own['cpu_percent']:.0f}% of a core, {own['peak_rss_mib']:.0f} MiB",
+            ">= 250,000 requests, 0 x 5xx",
+            s["requests"] >= 250_000 and s["server_errors"] == 0,
+        ),
+        Row(
+            "soak: RSS slope over the second half, MiB per 100,000 requests (RSS first / last / peak; PSS slope)",
+            f"{slope:+.2f} ({s['rss_first_mib']:.1f} / {s['rss_last_mib']:.1f} / {s['rss_peak_mib']:.1f} MiB; PSS {s['pss_slope_mib_per_100k']:+.2f})",
+            f"<= {target}",
+            slope <= target,
+        ),
+    ]  # fmt: skip
+
+
 SECTIONS = (
-    idle, routers, lists, ab, naive, guard, workers, exports, database_floor, deep_page, upload, logins, tls, front_door,
+    idle, routers, lists, ab, naive, guard, workers, exports, database_floor, deep_page, upload, logins, tls, front_door, soak,
 )  # fmt: skip

@@ -30,8 +30,11 @@ from harness import pgcluster  # noqa: E402
 ALONE = [name for name, phase in PHASES.items() if phase.alone]
 
 
-def measure(names: list[str], mode: str, work: Path, seed: bool = True) -> tuple[dict, dict]:
-    """The named phases on a fresh cluster and service: (figures by phase, charts)."""
+def measure(
+    names: list[str], mode: str, work: Path, seed: bool = True, params: dict | None = None
+) -> tuple[dict, dict]:
+    """The named phases on a fresh cluster and service: (figures by phase,
+    charts); `params` replaces a phase's parameters (by its name)."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     pg_dir, figures, service = work / "pg", {}, None
@@ -45,7 +48,7 @@ def measure(names: list[str], mode: str, work: Path, seed: bool = True) -> tuple
             service.prepare_database(ROWS[mode])
         for name in names:
             phase = PHASES[name]
-            figures[name] = phase.measure(service, **getattr(phase, mode))
+            figures[name] = phase.measure(service, **(params or {}).get(name, getattr(phase, mode)))
             log(f"{name}: {figures[name]}")
     finally:
         if service:
@@ -62,7 +65,8 @@ def write(results: dict, out: Path, charts: dict | None = None) -> None:
 
 def full(quick: bool, out: Path, work: Path) -> None:
     mode = "quick" if quick else "full"
-    phases, charts = measure(list(PHASES), mode, work)
+    names = [name for name, phase in PHASES.items() if getattr(phase, mode) is not None]
+    phases, charts = measure(names, mode, work)
     results = {
         "date": time.strftime("%Y-%m-%d"),
         "quick": quick,

@@ -25,7 +25,7 @@ class Service:
         self.upload_dir = work / "uploads"
         path = render(work, {"database": "postgresql", "with_docker": "no"})
         python = create_venv(work / "venv")
-        install(python, str(path))
+        install(python, f"{path}[loadtest]")  # httpx, for the soak's load
         env = {
             **os.environ,
             "DATABASE_URL": database_url,

@@ -61,3 +61,21 @@ def test_quick_benchmark_runs(tmp_path):
     assert door["stalled_exports"]["other_user_status"]
     assert door["redis_freeze"]["p50_normal_ms"] > 0
     assert "| measure | result | target |" in (out / "results.md").read_text()
+
+
+# A leak of 250 bytes a request: far above what the full soak holds the
+# service to (0.5 MiB, about 5 bytes a request), far below a gross one.
+GROSS_LEAK_MIB_PER_100K = 25
+
+
+def test_a_short_soak_finds_no_gross_leak(tmp_path):
+    """Two minutes of the soak (bench/soak.py; the full one runs 20): one
+    worker under the service's own mixed load, its RSS flat in the second half."""
+    from bench.run import measure
+
+    figures, _charts = measure(
+        ["soak"], "quick", tmp_path / "work", params={"soak": {"seconds": 120}}
+    )
+    soak = figures["soak"]
+    assert soak["requests"] > 0 and soak["server_errors"] == 0, soak
+    assert soak["rss_slope_mib_per_100k"] < GROSS_LEAK_MIB_PER_100K, soak["samples"]

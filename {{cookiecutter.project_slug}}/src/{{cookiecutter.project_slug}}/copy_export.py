@@ -112,9 +112,9 @@ def _as_text(column: ColumnElement[Any], *, for_csv: bool) -> ColumnElement[Any]
     if isinstance(kind, Date):
         return func.to_char(column, _sql_string("YYYY-MM-DD"))
     if isinstance(kind, Boolean):
-        # JSON has true/false; Python's csv module writes True/False.
+        # true/false in CSV too, as JSON has them (COPY writes t/f).
         return (
-            case((column, _sql_string("True")), (~column, _sql_string("False")))
+            case((column, _sql_string("true")), (~column, _sql_string("false")))
             if for_csv
             else column
         )

@@ -209,7 +209,13 @@ async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[by
 
 
 def _csv_value(value: Any) -> Any:
-    return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
+    """A value as the JSON formats write it: datetimes in UTC with Z, booleans
+    as true and false (Python's csv module writes True and False)."""
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
 
 
 # Each encoder turns one batch of row tuples into bytes. orjson serializes

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from {{ cookiecutter.project_slug }}.__main__ import _parser
 from {{ cookiecutter.project_slug }}.app import create_app
-from {{ cookiecutter.project_slug }}.process.budget import Limits, Plan, database_limits, verdict
+from {{ cookiecutter.project_slug }}.process import budget
 
 from tests.helpers import free_port
 
@@ -253,17 +253,18 @@ def test_serve_refuses_a_worker_count_below_one(database_url):
 
 
 def test_the_budget_line_is_exact():
-    limits = Limits(max_connections=100, reserved=3)
-    at_the_line = Plan(replicas=2, workers=4, pool_size=6, max_overflow=6)  # 96 + 1
+    limits = budget.Limits(max_connections=100, reserved=3)
+    at_the_line = budget.Plan(replicas=2, workers=4, pool_size=6, max_overflow=6)  # 96 + 1
     assert at_the_line.connections == limits.available == 97
-    fits, report = verdict(at_the_line, limits)
+    fits, report = budget.verdict(at_the_line, limits)
     assert fits and report.endswith("it fits, 0 to spare"), report
-    fits, report = verdict(Plan(replicas=2, workers=4, pool_size=6, max_overflow=7), limits)
+    over = budget.Plan(replicas=2, workers=4, pool_size=6, max_overflow=7)
+    fits, report = budget.verdict(over, limits)
     assert not fits and "8 too many" in report and "PgBouncer" in report
-    pooled = Plan(replicas=20, workers=4, pool_size=6, max_overflow=7, pooler=96)
+    pooled = budget.Plan(replicas=20, workers=4, pool_size=6, max_overflow=7, pooler=96)
     assert pooled.clients == 1040 and pooled.connections == 97
-    assert verdict(pooled, limits)[0]
-    assert not verdict(Plan(1, 1, 1, 0, pooler=97), limits)[0]
+    assert budget.verdict(pooled, limits)[0]
+    assert not budget.verdict(budget.Plan(1, 1, 1, 0, pooler=97), limits)[0]
 
 
 async def test_check_on_both_sides_of_the_database_limit(app, database_url):
@@ -271,7 +272,7 @@ async def test_check_on_both_sides_of_the_database_limit(app, database_url):
         result = cli(database_url, "check", "--workers", "4")
         assert "SQLite has no connection limit" in result.stdout
         return
-    available = (await database_limits(app.state.engine)).available
+    available = (await budget.database_limits(app.state.engine)).available
     # One worker whose pool alone takes every connection but the migration's.
     fits = run(
         database_url,

@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 
 from {{ cookiecutter.project_slug }}.app import create_app
 from {{ cookiecutter.project_slug }}.migrations import alembic_config, downgrade, upgrade
-from {{ cookiecutter.project_slug }}.process.schema import SchemaBehindError, code_revisions
+from {{ cookiecutter.project_slug }}.process import schema
 
 from tests.helpers import free_port
 from tests.test_cli import run
@@ -36,7 +36,7 @@ def fresh_url(database_url, tmp_path):
 
 
 def test_the_heads_are_alembics():
-    known, heads = code_revisions()
+    known, heads = schema.code_revisions()
     script = ScriptDirectory.from_config(alembic_config())
     assert heads == set(script.get_heads())
     assert known == {revision.revision for revision in script.walk_revisions()}
@@ -49,14 +49,14 @@ def test_serve_refuses_a_database_not_migrated_and_says_what_to_run(fresh_url):
     assert "Traceback" not in result.stderr
     upgrade(fresh_url, "0001")
     behind = run(fresh_url, "serve", "--port", str(free_port()))
-    _, heads = code_revisions()
+    _, heads = schema.code_revisions()
     assert behind.returncode == 1
     assert f"at revision 0001, the code needs {', '.join(sorted(heads))}" in behind.stderr
 
 
 async def test_a_worker_does_not_start_on_a_database_behind(fresh_url, settings):
     app = create_app(settings.model_copy(update={"database_url": fresh_url}))
-    with pytest.raises(SchemaBehindError, match="migrate"):
+    with pytest.raises(schema.SchemaBehindError, match="migrate"):
         async with app.router.lifespan_context(app):
             pass
 

@@ -12,6 +12,7 @@ import functools
 import os
 import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -68,6 +69,11 @@ def database_url(tmp_path_factory) -> Iterator[str]:
     if worker and url.startswith("postgresql"):
         with _database_of_its_own(url, worker) as own_url:
             yield _migrated(own_url)
+    elif worker and (file := make_url(url).database):
+        # A SQLite file named by TEST_DATABASE_URL: each worker its own beside it.
+        path = Path(file)
+        own = make_url(url).set(database=str(path.with_stem(f"{path.stem}_{worker}")))
+        yield _migrated(own.render_as_string(hide_password=False))
     else:
         yield _migrated(url)
 

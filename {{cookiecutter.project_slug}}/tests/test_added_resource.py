@@ -25,6 +25,7 @@ from tests.helpers import copy_project
 
 PACKAGE = "{{ cookiecutter.project_slug }}"
 RESOURCE = ["Note", "--field", "title:str", "--field", "body:text?", "--field", "pinned:bool"]
+RESOURCE += ["--field", "status:enum[open,done]"]
 
 
 @pytest.fixture
@@ -73,7 +74,7 @@ def test_an_owned_resource_added_by_new_resource_passes_its_tests(copy, database
     assert added.returncode == 0, added.stderr
     assert (copy / "tests" / "test_notes.py").is_file()
     assert (copy / "src" / PACKAGE / "routers" / "admin_notes.py").is_file()
-    tests = ("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_notes.py")
+    tests: tuple[str, ...] = ("-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_notes.py")
     tests += ("tests/test_list_filters.py", "tests/test_docstrings.py")
     suite = _run(copy, database_env, *tests)
     assert suite.returncode == 0, suite.stdout[-4000:] + suite.stderr[-2000:]

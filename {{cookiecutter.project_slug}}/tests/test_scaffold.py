@@ -118,6 +118,7 @@ def test_an_owned_resource_adds_the_administrators_router(copy):
 @pytest.mark.parametrize("owned", [False, True])
 def test_every_field_type_gives_clean_code(copy, owned):
     fields = [f"{kind}_field:{kind}{'?' if n % 2 else ''}" for n, kind in enumerate(FIELD_TYPES)]
+    fields += ["state:enum[draft,sent]", "size_class:enum[s,m,xl]?"]
     written = new_resource(find_project(copy, PACKAGE), parse_resource(NAME, fields, owned=owned))
     search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     ruff = shutil.which("ruff", path=search)
@@ -127,6 +128,22 @@ def test_every_field_type_gives_clean_code(copy, owned):
         arguments = [ruff, *command, "--no-cache", *map(str, written)]
         result = subprocess.run(arguments, cwd=copy, capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_an_enum_field_is_checked_filtered_and_indexed(copy):
+    spec = parse_resource(NAME, ["name:str", "state:enum[draft,sent,paid]"], owned=True)
+    table, router, _admin, migration, tests, _ = new_resource(find_project(copy, PACKAGE), spec)
+    text = table.read_text()
+    assert 'class ProbeRoomTypeState(StrEnum):\n    draft = "draft"' in text
+    values = "\"state IN ('draft', 'sent', 'paid')\""
+    check = f'CheckConstraint({values}, name="ck_probe_room_types_state")'
+    assert check in text and f"sa.{check}" in migration.read_text()
+    assert "state: ProbeRoomTypeState | None = None" in text  # the lists' filter
+    for name in ("state", "user_id_state"):
+        index = f"ix_probe_room_types_{name}_created_at_id"
+        assert f'"{index}"' in text and f'"{index}"' in migration.read_text()
+    assert "matching(_MINE, ProbeRoomType, filters)" in router.read_text()
+    assert 'FILTERS = {"state": "draft"}' in tests.read_text()
 
 
 def test_without_ruff_the_files_are_written_and_a_note_says_so(copy, monkeypatch, capsys):
@@ -191,6 +208,13 @@ def test_two_branches_never_write_the_same_revision(copy, tmp_path):
         ("Room", ["id:int"], "reserved"),
         ("Room", ["model_config:str"], "reserved"),
         ("Room", ["name:str", "name:text"], "given twice"),
+        ("Room", ["state:enum[draft]"], "two values or more"),
+        ("Room", ["state:enum[]"], "two values or more"),
+        ("Room", ["state:enum[draft,Sent]"], "the value 'Sent' must be lowercase"),
+        ("Room", ["state:enum[draft,class]"], "not a Python keyword"),
+        ("Room", ["state:enum[a,b,a]"], "given twice"),
+        ("Room", ["state:enum[a,b"], "unknown type 'enum\\[a,b'"),
+        ("Room", ["sort:enum[a,b]"], "RoomSort, a class the resource module defines"),
     ],
 )
 def test_bad_requests_are_refused_by_name(name, fields, message):

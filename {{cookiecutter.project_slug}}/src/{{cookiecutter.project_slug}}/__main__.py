@@ -428,7 +428,8 @@ def _parser() -> argparse.ArgumentParser:
         help="add a resource: table, schemas, router, migration and tests",
         description="Writes a paginated, exportable CRUD resource into this project "
         "(run in the project's directory). Field types: "
-        "str, text, int, float, bool, decimal, date, datetime; NAME:TYPE? is optional.",
+        "str, text, int, float, bool, decimal, date, datetime, enum[A,B,...] (one of the "
+        "values, a filter of the lists); NAME:TYPE? is optional.",
     )
     resource.add_argument("name", help="the resource's class name, like Room or RoomType")
     resource.add_argument(

@@ -65,6 +65,22 @@ def owner_values(owner: Principal | None) -> dict[str, Any]:
     return {} if owner is None else {OWNER: owner.id}
 
 
+def matching(
+    stmt: AnySelect, table: type[SQLModel], filters: BaseModel
+) -> tuple[AnySelect, dict[str, Any]]:
+    """`stmt` with the rows whose column equals each filter given (a field of
+    `filters` not None), and the values to bind: the statement is built once
+    per set of filters, as reads.py's are."""
+    given = {name: value for name, value in filters if value is not None}
+    return _equal(stmt, table, tuple(given)), given
+
+
+@functools.lru_cache(maxsize=256)
+def _equal(stmt: AnySelect, table: type[SQLModel], names: tuple[str, ...]) -> AnySelect:
+    columns = table_of(table).c
+    return stmt.where(*(columns[name] == bindparam(name) for name in names)) if names else stmt
+
+
 def readable_by(stmt: AnySelect, table: type[SQLModel], owner: Principal | None) -> AnySelect:
     """`stmt` limited to the rows `owner` may read by id: their own, or any for
     an administrator (None: a table without owners). Bind `owner_values(owner)`."""

@@ -37,12 +37,18 @@ def _common(spec: ResourceSpec) -> dict[str, str]:
 
 def indexes(spec: ResourceSpec) -> list[list[str]]:
     """The columns of each index the lists read: the list order (created_at,
-    id) behind each column a list filters on (spec.filters), and alone for the
-    list of every row, so each page, filtered or not, is one range of an
-    index, read in order, never a sort of the table. tests/test_list_filters.py
-    holds every filter of the project's lists to this."""
+    id) behind each column a list filters on (spec.filters), behind the owner
+    and each enum field together (the owner's own list, filtered), and alone
+    for the list of every row, so each page, filtered or not, is one range of
+    an index, read in order, never a sort of the table.
+    tests/test_list_filters.py holds every filter of the project's lists to this."""
     order = ["created_at", "id"]
-    return [*([column, *order] for column in spec.filters), order]
+    owners = [["user_id", field.name] for field in spec.enums] if spec.owned else []
+    return [
+        *([column, *order] for column in spec.filters),
+        *([*pair, *order] for pair in owners),
+        order,
+    ]
 
 
 def index_name(spec: ResourceSpec, columns: list[str]) -> str:
@@ -83,6 +89,8 @@ def _imports(spec: ResourceSpec) -> str:
     schema_types = {kind.schema_annotation for kind in kinds}
     constraints = " ".join(kind.constraints for kind in kinds)
     columns = {kind.column.partition("(")[0] for kind in kinds} - {"UTCDateTime"} | {"Index"}
+    if spec.enums:
+        columns.add("CheckConstraint")
     if spec.owned:
         columns |= {"ForeignKey", "Integer"}
     dates = "date, datetime" if "date" in annotations else "datetime"
@@ -120,16 +128,40 @@ def resource_module(spec: ResourceSpec) -> str:
     return _template("resource.py.tmpl").substitute(
         _common(spec),
         imports=_imports(spec),
+        enums="".join(_enum_class(field) for field in spec.enums),
         indexes="\n".join(
-            f"{INDENT * 2}Index({_literal(index_name(spec, columns))}, "
-            f"{', '.join(_literal(column) for column in columns)}),"
-            for columns in indexes(spec)
+            [
+                *(
+                    f"{INDENT * 2}Index({_literal(index_name(spec, columns))}, "
+                    f"{', '.join(_literal(column) for column in columns)}),"
+                    for columns in indexes(spec)
+                ),
+                *(f"{INDENT * 2}{_check(spec, field)}," for field in spec.enums),
+            ]
+        ),
+        filter_fields="\n".join(
+            f"{INDENT}{field.name}: {field.enum_class} | None = None" for field in spec.enums
         ),
         table_fields="\n".join(table_fields),
         create_fields="\n".join(_schema_field(field, partial=False) for field in spec.fields),
         update_fields="\n".join(_schema_field(field, partial=True) for field in spec.fields),
         read_fields=f"{INDENT}user_id: int\n" if spec.owned else "",
         nullable=_literal(nullable) if nullable else "",
+    )
+
+
+def _enum_class(field: FieldSpec) -> str:
+    members = "".join(f"{INDENT}{choice} = {_literal(choice)}\n" for choice in field.choices)
+    return f"\n\nclass {field.enum_class}(StrEnum):\n{members}"
+
+
+def _check(spec: ResourceSpec, field: FieldSpec, module: str = "") -> str:
+    """The CHECK constraint that keeps an enum column to its values (`module`:
+    sa. in a migration)."""
+    values = ", ".join(f"'{choice}'" for choice in field.choices)
+    condition = _literal(f"{field.name} IN ({values})")
+    return (
+        f"{module}CheckConstraint({condition}, name={_literal(f'ck_{spec.plural}_{field.name}')})"
     )
 
 
@@ -158,6 +190,7 @@ def migration_module(spec: ResourceSpec, revision: str, down_revision: str | Non
             f'{INDENT * 2}sa.Column("{field.name}", {field.kind.migration}, '
             f"nullable={field.optional}),"
         )
+    columns += [f"{INDENT * 2}{_check(spec, field, 'sa.')}," for field in spec.enums]
     return _template("migration.py.tmpl").substitute(
         _common(spec),
         revision=revision,
@@ -199,6 +232,7 @@ def tests_module(spec: ResourceSpec, package: str) -> str:
             {f.name: UNSTORABLE[f.type] for f in spec.fields if f.type in UNSTORABLE}
         ),
         indexes=_literal(indexes(spec)),
+        filters=_literal({field.name: field.choices[0] for field in spec.enums}),
     )
 
 

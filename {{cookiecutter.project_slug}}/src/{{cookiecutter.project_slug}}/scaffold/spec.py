@@ -7,7 +7,7 @@ that names the bad part and what is allowed.
 import builtins
 import keyword
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 class ScaffoldError(Exception):
@@ -52,6 +52,14 @@ FIELD_TYPES = {
     ),
 }
 # fmt: on
+# NAME:enum[a,b,c]: one of the values given, as a StrEnum of its own, a
+# column with a CHECK constraint, and a filter of the lists (with its index).
+ENUM = "enum"
+_ENUM_TYPE = re.compile(r"enum\[(?P<values>[^\]]*)\]")
+_ENUM_VALUE = re.compile(r"[a-z][a-z0-9_]*")
+TYPE_NAMES = ", ".join([*FIELD_TYPES, "enum[A,B,...]"])
+# Classes the resource module defines: an enum's class (Name + Field) cannot be one.
+_OWN_CLASSES = {"Create", "Read", "Update", "Sort", "Filters"}
 
 # Columns every resource has; a field cannot take their names.
 _OWN_COLUMNS = {"id", "user_id", "created_at", "updated_at"}
@@ -61,12 +69,12 @@ _MODEL_ATTRIBUTES = {"metadata", "registry"}
 # shadow a parameter or an import of its own router.
 # fmt: off
 _ROUTER_NAMES = {
-    "body", "created_links", "format", "order", "page", "reader", "request", "router", "row",
-    "session", "sort", "stmt",
+    "body", "created_links", "filters", "format", "given", "matching", "order", "page", "reader",
+    "request", "router", "row", "rows", "session", "sort", "stmt", "values",
 }
 _ROUTER_CLASSES = {
-    "AdminUser", "Annotated", "AnySelect", "APIRouter", "Column", "CurrentUser", "ExportFormat",
-    "Field", "OwnerFilter", "Page", "PageParamsDep", "Query", "ReaderDep", "Request",
+    "AdminUser", "Annotated", "Any", "AnySelect", "APIRouter", "CheckConstraint", "Column",
+    "CurrentUser", "ExportFormat", "Field", "Filters", "OwnerFilter", "Page", "PageParamsDep", "Query", "ReaderDep", "Request",
     "ResourceId", "Response", "RowsJSONResponse", "SessionDep", "SortKey", "SQLModel",
     "StreamingResponse", "StrEnum",
 }
@@ -80,10 +88,18 @@ class FieldSpec:
     name: str
     type: str
     optional: bool
+    choices: tuple[str, ...] = ()  # an enum's values
+    enum_class: str = ""  # an enum's class: the resource's name and the field's
 
     @property
     def kind(self) -> FieldType:
-        return FIELD_TYPES[self.type]
+        if self.type != ENUM:
+            return FIELD_TYPES[self.type]
+        length = max(len(choice) for choice in self.choices)
+        return FieldType(
+            self.enum_class, self.enum_class, f"String({length})", f"sa.String({length})", "",
+            (self.choices[0], self.choices[1]),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -103,10 +119,15 @@ class ResourceSpec:
         return "/" + self.plural.replace("_", "-")
 
     @property
+    def enums(self) -> list[FieldSpec]:
+        return [field for field in self.fields if field.type == ENUM]
+
+    @property
     def filters(self) -> list[str]:
         """The columns the generated lists filter on: for owned rows the
-        owner's id (the owner's own list, and `user_id` on the administrators')."""
-        return ["user_id"] if self.owned else []
+        owner's id (the owner's own list, and `user_id` on the administrators'),
+        and each enum field."""
+        return [*(["user_id"] if self.owned else []), *(field.name for field in self.enums)]
 
     @property
     def routers(self) -> list[tuple[str, str]]:
@@ -153,7 +174,7 @@ def parse_resource(
     _check_python_name(plural, f"--plural {plural!r}")
     if not fields:
         raise ScaffoldError("give at least one --field NAME:TYPE, for example --field name:str")
-    parsed = tuple(parse_field(text) for text in fields)
+    parsed = tuple(_named_enum(name, parse_field(text)) for text in fields)
     seen: set[str] = set()
     for field in parsed:
         if field.name in seen:
@@ -162,19 +183,33 @@ def parse_resource(
     return ResourceSpec(name, snake, plural, parsed, owned)
 
 
+def _named_enum(resource: str, field: FieldSpec) -> FieldSpec:
+    if field.type != ENUM:
+        return field
+    camel = "".join(part.capitalize() for part in field.name.split("_"))
+    if camel in _OWN_CLASSES:
+        raise ScaffoldError(
+            f"--field {field.name!r}: an enum's class would be {resource}{camel}, a class the "
+            "resource module defines already; choose another name"
+        )
+    return replace(field, enum_class=resource + camel)
+
+
 def parse_field(text: str) -> FieldSpec:
     """NAME:TYPE, or NAME:TYPE? for a field that may be left out (null)."""
-    allowed = ", ".join(FIELD_TYPES)
     name, colon, kind = text.partition(":")
     if not colon:
         raise ScaffoldError(
-            f"--field {text!r} must be NAME:TYPE (TYPE one of {allowed}; "
+            f"--field {text!r} must be NAME:TYPE (TYPE one of {TYPE_NAMES}; "
             "add ? for an optional field, as in notes:text?)"
         )
     optional = kind.endswith("?")
     kind = kind.removesuffix("?")
-    if kind not in FIELD_TYPES:
-        raise ScaffoldError(f"--field {text!r}: unknown type {kind!r}; use one of {allowed}")
+    choices: tuple[str, ...] = ()
+    if enum := _ENUM_TYPE.fullmatch(kind):
+        kind, choices = ENUM, _enum_values(text, enum["values"])
+    elif kind not in FIELD_TYPES:
+        raise ScaffoldError(f"--field {text!r}: unknown type {kind!r}; use one of {TYPE_NAMES}")
     if not _SNAKE_NAME.fullmatch(name):
         raise ScaffoldError(
             f"--field {text!r}: the name must be lowercase letters, digits and underscores, "
@@ -186,7 +221,22 @@ def parse_field(text: str) -> FieldSpec:
             f"--field {text!r}: {name!r} is reserved ({reserved} and model_* are taken)"
         )
     _check_python_name(name, f"--field {text!r}: the name {name!r}")
-    return FieldSpec(name, kind, optional)
+    return FieldSpec(name, kind, optional, choices)
+
+
+def _enum_values(text: str, values: str) -> tuple[str, ...]:
+    choices = tuple(value.strip() for value in values.split(","))
+    if len(choices) < 2:
+        raise ScaffoldError(f"--field {text!r}: an enum needs two values or more, as enum[a,b]")
+    for value in choices:
+        if not _ENUM_VALUE.fullmatch(value) or keyword.iskeyword(value):
+            raise ScaffoldError(
+                f"--field {text!r}: the value {value!r} must be lowercase letters, digits and "
+                "underscores, starting with a letter, and not a Python keyword"
+            )
+    if len(set(choices)) != len(choices):
+        raise ScaffoldError(f"--field {text!r}: a value is given twice")
+    return choices
 
 
 def _check_class_name(name: str) -> None:

@@ -161,7 +161,7 @@ def test_migrate_to_a_database_that_does_not_exist_says_how_to_create_it(databas
 def test_migrate_into_a_missing_folder_names_the_folder(tmp_path):
     result = run(f"sqlite:///{tmp_path / 'absent' / 'app.db'}", "migrate")
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert f"the folder {tmp_path / 'absent'} must exist" in result.stderr
+    assert f"does not exist: mkdir -p {tmp_path / 'absent'}" in result.stderr
 
 
 def test_serve_on_a_port_in_use_says_to_choose_another(database_url):

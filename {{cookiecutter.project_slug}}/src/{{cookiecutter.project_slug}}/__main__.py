@@ -519,6 +519,8 @@ def main(argv: list[str] | None = None) -> None:
         settings = get_settings()
     except SettingsError as exc:
         sys.exit(str(exc))
+    if (problem := _sqlite_folder_problem(settings)) is not None:
+        sys.exit(f"error: {problem} (the database is DATABASE_URL)")
     try:
         _HANDLERS[args.command](settings, args)
     except Exception as exc:
@@ -541,12 +543,27 @@ def _advice(settings: Settings, command: str, exc: Exception) -> str:
             f"  createdb -h {url.host or 'localhost'} -p {url.port or 5432}{role} {url.database}\n"
             f"({where})"
         )
-    if settings.is_sqlite and "unable to open database file" in str(exc):
-        folder = os.path.dirname(url.database or "") or "."
-        return f"the folder {folder} must exist and be writable ({where})"
     if command == "migrate":
         return f"is it reachable? {where}"
     return f"is it reachable, and migrated? `{PROG} migrate` creates the tables; {where}"
+
+
+def _sqlite_folder_problem(settings: Settings) -> str | None:
+    """Checked before connecting: aiosqlite's failed connect can leave its
+    thread printing a traceback after the message."""
+    if not settings.is_sqlite:
+        return None
+    from sqlalchemy.engine import make_url
+
+    database = make_url(settings.database_url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    folder = os.path.dirname(os.path.abspath(database))
+    if not os.path.isdir(folder):
+        return f"the folder of the SQLite database does not exist: mkdir -p {folder}"
+    if not os.access(folder, os.W_OK):
+        return f"the folder of the SQLite database is not writable: {folder}"
+    return None
 
 
 def _sqlstate_of(exc: Exception) -> str:

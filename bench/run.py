@@ -77,10 +77,13 @@ def full(quick: bool, out: Path, work: Path) -> None:
     write(results, out, charts)
 
 
-def merged(names: list[str], out: Path, work: Path, seed: bool = True) -> dict:
-    """The last results, with the named phases measured again (full parameters)."""
+def merged(
+    names: list[str], out: Path, work: Path, seed: bool = True, params: dict | None = None
+) -> dict:
+    """The last results, with the named phases measured again (full parameters,
+    or `params` by phase)."""
     results = json.loads((out / "results.json").read_text())
-    results["phases"] |= measure(names, "full", work, seed)[0]
+    results["phases"] |= measure(names, "full", work, seed, params)[0]
     return results
 
 
@@ -100,6 +103,12 @@ def main() -> None:
         "100,000 rows, into the last results",
     )
     parser.add_argument(
+        "--soak-minutes",
+        type=float,
+        default=None,
+        help="with --only soak: how long the soak runs (default: 20 minutes)",
+    )
+    parser.add_argument(
         "--only-tls",
         action="store_true",
         help="measure only the cost of a connection, plain and TLS, into results.json",
@@ -112,7 +121,8 @@ def main() -> None:
         names = args.only.split(",")
         if unknown := set(names) - set(ALONE):
             raise SystemExit(f"unknown phases: {', '.join(sorted(unknown))}")
-        results = merged(names, args.out, args.work)
+        params = {"soak": {"seconds": args.soak_minutes * 60}} if args.soak_minutes else None
+        results = merged(names, args.out, args.work, params=params)
         write({**results, "date": time.strftime("%Y-%m-%d")}, args.out)
     elif args.report_only:
         report(json.loads((args.out / "results.json").read_text()), args.out, charts=None)

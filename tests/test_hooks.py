@@ -264,7 +264,7 @@ def test_paths_to_remove_follow_the_answers():
 
 def test_optional_modules_go_with_their_answers():
     for prompt, module in (("with_prometheus", "metrics"), ("with_opentelemetry", "telemetry")):
-        files = {f"src/{{slug}}/{module}.py", f"tests/test_{module}.py"}
+        files = {f"src/{{slug}}/web/{module}.py", f"tests/test_{module}.py"}
         assert set(post_gen.MANIFEST[(prompt, "yes")]) == files
         removed = set(post_gen.paths_to_remove({**_defaults(), prompt: "no"}))
         assert {path.format(slug="lean_service") for path in files} <= removed

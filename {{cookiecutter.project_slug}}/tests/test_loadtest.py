@@ -14,9 +14,7 @@ import httpx
 import pytest
 
 from {{ cookiecutter.project_slug }}.__main__ import _parser
-from {{ cookiecutter.project_slug }}.loadtest import drive
-from {{ cookiecutter.project_slug }}.loadtest.mix import discover, sample
-from {{ cookiecutter.project_slug }}.loadtest.report import Thresholds, failed, limiter_note, verdicts
+from {{ cookiecutter.project_slug }}.loadtest import drive, mix, report
 from {{ cookiecutter.project_slug }}.loadtest.stats import Stats
 from {{ cookiecutter.project_slug }}.routing import RESOURCE_ROUTERS
 
@@ -30,17 +28,17 @@ def _args(*options: str):
 
 
 def test_the_mix_is_the_registry_less_the_account_routes():
-    prefixes = {resource.prefix for resource in discover()}
+    prefixes = {resource.prefix for resource in mix.discover()}
     registered = {entry.prefix for entry in RESOURCE_ROUTERS}
     assert prefixes == {p for p in registered if not p.startswith(("/auth", "/users"))}
 
 
 def test_bodies_from_the_schemas_are_valid_for_every_writable_resource():
     rng = random.Random(1)
-    for resource in discover():
+    for resource in mix.discover():
         if resource.create is None:
             continue
-        body = sample(resource.create, rng)
+        body = mix.sample(resource.create, rng)
         resource.create.model_validate(body)
         if resource.update is not None:
             resource.update.model_validate(
@@ -60,7 +58,7 @@ async def test_a_load_on_the_app_meets_every_metric(app, settings):
     assert figures["memory"]["workers"], figures["memory"]
     assert [v["verdict"] for v in results["verdicts"]] == ["PASS"] * 4
     # Every route the mix holds was called: lists, and each resource's writes.
-    for resource in discover():
+    for resource in mix.discover():
         for path in resource.lists:
             assert f"GET {path}" in figures["by_route"]
         if resource.create is not None and not resource.admin:
@@ -74,7 +72,7 @@ def test_429s_are_counted_apart_and_named_as_the_bottleneck():
         stats.answered("GET /things", status, 0.01)
     assert stats.success_percent() == 100.0
     figures = {"rate_limited": stats.limited, "requests": stats.requests}
-    assert "rate limiter" in (limiter_note(figures) or "")
+    assert "rate limiter" in (report.limiter_note(figures) or "")
     stats.answered("GET /things", 500, 0.01)
     assert stats.success_percent() < 99.9
 
@@ -85,14 +83,15 @@ def test_one_metric_over_its_threshold_fails_the_run():
         "latency_ms": {"p50": 1.0, "p95": 2500.0, "p99": 3000.0},
         "memory": {"average_mib": 90.0, "memory_errors": 0},
     }
-    results = {"verdicts": verdicts(figures, Thresholds())}
+    results = {"verdicts": report.verdicts(figures, report.Thresholds())}
     assert [v["verdict"] for v in results["verdicts"]] == ["PASS", "FAIL", "PASS", "PASS"]
-    assert failed(results)
+    assert report.failed(results)
 
 
 def _loadtest(env: dict[str, str], *args: str) -> dict[str, Any]:
+    command = [sys.executable, "-m", "{{ cookiecutter.project_slug }}", "loadtest"]
     done = subprocess.run(
-        [sys.executable, "-m", "{{ cookiecutter.project_slug }}", "loadtest", *args, "--json"],
+        [*command, *args, "--json"],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

@@ -143,7 +143,7 @@ def test_an_enum_field_is_checked_filtered_and_indexed(copy):
         index = f"ix_probe_room_types_{name}_created_at_id"
         assert f'"{index}"' in text and f'"{index}"' in migration.read_text()
     assert "matching(_MINE, ProbeRoomType, filters)" in router.read_text()
-    assert 'FILTERS = {"state": "draft"}' in tests.read_text()
+    assert 'FILTERS: dict[str, str] = {"state": "draft"}' in tests.read_text()
 
 
 def test_without_ruff_the_files_are_written_and_a_note_says_so(copy, monkeypatch, capsys):

@@ -80,6 +80,23 @@ async def test_readiness_checks_what_start_up_could_not(fresh_url, settings, api
     assert ready.status_code == 200 and app.state.schema_checked
 
 
+async def test_a_request_on_a_database_behind_is_a_503_naming_migrate(fresh_url, settings, api):
+    """Tables dropped under a running worker (a restore of an older dump):
+    its requests say what to run, never a 500."""
+    app = create_app(settings.model_copy(update={"database_url": fresh_url}))
+    await asyncio.to_thread(upgrade, fresh_url)
+    async with app.router.lifespan_context(app):
+        await asyncio.to_thread(downgrade, fresh_url, "base")
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            login = await client.post(
+                f"{api}/auth/token", data={"username": "a@example.org", "password": "x" * 12}
+            )
+    assert login.status_code == 503, login.text
+    assert login.json()["error"]["code"] == "database_not_migrated"
+    assert f"`{CLI} migrate`" in login.json()["error"]["message"]
+
+
 @pytest.mark.slow
 def test_serve_starts_on_a_database_out_of_reach(tmp_path):
     """Readiness says 503 until it can be reached: serve does not refuse."""

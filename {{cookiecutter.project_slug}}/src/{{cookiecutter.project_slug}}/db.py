@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm.exc import StaleDataError
 
 from .errors import ServiceError
+from .process.schema import CLI
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -201,11 +202,22 @@ def database_unavailable(exc: BaseException) -> ServiceError | None:
         return ServiceError(
             503, "All database connections are busy", "database_busy", {"Retry-After": "1"}
         )
+    # A table or column the code needs and the database lacks: the schema is
+    # behind the code (a worker that started while the database was out of
+    # reach, or a database restored from an older dump). Start-up refuses such
+    # a database (process/schema.py); here a request says so too, never a 500.
+    if _schema_behind(exc):
+        return ServiceError(
+            503,
+            f"Database not migrated: run `{CLI} migrate`",
+            "database_not_migrated",
+            {"Retry-After": "5"},
+        )
     # A connection refused, reset or timed out while connecting surfaces from
     # the driver as is; once connected, SQLAlchemy wraps a lost connection
     # and marks it, and PostgreSQL says "shutting down" or "starting up" with
-    # SQLSTATE classes 08 and 57P. Anything else (a missing table, a broken
-    # query) is a bug: a 500, logged with its traceback.
+    # SQLSTATE classes 08 and 57P. Anything else (a broken query) is a bug: a
+    # 500, logged with its traceback.
     lost = isinstance(exc, ConnectionError | TimeoutError | socket.gaierror) or (
         isinstance(exc, sa_exc.DBAPIError)
         and (exc.connection_invalidated or _sqlstate(exc).startswith(("08", "57P")))
@@ -215,6 +227,18 @@ def database_unavailable(exc: BaseException) -> ServiceError | None:
             503, "Database unavailable", "database_unavailable", {"Retry-After": "5"}
         )
     return None
+
+
+# PostgreSQL's undefined_table and undefined_column; SQLite's own words.
+_UNDEFINED_SQLSTATES = ("42P01", "42703")
+_SQLITE_UNDEFINED = ("no such table", "no such column", "has no column named")
+
+
+def _schema_behind(exc: BaseException) -> bool:
+    if not isinstance(exc, sa_exc.ProgrammingError | sa_exc.OperationalError):
+        return False
+    message = str(exc.orig)
+    return _sqlstate(exc) in _UNDEFINED_SQLSTATES or any(w in message for w in _SQLITE_UNDEFINED)
 
 
 def _sqlstate(exc: sa_exc.DBAPIError) -> str:

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from .errors import documented_errors
 from .ratelimit import enforce_rate_limit
 from .settings import Settings
-from .web.openapi import document_page_size, for_tools
+from .web.openapi import document_page_size, document_upload_types, for_tools
 from .web.path_prefix import matching_prefix
 
 logger = logging.getLogger(__name__)
@@ -191,6 +191,7 @@ def include_routers(app: FastAPI, settings: Settings) -> RouterRegistry:
         # until the routes change): a walk of the document costs milliseconds.
         if not completed or completed[0] is not document:
             document_page_size(document, settings.max_page_size)
+            document_upload_types(document, settings.allowed_upload_types)
             for_tools(document, api_prefix=settings.api_prefix, enabled=is_on)
             completed[:] = [document]
         return document

@@ -87,8 +87,8 @@ _MULTIPART = {
     "required": True,
 }
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
-# Any media type, stored as sent: application/octet-stream first, for
-# generated clients that need one type, then */* (a file's own type).
+# Stored as sent; "*/*" becomes the ALLOWED_UPLOAD_TYPES in the document
+# (web/openapi.py, document_upload_types), application/octet-stream first.
 _RAW = {
     "description": "The file itself, its type (one of ALLOWED_UPLOAD_TYPES) as Content-Type",
     "content": {"application/octet-stream": _BINARY, "*/*": _BINARY},

@@ -77,6 +77,22 @@ def document_page_size(schema: dict[str, Any], max_page_size: int) -> dict[str, 
     return schema
 
 
+def document_upload_types(schema: dict[str, Any], allowed: list[str]) -> dict[str, Any]:
+    """A request body of any type ("*/*") lists the types the server accepts
+    (ALLOWED_UPLOAD_TYPES), application/octet-stream first for generated
+    clients that take one: a client then sends a file's own type, and a
+    schema-driven one never sends a type the server refuses."""
+    ordered = sorted(allowed, key=lambda media_type: media_type != "application/octet-stream")
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "*/*" in content:
+                body = content["*/*"]
+                content.clear()
+                content.update({media_type: body for media_type in ordered})
+    return schema
+
+
 def _set_maximum(schema: dict[str, Any], maximum: int) -> None:
     for branch in schema.get("anyOf", [schema]):
         if branch.get("type") == "integer":

@@ -69,11 +69,11 @@ def test_variant_files(project: Rendered):
     # Without the prompt, not a trace of Prometheus: no dependency, no module.
     metrics = project.variant.answer("with_prometheus", "no") == "yes"
     assert ("prometheus" in (project.path / "pyproject.toml").read_text()) == metrics
-    assert (project.path / "src" / project.slug / "metrics.py").exists() == metrics
+    assert (project.path / "src" / project.slug / "web" / "metrics.py").exists() == metrics
     # Likewise OpenTelemetry: no dependency, no module, no test, not a mention.
     tracing = project.variant.answer("with_opentelemetry", "no") == "yes"
     assert ("opentelemetry" in (project.path / "pyproject.toml").read_text()) == tracing
-    assert (project.path / "src" / project.slug / "telemetry.py").exists() == tracing
+    assert (project.path / "src" / project.slug / "web" / "telemetry.py").exists() == tracing
     assert (project.path / "tests" / "test_telemetry.py").exists() == tracing
     mentions = [
         str(path.relative_to(project.path))

@@ -63,7 +63,8 @@ async def test_tokens_are_random_long_and_compared_in_constant_time(
 
 
 async def broken_query(session: SessionDep) -> dict[str, str]:
-    await session.execute(text("SELECT secret_column FROM no_such_table"))
+    # A syntax error: a missing table would say the schema is behind (503).
+    await session.execute(text("SELECT secret_column FROM no_such_table WHERE"))
     return {}
 
 

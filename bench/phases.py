@@ -19,6 +19,7 @@ from bench.idle import phase_idle
 from bench.logins import phase_logins
 from bench.soak import phase_soak
 from bench.startup import phase_routers
+from bench.success_metrics import phase_success_metrics
 from bench.throughput import phase_ab, phase_lists, phase_naive
 from bench.tls import phase_tls
 from bench.upload import phase_upload
@@ -50,6 +51,8 @@ PHASES = {
         alone=True,
     ),
     "ab": Phase(phase_ab, {}, {}, alone=True),
+    # Two minutes of the generated loadtest: in full runs, not in --quick.
+    "success_metrics": Phase(phase_success_metrics, {"users": 50, "seconds": 60}, None, alone=True),
     "naive": Phase(phase_naive, {"seconds": 15}, {"seconds": 3}),
     "deep_page": Phase(phase_deep_page, {"repeat": 30}, {"repeat": 10}, alone=True),
     # Seeds the table up to big_rows: the phases after it measure those rows.

@@ -126,6 +126,26 @@ def ab(p: dict) -> list[Row]:
     return rows
 
 
+def success_metrics(p: dict) -> list[Row]:
+    if "success_metrics" not in p:
+        return []
+    m, rows = p["success_metrics"], []
+    for workers, label in ((1, "one worker on its own core"), (2, "`serve --workers 2`")):
+        run = m[f"{workers}_workers"]
+        lat, own = run["latency_ms"], run["load_generator"]
+        memory = ", ".join(f"{w['average_mib']:.1f} ({w['peak_mib']:.1f})" for w in run["workers"])
+        verdicts = run["verdicts"]
+        rows.append(
+            Row(
+                f"`loadtest --users {m['users']} --duration {m['seconds']:g}`, default limits, {label}: requests, 429, 5xx; success; p50 / p95 / p99; RSS per worker, average (peak); MemoryErrors; the load generator",
+                f"{run['requests']:,} ({run['requests_per_second']:.0f}/s), {run['rate_limited']} x 429, {run['server_errors']} x 5xx; {run['success_percent']:g}%; {lat['p50']:.0f} / {lat['p95']:.0f} / {lat['p99']:.0f} ms; {memory} MiB; {run['memory_errors']}; {own['cpu_percent']:.0f}% of a core, {own['peak_rss_mib']:.0f} MiB",
+                "PASS x 4: >= 99.9%, p95 <= 2,000 ms, <= 400 MiB, 0 MemoryError",
+                all(v == "PASS" for v in verdicts.values()) and len(verdicts) == 4,
+            )
+        )
+    return rows
+
+
 def naive(p: dict) -> list[Row]:
     n = p["naive"]
     return [
@@ -418,5 +438,5 @@ def soak(p: dict) -> list[Row]:
 
 
 SECTIONS = (
-    idle, routers, lists, ab, naive, guard, workers, exports, database_floor, deep_page, upload, logins, tls, front_door, soak,
+    idle, routers, lists, ab, success_metrics, naive, guard, workers, exports, database_floor, deep_page, upload, logins, tls, front_door, soak,
 )  # fmt: skip

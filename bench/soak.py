@@ -44,34 +44,40 @@ class Sampler(threading.Thread):
             self.samples.append((time.monotonic() - self.started, rss, pss_mib(self.pid)))
 
 
+def loadtest(service, *args: str, cpu: str | None = LOAD_CPU) -> dict:
+    """The generated `loadtest`'s JSON report against the running server
+    (on core `cpu` when given)."""
+    command = [
+        str(service.project.bin / service.project.cli_name),
+        "loadtest",
+        f"http://127.0.0.1:{service.port}",
+        *args,
+        "--json",
+    ]
+    done = subprocess.run(
+        pinned(command, cpu) if cpu else command,
+        env=service.env,
+        cwd=service.project.path,
+        capture_output=True,
+        text=True,
+    )
+    if not done.stdout.strip():
+        raise RuntimeError(f"loadtest failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout)
+
+
 def soak(service, seconds: float, users: int = USERS) -> dict:
     """The soak's figures; the server started here on its own core, stopped here."""
     service.start(cpu=SERVER_CPU)
     try:
         sampler = Sampler(service.pid)
         sampler.start()
-        command = pinned(
-            [
-                str(service.project.bin / service.project.cli_name),
-                "loadtest",
-                f"http://127.0.0.1:{service.port}",
-                f"--users={users}",
-                "--rate=0",
-                f"--duration={seconds}",
-                "--json",
-            ],
-            LOAD_CPU,
-        )
-        done = subprocess.run(
-            command, env=service.env, cwd=service.project.path, capture_output=True, text=True
-        )
+        load = loadtest(service, f"--users={users}", "--rate=0", f"--duration={seconds}")
         sampler.done.set()
         sampler.join()
     finally:
         service.stop()
-    if not done.stdout.strip():
-        raise RuntimeError(f"loadtest failed: {done.stderr[-2000:]}")
-    return {**figures(json.loads(done.stdout), sampler.samples), "users": users}
+    return {**figures(load, sampler.samples), "users": users}
 
 
 def figures(load: dict, samples: list[tuple[float, float, float]]) -> dict:

@@ -14,7 +14,10 @@ from typing import Any
 
 import httpx
 from sqlalchemy import delete, event, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from {{ cookiecutter.project_slug }}.db import SessionDep
 from {{ cookiecutter.project_slug }}.models import User
@@ -24,6 +27,26 @@ from {{ cookiecutter.project_slug }}.users import create_user
 OPS_TOKEN = "ops-token-for-the-tests"
 OPS = {"Authorization": f"Bearer {OPS_TOKEN}"}
 PROJECT = Path(__file__).resolve().parents[1]
+
+
+class Explain(Executable, ClauseElement):
+    """The plan of a statement, its parameters bound as the app binds them:
+    EXPLAIN QUERY PLAN on SQLite, EXPLAIN on PostgreSQL (as one JSON
+    document when `as_json`)."""
+
+    inherit_cache = False
+
+    def __init__(self, statement: ClauseElement, as_json: bool = False) -> None:
+        self.statement, self.as_json = statement, as_json
+
+
+@compiles(Explain)
+def _explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
+    if compiler.dialect.name == "sqlite":
+        prefix = "EXPLAIN QUERY PLAN "
+    else:
+        prefix = "EXPLAIN (FORMAT JSON) " if element.as_json else "EXPLAIN "
+    return prefix + compiler.process(element.statement, **kw)
 
 
 async def bearer(app, email: str, admin: bool = False) -> dict[str, str]:

@@ -4,13 +4,8 @@ their plans never scan the whole table, on PostgreSQL (EXPLAIN) and SQLite
 filter of every list has an index is checked from the routes, in
 test_list_filters.py."""
 
-from typing import Any
-
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from {{ cookiecutter.project_slug }}.pagination import page_select
 from {{ cookiecutter.project_slug }}.resources.bookings import (
@@ -25,22 +20,9 @@ from {{ cookiecutter.project_slug }}.resources.bookings import (
 )
 from {{ cookiecutter.project_slug }}.seed import seed
 
+from tests.helpers import Explain
+
 pytestmark = pytest.mark.anyio
-
-
-class Explain(Executable, ClauseElement):
-    """EXPLAIN of a statement, with its parameters bound as the app binds them."""
-
-    inherit_cache = False
-
-    def __init__(self, statement: ClauseElement) -> None:
-        self.statement = statement
-
-
-@compiles(Explain)
-def _explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
-    prefix = "EXPLAIN QUERY PLAN " if compiler.dialect.name == "sqlite" else "EXPLAIN "
-    return prefix + compiler.process(element.statement, **kw)
 
 
 async def plan(conn, statement, values) -> str:

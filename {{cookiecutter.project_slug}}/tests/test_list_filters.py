@@ -22,14 +22,13 @@ from fastapi import params
 from fastapi.dependencies.utils import get_dependant, get_flat_params
 from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import Column, Select, event, text
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import visitors
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BinaryExpression
-from sqlalchemy.sql.expression import ClauseElement, Executable
 
 from {{ cookiecutter.project_slug }}.pagination import Page, page_params
 from {{ cookiecutter.project_slug }}.statements import AnySelect
+
+from tests.helpers import Explain
 
 pytestmark = pytest.mark.anyio
 
@@ -40,22 +39,6 @@ NOT_FILTERS.add("sort")
 CANDIDATES = ("2030-01-02T03:04:05Z", "2030-01-02", "1", "true", "x")
 # (table, column, operator) of one condition of a statement.
 Condition = tuple[str, str, str]
-
-
-class Explain(Executable, ClauseElement):
-    """The plan of a statement, its parameters bound as the app binds them."""
-
-    inherit_cache = False
-
-    def __init__(self, statement: ClauseElement) -> None:
-        self.statement = statement
-
-
-@compiles(Explain)
-def _explain(element: Explain, compiler: SQLCompiler, **kw: Any) -> str:
-    sqlite = compiler.dialect.name == "sqlite"
-    prefix = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN (FORMAT JSON) "
-    return prefix + compiler.process(element.statement, **kw)
 
 
 def list_filters(app) -> list[tuple[str, str, str]]:
@@ -126,7 +109,7 @@ async def index_conditions(app, statement: AnySelect, values: dict[str, Any]) ->
         # A table of a few rows is read whole by PostgreSQL, whatever its
         # indexes: planned as if scans were dear, it shows which index serves.
         await conn.execute(text("SET LOCAL enable_seqscan = off"))
-        plan = (await conn.execute(Explain(statement), values)).scalar_one()
+        plan = (await conn.execute(Explain(statement, as_json=True), values)).scalar_one()
     plan = json.loads(plan) if isinstance(plan, str) else plan
     return [node["Index Cond"] for node in plan_nodes(plan[0]["Plan"]) if "Index Cond" in node]
 

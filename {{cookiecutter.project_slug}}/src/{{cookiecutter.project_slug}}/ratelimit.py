@@ -9,8 +9,8 @@ needs another limit declares it next to itself:
 
 The client is the signed-in user, or else the request's address (behind a
 proxy, set FORWARDED_ALLOW_IPS: serving.py). Counters live in RATE_LIMIT_STORAGE:
-memory:// (per worker) or redis:// (shared); while that Redis is out of reach
-(breaker.py), they are counted per worker.
+memory:// (per worker, local_counters.py) or redis:// (shared); while that
+Redis is out of reach (breaker.py), they are counted per worker.
 
 Why it is built this way: docs/design-notes.md, "ratelimit.py".
 """
@@ -31,6 +31,7 @@ from limits.storage import StorageTypes, storage_from_string
 from .auth import principal_of
 from .breaker import REDIS_TIMEOUT_SECONDS, RedisBreaker
 from .errors import ServiceError
+from .local_counters import LocalCounters
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -61,8 +62,8 @@ class RateLimiter:
         self.login_per_address = parse_many(settings.login_address_rate_limit)
         self.login_slowdown = settings.login_slowdown_seconds
         # This process's counters: the store itself with memory://, and with
-        # Redis what counts while its breaker is open.
-        self.local = SlidingWindowCounterRateLimiter(storage_from_string("async+memory://"))
+        # Redis what counts while its breaker is open (local_counters.py).
+        self.local = SlidingWindowCounterRateLimiter(LocalCounters())
         self.shared = self.local
         self.breaker = breaker
         if breaker is not None:

@@ -174,7 +174,8 @@ def _scope(request: Request) -> str:
         for key, value in request.query_params.multi_items()
         if key not in _PAGING_PARAMS and (declared is None or key in declared)
     )
-    return json.dumps([request.url.path, filters])
+    # The path as received: Request.url would build and parse the whole URL again.
+    return orjson.dumps([request.scope["path"], filters]).decode()
 
 
 _NAMES_ATTRIBUTE = "lean_query_names"

@@ -1,6 +1,6 @@
 """Every user's bookings, for administrators: list and export."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -39,7 +39,15 @@ class AdminFilters:
 
     def apply(self, stmt: AnySelect) -> tuple[AnySelect, dict[str, Any]]:
         """`stmt` with these filters, and the values to bind (bookings.matching)."""
-        return matching(stmt, **asdict(self))
+        # Named one by one: dataclasses.asdict deep-copies every value, on every request.
+        return matching(
+            stmt,
+            status=self.status,
+            user_id=self.user_id,
+            venue_id=self.venue_id,
+            start_from=self.start_from,
+            start_before=self.start_before,
+        )
 
 
 async def admin_filters(

@@ -17,6 +17,7 @@ from bench.front_door import phase_front_door
 from bench.guard import phase_guard
 from bench.idle import phase_idle
 from bench.logins import phase_logins
+from bench.rate_counters import phase_rate_counters
 from bench.soak import phase_soak
 from bench.startup import phase_routers
 from bench.success_metrics import phase_success_metrics
@@ -65,6 +66,7 @@ PHASES = {
     "database_floor": Phase(phase_database_floor, {"runs": 3}, {"runs": 1}, alone=True),
     "upload": Phase(phase_upload, {"size_mib": 1024, "runs": 3}, {"size_mib": 64, "runs": 1}),
     "logins": Phase(phase_logins, {"runs": 3}, {"runs": 1}, alone=True),
+    "rate_counters": Phase(phase_rate_counters, {}, {}, alone=True),
     "tls": Phase(phase_tls, {"runs": 3}, {"runs": 1}),
     "front_door": Phase(
         phase_front_door,

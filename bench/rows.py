@@ -415,6 +415,27 @@ def front_door(p: dict) -> list[Row]:
     ]  # fmt: skip
 
 
+def rate_counters(p: dict) -> list[Row]:
+    if "rate_counters" not in p:
+        return []
+    r = p["rate_counters"]
+    ours, theirs = r["local_counters"], r["limits_memory"]
+    clients = list(ours)
+
+    def by_clients(figures: dict) -> str:
+        return " / ".join(f"{figures[n]:,.1f}" for n in clients)
+
+    counted = " / ".join(f"{int(n):,}" for n in clients)
+    return [
+        Row(
+            f"one rate-limit hit in a worker's own counters, us, with {counted} clients counted: `local_counters.py` (limits' async MemoryStorage)",
+            f"{by_clients(ours)} ({by_clients(theirs)})",
+            f"flat: {int(clients[-1]):,} clients <= {r['bound']:g}x one",
+            ours[clients[-1]] <= r["bound"] * ours[clients[0]],
+        )
+    ]  # fmt: skip
+
+
 def soak(p: dict) -> list[Row]:
     if "soak" not in p:
         return []
@@ -438,5 +459,5 @@ def soak(p: dict) -> list[Row]:
 
 
 SECTIONS = (
-    idle, routers, lists, ab, success_metrics, naive, guard, workers, exports, database_floor, deep_page, upload, logins, tls, front_door, soak,
+    idle, routers, lists, ab, success_metrics, naive, guard, workers, exports, database_floor, deep_page, upload, logins, rate_counters, tls, front_door, soak,
 )  # fmt: skip

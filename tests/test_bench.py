@@ -54,6 +54,8 @@ def test_quick_benchmark_runs(tmp_path):
     assert exports["20,000 rows ndjson"]["service_ndjson_copy"]["rows_per_second"] > 0
     assert "text_copy" not in exports["20,000 rows csv gzip"]
     assert phases["upload"]["mib_per_second"] > 0
+    counters = phases["rate_counters"]
+    assert counters["local_counters"]["10000"] > 0 and counters["limits_memory"]["1"] > 0
     # The front door: every hostile load ran and was answered.
     door = phases["front_door"]
     assert door["bursts"]["anonymous_13mib_sized"]["statuses"]

@@ -66,8 +66,8 @@ async def test_expired_counters_are_dropped(clock):
 
 async def test_a_hit_costs_the_same_with_ten_thousand_clients_counted():
     """Cost ratios inside one run, not times: limits' MemoryStorage walked
-    every key on each hit, in a task that ran at the loop's next turn (26 us
-    with one client, 1.8 ms with 10,000)."""
+    every key on each hit, in a task that ran at the loop's next turn (11 us
+    with one client, 885 us with 10,000)."""
     item = parse("1000000/minute")
 
     async def per_hit(clients: int) -> float:

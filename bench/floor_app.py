@@ -34,6 +34,7 @@ USER_SQL = (
 )
 PAGE_SQL = model_sql.page_sql(sys.argv[1])
 EXPORT_SQL = model_sql.export_sql(sys.argv[1])
+CONNECTIONS = model_sql.read_connections(sys.argv[1])  # as many as the service reads through
 
 
 def json(body, status: int = 200) -> Response:
@@ -71,7 +72,7 @@ async def export(request: Request) -> Response:
 @asynccontextmanager
 async def lifespan(app: Starlette):
     url = os.environ["DATABASE_URL"].replace("postgresql+asyncpg://", "postgresql://")
-    app.state.pool = await asyncpg.create_pool(url, min_size=1, max_size=6)
+    app.state.pool = await asyncpg.create_pool(url, min_size=1, max_size=CONNECTIONS)
     yield
     await app.state.pool.close()
 

@@ -1,13 +1,16 @@
-"""The bookings queries the floors run, derived from the service's own model.
+"""The bookings queries the floors run, derived from the service's own model,
+and the connections they run them through.
 
 The floors (floor_app.py, stack_floor_app.py, programs/copy_rates.py) must do
 the service's work and no other: a column added to the summary or the export
 changes their queries with it, so a changed model never compares unequal work
-silently. Each floor imports this with the service's package installed and
+silently; and they read through as many connections as the service reads
+through. Each floor imports this with the service's package installed and
 builds its query once, at start-up; what it runs per request is unchanged.
 """
 
 import importlib
+import os
 from datetime import datetime
 from typing import Any
 
@@ -84,3 +87,15 @@ def _is_timestamp(column: Column[Any]) -> bool:
         return column.type.python_type is datetime
     except NotImplementedError:
         return False
+
+
+def read_connections(package: str) -> int:
+    """How many connections the service reads through: its DB_POOL_SIZE (the
+    environment's, else its settings' default; reads.py never reads through
+    the overflow). A floor with more overlaps more database round trips than
+    the service may: 6 against the default 3 answered the list of 10 about
+    9% faster, a larger pool measured rather than a leaner stack."""
+    if "DB_POOL_SIZE" in os.environ:
+        return int(os.environ["DB_POOL_SIZE"])
+    settings = importlib.import_module(f"{package}.settings")
+    return int(settings.Settings.model_fields["db_pool_size"].default)

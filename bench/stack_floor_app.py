@@ -21,14 +21,16 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import create_async_engine
 
-# The service's own summary columns and order (PACKAGE: its package; model_sql.py).
+# The service's own summary columns and order, and its read connections
+# (PACKAGE: its package; model_sql.py).
 PAGE = model_sql.page_select(sys.argv[1])
+CONNECTIONS = model_sql.read_connections(sys.argv[1])
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     app.state.engine = create_async_engine(
-        os.environ["DATABASE_URL"], pool_size=6, max_overflow=0, pool_use_lifo=True
+        os.environ["DATABASE_URL"], pool_size=CONNECTIONS, max_overflow=0, pool_use_lifo=True
     )
     yield
     await app.state.engine.dispose()

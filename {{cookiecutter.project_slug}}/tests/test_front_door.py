@@ -211,7 +211,10 @@ def test_a_running_response_is_never_cut_by_the_next_heads_timeout(env, token):
         listed = httpx.get(f"{base}/api/uploads", headers={"Authorization": f"Bearer {token}"})
         upload_id = listed.json()["items"][0]["id"]
         with _connect(base) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            # Small enough that the 1 MiB file waits on it (128 KiB arrive by
+            # the sleep's end), not so small that the window falls under one
+            # segment: at 4 KiB the file then took 26 s to read.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
             sock.sendall(
                 b"GET /api/uploads/%s/content HTTP/1.1\r\nHost: x\r\n"
                 b"Authorization: Bearer %s\r\n\r\nGET /api/health HTTP/1.1\r\n"

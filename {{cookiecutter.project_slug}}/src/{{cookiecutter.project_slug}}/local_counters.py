@@ -88,10 +88,11 @@ class LocalCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
 
     # ---------------------------------------------------- sliding windows
 
-    def _window(self, key: str, expiry: int, now: float) -> tuple[int, float, int, float]:
+    def _window(
+        self, previous_key: str, current_key: str, expiry: int, now: float
+    ) -> tuple[int, float, int, float]:
         """(previous count, its time to live, current count, its time to live),
         computed as limits' MemoryStorage computes them."""
-        previous_key, current_key = self.sliding_window_keys(key, expiry, now)
         previous, current = self._count(previous_key, now), self._count(current_key, now)
         previous_ttl = 0.0 if previous == 0 else (1 - (((now - expiry) / expiry) % 1)) * expiry
         current_ttl = (1 - ((now / expiry) % 1)) * expiry + expiry
@@ -103,16 +104,17 @@ class LocalCounters(Storage, SlidingWindowCounterSupport, TimestampedSlidingWind
         if amount > limit:
             return False
         now = time.time()
-        previous, previous_ttl, current, _ = self._window(key, expiry, now)
+        previous_key, current_key = self.sliding_window_keys(key, expiry, now)
+        previous, previous_ttl, current, _ = self._window(previous_key, current_key, expiry, now)
         if math.floor(previous * previous_ttl / expiry + current) + amount > limit:
             return False
-        _, current_key = self.sliding_window_keys(key, expiry, now)
         # Kept two windows: it is the previous window during the next one.
         self._add(current_key, 2 * expiry, amount, now)
         return True
 
     async def get_sliding_window(self, key: str, expiry: int) -> tuple[int, float, int, float]:
-        return self._window(key, expiry, time.time())
+        now = time.time()
+        return self._window(*self.sliding_window_keys(key, expiry, now), expiry, now)
 
     async def clear_sliding_window(self, key: str, expiry: int) -> None:
         for window_key in self.sliding_window_keys(key, expiry, time.time()):

@@ -1,11 +1,14 @@
 """Load generation with wrk (Debian package `wrk`): requests per second and
-latency percentiles at a fixed concurrency, for a bounded time, on loopback.
+latency percentiles at a fixed concurrency, for a bounded time, on loopback;
+with ab for the guide's own test; and with the generated service's
+`loadtest` for its mixed load (the soak, the success metrics).
 
 On a machine with two or more cores the server runs on core 0 and the load
 generator on core 1 (taskset), so that they do not take turns on the same
 core: without it, figures on a 2-core machine moved by 20% between runs.
 """
 
+import json
 import os
 import re
 import shutil
@@ -106,3 +109,25 @@ def ab(url: str, requests: int, concurrency: int, headers: dict) -> dict:
         "success_rate": (complete - bad) / requests,
         "p95_ms": p95,
     }
+
+
+def loadtest(service, *args: str, cpu: str | None = LOAD_CPU) -> dict:
+    """The generated `loadtest`'s JSON report against the running server
+    (on core `cpu` when given)."""
+    command = [
+        str(service.project.bin / service.project.cli_name),
+        "loadtest",
+        f"http://127.0.0.1:{service.port}",
+        *args,
+        "--json",
+    ]
+    done = subprocess.run(
+        pinned(command, cpu) if cpu else command,
+        env=service.env,
+        cwd=service.project.path,
+        capture_output=True,
+        text=True,
+    )
+    if not done.stdout.strip():
+        raise RuntimeError(f"loadtest failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout)

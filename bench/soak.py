@@ -8,12 +8,10 @@ hundred bytes a request shows as MiB here. Not in --quick; run it alone
 (`bench/run.py --only soak`).
 """
 
-import json
-import subprocess
 import threading
 import time
 
-from bench.load import LOAD_CPU, SERVER_CPU, pinned
+from bench.load import SERVER_CPU, loadtest
 from bench.procmem import MIB, status
 from bench.workers import pss_mib
 
@@ -42,28 +40,6 @@ class Sampler(threading.Thread):
         while not self.done.wait(SAMPLE_SECONDS):
             rss = status(self.pid, "VmRSS") / MIB
             self.samples.append((time.monotonic() - self.started, rss, pss_mib(self.pid)))
-
-
-def loadtest(service, *args: str, cpu: str | None = LOAD_CPU) -> dict:
-    """The generated `loadtest`'s JSON report against the running server
-    (on core `cpu` when given)."""
-    command = [
-        str(service.project.bin / service.project.cli_name),
-        "loadtest",
-        f"http://127.0.0.1:{service.port}",
-        *args,
-        "--json",
-    ]
-    done = subprocess.run(
-        pinned(command, cpu) if cpu else command,
-        env=service.env,
-        cwd=service.project.path,
-        capture_output=True,
-        text=True,
-    )
-    if not done.stdout.strip():
-        raise RuntimeError(f"loadtest failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout)
 
 
 def soak(service, seconds: float, users: int = USERS) -> dict:

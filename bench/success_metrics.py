@@ -5,8 +5,7 @@ deployment: the generated `loadtest` (50 users, one request a second each,
 run's verdicts beside the guide's thresholds and the load generator's cost.
 """
 
-from bench.load import LOAD_CPU, SERVER_CPU
-from bench.soak import loadtest
+from bench.load import LOAD_CPU, SERVER_CPU, loadtest
 
 DEFAULT_LIMITS = {"RATE_LIMIT_ENABLED": "true"}  # the bench turns them off elsewhere
 

@@ -18,6 +18,7 @@ from bench.guard import phase_guard
 from bench.idle import phase_idle
 from bench.logins import phase_logins
 from bench.rate_counters import phase_rate_counters
+from bench.recycling import phase_recycling
 from bench.soak import phase_soak
 from bench.startup import phase_routers
 from bench.success_metrics import phase_success_metrics
@@ -54,6 +55,8 @@ PHASES = {
     "ab": Phase(phase_ab, {}, {}, alone=True),
     # Two minutes of the generated loadtest: in full runs, not in --quick.
     "success_metrics": Phase(phase_success_metrics, {"users": 50, "seconds": 60}, None, alone=True),
+    # A minute of load recycling two workers: in full runs, not in --quick.
+    "recycling": Phase(phase_recycling, {"seconds": 60}, None, alone=True),
     "naive": Phase(phase_naive, {"seconds": 15}, {"seconds": 3}),
     "deep_page": Phase(phase_deep_page, {"repeat": 30}, {"repeat": 10}, alone=True),
     # Seeds the table up to big_rows: the phases after it measure those rows.

@@ -146,6 +146,30 @@ def success_metrics(p: dict) -> list[Row]:
     return rows
 
 
+def recycling(p: dict) -> list[Row]:
+    if "recycling" not in p:
+        return []
+    r = p["recycling"]
+
+    def averages(workers: list[dict]) -> str:
+        values = [w["average_mib"] for w in workers]
+        return f"{min(values):.1f}-{max(values):.1f}" if values else "none"
+
+    peak = max(w["peak_mib"] for w in r["first_workers"] + r["later_workers"])
+    return [
+        Row(
+            f"`serve --workers 2`, max_requests {r['max_requests']:,} (jitter {r['jitter']}), `loadtest --users {r['users']} --rate 0` for {r['seconds']:g} s: recycles; requests; failed (of them with no answer)",
+            f"{r['recycles']}; {r['requests']:,}; {r['failed']} ({r['no_answer']})",
+            ">= 5 recycles, 0 failed",
+            r["recycles"] >= 5 and r["failed"] == 0,
+        ),
+        Row(
+            "RSS per worker under that load, average MiB: the first two; those that replaced them (peak of all)",
+            f"{averages(r['first_workers'])}; {averages(r['later_workers'])} ({peak:.1f})",
+        ),
+    ]  # fmt: skip
+
+
 def naive(p: dict) -> list[Row]:
     n = p["naive"]
     return [
@@ -459,5 +483,5 @@ def soak(p: dict) -> list[Row]:
 
 
 SECTIONS = (
-    idle, routers, lists, ab, success_metrics, naive, guard, workers, exports, database_floor, deep_page, upload, logins, rate_counters, tls, front_door, soak,
+    idle, routers, lists, ab, success_metrics, recycling, naive, guard, workers, exports, database_floor, deep_page, upload, logins, rate_counters, tls, front_door, soak,
 )  # fmt: skip

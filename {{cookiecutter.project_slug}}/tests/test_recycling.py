@@ -19,21 +19,28 @@ pytestmark = pytest.mark.anyio
 KEEP_ALIVE_SECONDS = 60
 
 
-@pytest.fixture
-async def recycling(
-    settings,
-) -> AsyncIterator[tuple[RecyclingServer, HeldApp, int, asyncio.Task[None]]]:
+def _server(
+    settings, app: HeldApp, *, keep_alive: int, grace: int | None = None
+) -> RecyclingServer:
     """A server that leaves after its first answered request."""
-    app = HeldApp()
     config = Config(
         app,
         http=protocol_class(settings),
         lifespan="off",
         limit_max_requests=1,
         log_config=None,
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        timeout_keep_alive=keep_alive,
+        timeout_graceful_shutdown=grace,
     )
-    server = RecyclingServer(config)
+    return RecyclingServer(config)
+
+
+@pytest.fixture
+async def recycling(
+    settings,
+) -> AsyncIterator[tuple[RecyclingServer, HeldApp, int, asyncio.Task[None]]]:
+    app = HeldApp()
+    server = _server(settings, app, keep_alive=KEEP_ALIVE_SECONDS)
     async with serving(server) as (port, task):
         try:
             yield server, app, port, task
@@ -76,3 +83,21 @@ async def test_every_connection_held_at_the_limit_is_answered_once_more_then_clo
     # Nothing left to answer: the worker leaves, long before the keep-alive
     # timeout would have closed those connections.
     await task
+
+
+async def test_a_response_still_running_after_the_grace_time_is_cut_and_the_worker_leaves(settings):
+    app = HeldApp()
+    server = _server(settings, app, keep_alive=1, grace=1)
+    async with serving(server) as (port, task):
+        held = await asyncio.open_connection("127.0.0.1", port)
+        await send_request(held[1], "/held-body")
+        await read_head(held[0])
+        quick = await asyncio.open_connection("127.0.0.1", port)
+        await send_request(quick[1], "/quick")
+        await read_answer(quick[0])  # the limit
+        # The drain (keep-alive + 1 s), then uvicorn's grace: the held
+        # response is cancelled, and the worker does not wait on it forever.
+        await asyncio.wait_for(task, 60)
+        assert await held[0].read() == b""
+        for _reader, writer in (held, quick):
+            writer.close()

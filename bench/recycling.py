@@ -8,12 +8,11 @@ sampled from /proc: the first two workers against those that replaced them.
 import contextlib
 import statistics
 import threading
-import time
 from collections import defaultdict
 
 from bench.load import loadtest
 from bench.procmem import MIB, status
-from bench.workers import process_tree
+from bench.workers import process_tree, wait_for_workers
 
 MAX_REQUESTS = 1000
 JITTER = 100
@@ -41,7 +40,7 @@ def phase_recycling(service, *, seconds: float) -> dict:
     options = f"--max-requests {MAX_REQUESTS} --max-requests-jitter {JITTER}"
     service.start("--workers", "2", env={"GUNICORN_CMD_ARGS": options})
     try:
-        _wait_for_two(service.pid)
+        wait_for_workers(service.pid, 2)
         sampler = WorkerSampler(service.pid)
         sampler.start()
         # Two workers take both cores: the load shares them.
@@ -51,14 +50,6 @@ def phase_recycling(service, *, seconds: float) -> dict:
     finally:
         service.stop()
     return figures(load, sampler, seconds)
-
-
-def _wait_for_two(master: int) -> None:
-    deadline = time.monotonic() + 60
-    while len(process_tree(master)) < 3:
-        if time.monotonic() > deadline:
-            raise RuntimeError("two workers did not start")
-        time.sleep(0.2)
 
 
 def figures(load: dict, sampler: WorkerSampler, seconds: float) -> dict:

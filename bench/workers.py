@@ -65,7 +65,7 @@ def drive_load(port: int, headers: dict, seconds: float) -> int:
         return sum(pool.map(worker, range(LOAD_THREADS)))
 
 
-def _wait_for_workers(root: int, count: int, seconds: float = 60) -> None:
+def wait_for_workers(root: int, count: int, seconds: float = 60) -> None:
     deadline = time.monotonic() + seconds
     while len(process_tree(root)) < count + 1:
         if time.monotonic() > deadline:
@@ -78,7 +78,7 @@ def total_pss_mib(root: int) -> float:
 
 
 def _pss_under_load(pid: int, port: int, headers: dict, load_seconds: float) -> dict:
-    _wait_for_workers(pid, WORKERS)
+    wait_for_workers(pid, WORKERS)
     time.sleep(1.0)
     booted = total_pss_mib(pid)
     requests = drive_load(port, headers, load_seconds)
